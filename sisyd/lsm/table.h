@@ -1,0 +1,111 @@
+/* table.h — SSTables: building, reading, and the table cache.
+ *
+ * An SSTable is an immutable sorted file of (internal key, value) entries:
+ * data blocks (~4 KiB, prefix-compressed with restart points, optionally
+ * zlib-compressed when that is smaller), a Bloom filter over the user keys,
+ * a sparse index (one entry per data block), and a fixed-size footer with a
+ * format version and a magic number. Every block carries a checksum that is
+ * verified when the block is read. The byte layout is in docs/formats.md and
+ * at the top of table_builder.c.
+ *
+ * Readers are thread-safe once open. Errors carry the file name and offset in
+ * sisy_errmsg(). */
+#ifndef SISY_LSM_TABLE_H
+#define SISY_LSM_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "err.h"
+#include "fs.h"
+#include "iter.h"
+#include "stats.h"
+
+typedef struct lsm_table_options {
+	size_t block_size;      /* target uncompressed data block size */
+	int restart_interval;   /* keys between restart points (16) */
+	int bloom_bits_per_key; /* 0: no filter */
+	bool compression;       /* zlib per block, raw when not smaller */
+} lsm_table_options;
+
+void lsm_table_options_init(lsm_table_options *o);
+
+/* --- building ------------------------------------------------------------ */
+
+typedef struct lsm_table_builder lsm_table_builder;
+
+/* Writes a table into the open, empty file f (not owned: the caller syncs
+ * and closes it). Counters may be NULL. */
+sisy_err lsm_table_builder_new(const lsm_table_options *o, sisy_file *f,
+			       const char *name, lsm_counters *counters,
+			       lsm_table_builder **out);
+/* Adds an entry; internal keys must strictly increase (lsm_ikey_cmp). */
+sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
+			       sisy_slice value);
+/* Bytes written so far plus the pending block: for cutting output files. */
+uint64_t lsm_table_builder_size(const lsm_table_builder *b);
+uint64_t lsm_table_builder_entries(const lsm_table_builder *b);
+/* Writes the last data block, filter, index and footer; frees b. */
+sisy_err lsm_table_builder_finish(lsm_table_builder *b, uint64_t *file_size);
+/* Frees b without finishing (after an error). */
+void lsm_table_builder_abandon(lsm_table_builder *b);
+
+/* --- reading ------------------------------------------------------------- */
+
+typedef struct lsm_table lsm_table;
+
+/* Opens a table over file f (ownership passes to the table, even on error).
+ * block_cache may be NULL. `name` is used in error messages. */
+sisy_err lsm_table_open(sisy_file *f, uint64_t file_size, const char *name,
+			lsm_cache *block_cache, lsm_counters *counters,
+			bool verify_checksums, lsm_table **out);
+void lsm_table_close(lsm_table *t);
+
+/* Point lookup. Skips the table when its Bloom filter rules out the user key
+ * of `lookup` (counted as a Bloom negative). Otherwise finds the first entry
+ * with internal key >= lookup; if its user key equals lookup's, calls
+ * fn(ctx, ikey, value) once and sets *found. */
+typedef void (*lsm_table_get_fn)(void *ctx, sisy_slice ikey, sisy_slice value);
+sisy_err lsm_table_get(lsm_table *t, sisy_slice lookup, lsm_table_get_fn fn,
+		       void *ctx, bool *found);
+
+/* An iterator over the whole table in internal-key order. With fill_cache
+ * false, blocks read for it are not added to the block cache (compaction).
+ * NULL on ENOMEM. The table must outlive the iterator. */
+lsm_iter *lsm_table_iter_new(lsm_table *t, bool fill_cache);
+
+/* Reads and checks every block (tests, tools). */
+sisy_err lsm_table_verify(lsm_table *t);
+
+/* --- the table cache ----------------------------------------------------- */
+
+/* Keeps at most max_open tables (and their files) open, least recently used
+ * evicted first; a table in use is never closed under its user. Table number
+ * n lives in lsm_file_name(dir, n, LSM_FILE_TABLE). Thread-safe. */
+typedef struct lsm_table_cache lsm_table_cache;
+typedef struct lsm_table_ref lsm_table_ref; /* a pinned open table */
+
+sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
+			     lsm_cache *block_cache, lsm_counters *counters,
+			     bool verify_checksums, lsm_table_cache **out);
+void lsm_table_cache_free(lsm_table_cache *tc);
+
+sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
+			     uint64_t file_size, lsm_table **t,
+			     lsm_table_ref **ref);
+void lsm_table_cache_release(lsm_table_cache *tc, lsm_table_ref *ref);
+
+/* lsm_table_get through the cache. */
+sisy_err lsm_table_cache_lookup(lsm_table_cache *tc, uint64_t num,
+				uint64_t file_size, sisy_slice lookup,
+				lsm_table_get_fn fn, void *ctx, bool *found);
+/* An iterator that pins its table until destroyed. On error it is an empty
+ * iterator whose status() says why (never NULL unless ENOMEM). */
+lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
+			       uint64_t file_size, bool fill_cache);
+/* Forgets table num (its file is being deleted). */
+void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t num);
+
+#endif
