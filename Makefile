@@ -20,7 +20,7 @@ CTEST_ARGS ?=
 FUZZ_SECONDS ?= 60
 DEPS = sh packaging/install-deps.sh
 
-.PHONY: all build deps check check-only demo bench fuzz clean format
+.PHONY: all build deps check check-only demo bench fuzz clean format deb
 
 all: build
 
@@ -68,3 +68,7 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR) $(CHECK_DIR) $(FUZZ_DIR)
+
+deb:
+	@$(DEPS) package
+	sh packaging/deb/build.sh build-deb
