@@ -1,0 +1,303 @@
+/* memtable.c — a skiplist in an arena (see memtable.h).
+ *
+ * Node layout, one arena allocation per entry:
+ *   mt_node { key ptr, klen, vlen, next[height] } || ikey || value
+ * key points just past next[height]; the value follows the key.
+ *
+ * Lock-free readers: a node is fully initialised (its bytes and its own next
+ * pointers) before the writer publishes it with a release store into its
+ * predecessors; readers follow next pointers with acquire loads, so they see
+ * either the old list or the new one with a complete node. max_height is
+ * read relaxed: a reader that sees a stale (lower) height only starts lower;
+ * one that sees a higher height finds NULL at the new levels of head, which
+ * is safe. Height: 1 + geometric(1/4), at most MT_MAX_HEIGHT (as LevelDB). */
+#include "memtable.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define MT_MAX_HEIGHT 12
+
+typedef struct mt_node {
+	const uint8_t *key;
+	uint32_t klen;
+	uint32_t vlen;
+	_Atomic(struct mt_node *) next[];
+} mt_node;
+
+struct lsm_memtable {
+	_Atomic int refs;
+	_Atomic int max_height;
+	_Atomic uint64_t entries;
+	uint64_t rnd; /* writer-only PRNG state */
+	lsm_arena *arena;
+	mt_node *head;
+};
+
+/* Internal-key order on raw pointers (the hot path of every insert/get). */
+static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+			 size_t blen)
+{
+	size_t ua = alen - 8, ub = blen - 8;
+	size_t n = ua < ub ? ua : ub;
+	int c = memcmp(a, b, n);
+	if (c != 0)
+		return c;
+	if (ua != ub)
+		return ua < ub ? -1 : 1;
+	uint64_t ta = sisy_get_u64(a + ua), tb = sisy_get_u64(b + ub);
+	return ta > tb ? -1 : ta < tb;
+}
+
+static inline mt_node *mt_next(mt_node *n, int level)
+{
+	return atomic_load_explicit(&n->next[level], memory_order_acquire);
+}
+
+static mt_node *mt_node_alloc(lsm_memtable *m, int height, size_t klen,
+			      size_t vlen)
+{
+	size_t hdr = sizeof(mt_node) + sizeof(mt_node *) * (size_t)height;
+	mt_node *n = lsm_arena_alloc(m->arena, hdr + klen + vlen);
+	if (n == NULL)
+		return NULL;
+	n->key = (const uint8_t *)n + hdr;
+	n->klen = (uint32_t)klen;
+	n->vlen = (uint32_t)vlen;
+	for (int i = 0; i < height; i++)
+		atomic_init(&n->next[i], NULL);
+	return n;
+}
+
+lsm_memtable *lsm_memtable_new(void)
+{
+	lsm_memtable *m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return NULL;
+	m->arena = lsm_arena_new();
+	if (m->arena == NULL)
+		goto fail;
+	m->head = mt_node_alloc(m, MT_MAX_HEIGHT, 0, 0);
+	if (m->head == NULL)
+		goto fail;
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->max_height, 1);
+	atomic_init(&m->entries, 0);
+	m->rnd = 0x9e3779b97f4a7c15ull ^ (uintptr_t)m;
+	return m;
+fail:
+	lsm_arena_free(m->arena);
+	free(m);
+	return NULL;
+}
+
+void lsm_memtable_ref(lsm_memtable *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void lsm_memtable_unref(lsm_memtable *m)
+{
+	if (m == NULL)
+		return;
+	int old = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
+	assert(old > 0);
+	if (old == 1) {
+		lsm_arena_free(m->arena);
+		free(m);
+	}
+}
+
+static int mt_random_height(lsm_memtable *m)
+{
+	/* xorshift64*: cheap, and only the writer touches it. */
+	int h = 1;
+	for (;;) {
+		m->rnd ^= m->rnd >> 12;
+		m->rnd ^= m->rnd << 25;
+		m->rnd ^= m->rnd >> 27;
+		uint64_t r = m->rnd * 0x2545F4914F6CDD1Dull;
+		for (int shift = 0; shift < 64; shift += 2) {
+			if (h >= MT_MAX_HEIGHT || ((r >> shift) & 3) != 0)
+				return h;
+			h++;
+		}
+	}
+}
+
+/* The first node >= key; fills prev[level] with its predecessors if asked. */
+static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
+			   mt_node **prev)
+{
+	mt_node *x = m->head;
+	int level =
+		atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
+	mt_node *last_bigger = NULL; /* skip re-comparing the same node */
+	for (;;) {
+		mt_node *next = mt_next(x, level);
+		if (next != NULL && next != last_bigger &&
+		    mt_cmp(next->key, next->klen, key, klen) < 0) {
+			x = next;
+			continue;
+		}
+		if (prev != NULL)
+			prev[level] = x;
+		if (level == 0)
+			return next;
+		last_bigger = next;
+		level--;
+	}
+}
+
+sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
+			  sisy_slice key, sisy_slice value)
+{
+	assert(seq <= LSM_MAX_SEQ);
+	assert(key.len <= UINT32_MAX - 8 && value.len <= UINT32_MAX);
+	if (t == LSM_TYPE_DELETE)
+		value.len = 0;
+	size_t klen = key.len + 8;
+	int height = mt_random_height(m);
+	mt_node *n = mt_node_alloc(m, height, klen, value.len);
+	if (n == NULL)
+		return sisy_errf(SISY_E_NOMEM, "memtable.c: out of memory "
+					       "adding a %zu-byte entry",
+				 klen + value.len);
+	uint8_t *p = (uint8_t *)n->key;
+	if (key.len)
+		memcpy(p, key.data, key.len);
+	sisy_put_u64(p + key.len, lsm_trailer(seq, t));
+	if (value.len)
+		memcpy(p + klen, value.data, value.len);
+
+	mt_node *prev[MT_MAX_HEIGHT];
+	mt_node *ge = mt_find_ge(m, n->key, klen, prev);
+	assert(ge == NULL || mt_cmp(ge->key, ge->klen, n->key, klen) != 0);
+	(void)ge;
+	int max = atomic_load_explicit(&m->max_height, memory_order_relaxed);
+	if (height > max) {
+		for (int i = max; i < height; i++)
+			prev[i] = m->head;
+		atomic_store_explicit(&m->max_height, height,
+				      memory_order_relaxed);
+	}
+	for (int i = 0; i < height; i++) {
+		atomic_store_explicit(&n->next[i],
+				      atomic_load_explicit(&prev[i]->next[i],
+							   memory_order_relaxed),
+				      memory_order_relaxed);
+		atomic_store_explicit(&prev[i]->next[i], n,
+				      memory_order_release);
+	}
+	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
+	return SISY_OK;
+}
+
+lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
+				sisy_slice *value)
+{
+	assert(lookup.len >= 8);
+	mt_node *n = mt_find_ge(m, lookup.data, lookup.len, NULL);
+	if (n == NULL)
+		return LSM_MEM_MISS;
+	size_t ulen = lookup.len - 8;
+	if (n->klen - 8 != ulen || memcmp(n->key, lookup.data, ulen) != 0)
+		return LSM_MEM_MISS;
+	if ((sisy_get_u64(n->key + ulen) & 0xff) == LSM_TYPE_DELETE)
+		return LSM_MEM_DELETED;
+	*value = sisy_slice_make(n->key + n->klen, n->vlen);
+	return LSM_MEM_FOUND;
+}
+
+size_t lsm_memtable_usage(const lsm_memtable *m)
+{
+	return lsm_arena_usage(m->arena);
+}
+
+uint64_t lsm_memtable_entries(const lsm_memtable *m)
+{
+	return atomic_load_explicit(&m->entries, memory_order_relaxed);
+}
+
+/* --- iterator ------------------------------------------------------------ */
+
+typedef struct mt_iter {
+	lsm_iter base;
+	lsm_memtable *m;
+	mt_node *node;
+} mt_iter;
+
+static bool mti_valid(lsm_iter *it)
+{
+	return ((mt_iter *)it)->node != NULL;
+}
+
+static void mti_seek_first(lsm_iter *it)
+{
+	mt_iter *i = (mt_iter *)it;
+	i->node = mt_next(i->m->head, 0);
+}
+
+static void mti_seek(lsm_iter *it, sisy_slice target)
+{
+	mt_iter *i = (mt_iter *)it;
+	i->node = mt_find_ge(i->m, target.data, target.len, NULL);
+}
+
+static void mti_next(lsm_iter *it)
+{
+	mt_iter *i = (mt_iter *)it;
+	assert(i->node != NULL);
+	i->node = mt_next(i->node, 0);
+}
+
+static sisy_slice mti_key(lsm_iter *it)
+{
+	mt_node *n = ((mt_iter *)it)->node;
+	return sisy_slice_make(n->key, n->klen);
+}
+
+static sisy_slice mti_value(lsm_iter *it)
+{
+	mt_node *n = ((mt_iter *)it)->node;
+	return sisy_slice_make(n->key + n->klen, n->vlen);
+}
+
+static sisy_err mti_status(lsm_iter *it)
+{
+	(void)it;
+	return SISY_OK;
+}
+
+static void mti_destroy(lsm_iter *it)
+{
+	mt_iter *i = (mt_iter *)it;
+	lsm_memtable_unref(i->m);
+	free(i);
+}
+
+static const lsm_iter_ops mt_iter_ops = {
+	.valid = mti_valid,
+	.seek_first = mti_seek_first,
+	.seek = mti_seek,
+	.next = mti_next,
+	.key = mti_key,
+	.value = mti_value,
+	.status = mti_status,
+	.destroy = mti_destroy,
+};
+
+lsm_iter *lsm_memtable_iter_new(lsm_memtable *m)
+{
+	mt_iter *i = calloc(1, sizeof *i);
+	if (i == NULL)
+		return NULL;
+	i->base.ops = &mt_iter_ops;
+	i->m = m;
+	lsm_memtable_ref(m);
+	return &i->base;
+}

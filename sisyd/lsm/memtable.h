@@ -1,0 +1,54 @@
+/* memtable.h — the in-memory write buffer: a skiplist of internal keys
+ * (dbformat.h) with their values, living in an arena.
+ *
+ * Concurrency: one writer at a time (the engine's front writer, or
+ * recovery) calls lsm_memtable_add; any number of readers run lock-free at
+ * the same time. Entries are never removed or changed, so a reader sees
+ * every entry published before its read began and possibly some later ones
+ * (which the sequence number in the lookup key filters out).
+ * Lifetime: reference-counted; lsm_memtable_new returns one reference. */
+#ifndef SISY_LSM_MEMTABLE_H
+#define SISY_LSM_MEMTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dbformat.h"
+#include "err.h"
+#include "iter.h"
+
+typedef struct lsm_memtable lsm_memtable;
+
+/* NULL on ENOMEM. */
+lsm_memtable *lsm_memtable_new(void);
+void lsm_memtable_ref(lsm_memtable *m);
+void lsm_memtable_unref(lsm_memtable *m);
+
+/* Adds key@seq of type t (value ignored for deletes). Single writer.
+ * (key, seq) must be new: sequence numbers are never reused. */
+sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
+			  sisy_slice key, sisy_slice value);
+
+typedef enum lsm_mem_result {
+	LSM_MEM_MISS = 0,    /* no version of the key at or below the seq */
+	LSM_MEM_FOUND = 1,   /* *value points into the memtable */
+	LSM_MEM_DELETED = 2, /* the newest visible version is a delete */
+} lsm_mem_result;
+
+/* Looks up the newest version of lookup's user key with a sequence at most
+ * lookup's (lookup = lsm_ikey(user_key, seq, LSM_TYPE_SEEK)). *value stays
+ * valid while the caller holds a reference. */
+lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
+				sisy_slice *value);
+
+/* Bytes of memory held (arena); any thread. */
+size_t lsm_memtable_usage(const lsm_memtable *m);
+/* Entries added; any thread. */
+uint64_t lsm_memtable_entries(const lsm_memtable *m);
+
+/* An iterator over every entry in internal-key order; holds a reference
+ * until destroyed. NULL on ENOMEM. */
+lsm_iter *lsm_memtable_iter_new(lsm_memtable *m);
+
+#endif

@@ -1,0 +1,274 @@
+/* Tests sisyd/lsm/memtable.c: visibility by sequence, deletes, order and
+ * seeks against a sorted reference, and lock-free readers running while the
+ * single writer inserts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm_test_util.h"
+#include "memtable.h"
+#include "rand.h"
+
+static sisy_slice S(const char *s)
+{
+	return sisy_slice_str(s);
+}
+
+static lsm_mem_result get_at(lsm_memtable *m, const char *key, uint64_t seq,
+			     sisy_slice *v)
+{
+	sisy_buf k = {0};
+	assert_int_equal(lsm_ikey(&k, S(key), seq, LSM_TYPE_SEEK), SISY_OK);
+	lsm_mem_result r = lsm_memtable_get(m, sisy_buf_slice(&k), v);
+	sisy_buf_free(&k);
+	return r;
+}
+
+static void test_versions_and_deletes(void **state)
+{
+	(void)state;
+	lsm_memtable *m = lsm_memtable_new();
+	assert_non_null(m);
+	assert_int_equal(lsm_memtable_add(m, 1, LSM_TYPE_VALUE, S("k"), S("v1")),
+			 SISY_OK);
+	assert_int_equal(lsm_memtable_add(m, 3, LSM_TYPE_DELETE, S("k"), S("")),
+			 SISY_OK);
+	assert_int_equal(lsm_memtable_add(m, 5, LSM_TYPE_VALUE, S("k"), S("v5")),
+			 SISY_OK);
+	assert_int_equal(lsm_memtable_add(m, 2, LSM_TYPE_VALUE, S("j"), S("J")),
+			 SISY_OK);
+	assert_int_equal(lsm_memtable_add(m, 4, LSM_TYPE_VALUE, S("kk"),
+					  S("KK")),
+			 SISY_OK);
+	sisy_slice v;
+	assert_int_equal(get_at(m, "k", 0, &v), LSM_MEM_MISS);
+	for (uint64_t s = 1; s <= 2; s++) {
+		assert_int_equal(get_at(m, "k", s, &v), LSM_MEM_FOUND);
+		assert_true(sisy_slice_eq(v, S("v1")));
+	}
+	assert_int_equal(get_at(m, "k", 3, &v), LSM_MEM_DELETED);
+	assert_int_equal(get_at(m, "k", 4, &v), LSM_MEM_DELETED);
+	assert_int_equal(get_at(m, "k", 5, &v), LSM_MEM_FOUND);
+	assert_true(sisy_slice_eq(v, S("v5")));
+	assert_int_equal(get_at(m, "k", LSM_MAX_SEQ, &v), LSM_MEM_FOUND);
+	/* neighbours are distinct keys, not prefixes of each other */
+	assert_int_equal(get_at(m, "kk", 9, &v), LSM_MEM_FOUND);
+	assert_true(sisy_slice_eq(v, S("KK")));
+	assert_int_equal(get_at(m, "kk", 3, &v), LSM_MEM_MISS);
+	assert_int_equal(get_at(m, "a", 9, &v), LSM_MEM_MISS);
+	assert_int_equal(get_at(m, "z", 9, &v), LSM_MEM_MISS);
+	assert_int_equal(lsm_memtable_entries(m), 5);
+	assert_true(lsm_memtable_usage(m) > 0);
+	lsm_memtable_unref(m);
+}
+
+typedef struct ref_entry {
+	uint8_t ikey[32];
+	size_t klen;
+	uint32_t val;
+} ref_entry;
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const ref_entry *x = a, *y = b;
+	return lsm_ikey_cmp(sisy_slice_make(x->ikey, x->klen),
+			    sisy_slice_make(y->ikey, y->klen));
+}
+
+static void test_order_and_seek_vs_reference(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed("memtable order");
+	sisy_rand r;
+	sisy_rand_seed(&r, seed);
+	enum { N = 20000 };
+	ref_entry *ref = calloc(N, sizeof *ref);
+	lsm_memtable *m = lsm_memtable_new();
+	for (int i = 0; i < N; i++) {
+		char key[24];
+		/* few distinct keys, so many versions of each */
+		size_t kl = tu_key(key, sizeof key, sisy_rand_below(&r, 3000));
+		uint64_t seq = (uint64_t)i + 1;
+		lsm_vtype t = sisy_rand_chance(&r, 1, 5) ? LSM_TYPE_DELETE
+							 : LSM_TYPE_VALUE;
+		uint32_t val = (uint32_t)sisy_rand_next(&r);
+		assert_int_equal(lsm_memtable_add(
+					 m, seq, t, sisy_slice_make(key, kl),
+					 sisy_slice_make(&val, sizeof val)),
+				 SISY_OK);
+		memcpy(ref[i].ikey, key, kl);
+		sisy_put_u64(ref[i].ikey + kl, lsm_trailer(seq, t));
+		ref[i].klen = kl + 8;
+		ref[i].val = t == LSM_TYPE_VALUE ? val : 0;
+	}
+	qsort(ref, N, sizeof *ref, ref_cmp);
+	lsm_iter *it = lsm_memtable_iter_new(m);
+	lsm_memtable_unref(m); /* the iterator keeps it alive */
+	int n = 0;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+		sisy_slice k = lsm_iter_key(it), v = lsm_iter_value(it);
+		assert_true(sisy_slice_eq(
+			k, sisy_slice_make(ref[n].ikey, ref[n].klen)));
+		if (lsm_ikey_type(k) == LSM_TYPE_VALUE) {
+			assert_int_equal(v.len, 4);
+			assert_memory_equal(v.data, &ref[n].val, 4);
+		} else {
+			assert_int_equal(v.len, 0);
+		}
+		n++;
+	}
+	assert_int_equal(n, N);
+	assert_int_equal(lsm_iter_status(it), SISY_OK);
+	/* seeks land on the reference's lower bound */
+	for (int i = 0; i < 2000; i++) {
+		char key[24];
+		size_t kl = tu_key(key, sizeof key, sisy_rand_below(&r, 3100));
+		uint64_t seq = sisy_rand_below(&r, N + 10);
+		ref_entry t;
+		memcpy(t.ikey, key, kl);
+		sisy_put_u64(t.ikey + kl, lsm_trailer(seq, LSM_TYPE_SEEK));
+		t.klen = kl + 8;
+		size_t lo = 0, hi = N;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (ref_cmp(&ref[mid], &t) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		lsm_iter_seek(it, sisy_slice_make(t.ikey, t.klen));
+		if (lo == N) {
+			assert_false(lsm_iter_valid(it));
+		} else {
+			assert_true(lsm_iter_valid(it));
+			assert_true(sisy_slice_eq(
+				lsm_iter_key(it),
+				sisy_slice_make(ref[lo].ikey, ref[lo].klen)));
+		}
+	}
+	lsm_iter_destroy(it);
+	free(ref);
+}
+
+/* --- concurrent readers ---------------------------------------------------- */
+
+enum { CONC_N = 30000 };
+
+typedef struct conc {
+	lsm_memtable *m;
+	_Atomic uint64_t published; /* keys [0, published) are in */
+	_Atomic bool stop;
+	_Atomic uint64_t checks;
+	_Atomic int failures;
+} conc;
+
+static void *conc_reader(void *arg)
+{
+	conc *c = arg;
+	sisy_rand r;
+	sisy_rand_seed(&r, (uintptr_t)&r);
+	while (!atomic_load(&c->stop)) {
+		uint64_t pub = atomic_load(&c->published);
+		if (pub == 0)
+			continue;
+		/* every published key is found with its value */
+		uint64_t k = sisy_rand_below(&r, pub);
+		char key[24], ik[40];
+		size_t kl = tu_key(key, sizeof key, k);
+		memcpy(ik, key, kl);
+		sisy_put_u64((uint8_t *)ik + kl,
+			     lsm_trailer(LSM_MAX_SEQ, LSM_TYPE_SEEK));
+		sisy_slice v;
+		if (lsm_memtable_get(c->m, sisy_slice_make(ik, kl + 8), &v) !=
+			    LSM_MEM_FOUND ||
+		    v.len != sizeof k || memcmp(v.data, &k, sizeof k) != 0)
+			atomic_fetch_add(&c->failures, 1);
+		/* a scan sees at least what was published, in order */
+		lsm_iter *it = lsm_memtable_iter_new(c->m);
+		uint64_t n = 0;
+		sisy_buf prev = {0};
+		for (lsm_iter_seek_first(it); lsm_iter_valid(it);
+		     lsm_iter_next(it)) {
+			sisy_slice key_now = lsm_iter_key(it);
+			if (n > 0 && lsm_ikey_cmp(sisy_buf_slice(&prev),
+						  key_now) >= 0)
+				atomic_fetch_add(&c->failures, 1);
+			sisy_buf_set(&prev, key_now.data, key_now.len);
+			n++;
+		}
+		if (n < pub)
+			atomic_fetch_add(&c->failures, 1);
+		sisy_buf_free(&prev);
+		lsm_iter_destroy(it);
+		atomic_fetch_add(&c->checks, 1);
+	}
+	return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+	(void)state;
+	conc c = {.m = lsm_memtable_new()};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, conc_reader, &c),
+				 0);
+	/* insert in a shuffled order so inserts land everywhere in the list */
+	uint64_t *order = malloc(CONC_N * sizeof *order);
+	for (uint64_t i = 0; i < CONC_N; i++)
+		order[i] = i;
+	sisy_rand r;
+	sisy_rand_seed(&r, 7);
+	for (uint64_t i = CONC_N - 1; i > 0; i--) {
+		uint64_t j = sisy_rand_below(&r, i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	/* Readers check keys [0, published): publish only the contiguous
+	 * prefix that is complete. */
+	bool *in = calloc(CONC_N, 1);
+	uint64_t prefix = 0;
+	for (uint64_t i = 0; i < CONC_N; i++) {
+		uint64_t k = order[i];
+		char key[24];
+		size_t kl = tu_key(key, sizeof key, k);
+		assert_int_equal(lsm_memtable_add(c.m, i + 1, LSM_TYPE_VALUE,
+						  sisy_slice_make(key, kl),
+						  sisy_slice_make(&k, sizeof k)),
+				 SISY_OK);
+		in[k] = true;
+		while (prefix < CONC_N && in[prefix])
+			prefix++;
+		atomic_store(&c.published, prefix);
+	}
+	/* let the readers check the full table at least a few times */
+	uint64_t before = atomic_load(&c.checks);
+	for (int spin = 0; spin < 100000 && atomic_load(&c.checks) < before + 4;
+	     spin++)
+		usleep(100);
+	atomic_store(&c.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(atomic_load(&c.checks) >= before + 4);
+	assert_int_equal(atomic_load(&c.failures), 0);
+	free(in);
+	free(order);
+	lsm_memtable_unref(c.m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_versions_and_deletes),
+		cmocka_unit_test(test_order_and_seek_vs_reference),
+		cmocka_unit_test(test_concurrent_readers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
