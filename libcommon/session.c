@@ -1,0 +1,398 @@
+/* session.c — handshake and sealed frames (session.h, docs/protocol.md).
+ *
+ * Transcript: H1 = BLAKE2b-256(ClientHello bytes as sent); the server signs
+ *   "sisy-hs-v1" || H1 || ServerHelloBody bytes
+ * with its certified node key, and both sides compute
+ *   T = BLAKE2b-256("sisy-transcript-v1" || H1 || ServerHelloBody bytes).
+ * Stream keys: the crypto_kx session keys, each keyed-hashed with T
+ * (BLAKE2b(key = kx key, msg = T)), so they belong to this transcript only
+ * (versions, certificate and both ephemeral keys included).
+ */
+#include "session.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sisy.pb-c.h"
+
+#define HS_SIG_TAG "sisy-hs-v1"
+#define HS_T_TAG   "sisy-transcript-v1"
+
+typedef crypto_secretstream_xchacha20poly1305_state stream_state;
+#define ABYTES	  crypto_secretstream_xchacha20poly1305_ABYTES
+#define TAG_MSG	  crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+#define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+/* ------------------------------------------------------------ streams */
+
+static sisy_err seal(sisy_session *s, const void *msg, size_t len,
+		     unsigned char tag, sisy_buf *out)
+{
+	if (s->broken)
+		return sisy_errf(SISY_E_PROTO, "session.c: session is broken");
+	size_t need = len + ABYTES + (s->tx_started ? 0 : SISY_SEAL_HEADER);
+	sisy_err rc = sisy_buf_reserve(out, need);
+	if (rc != SISY_OK)
+		return rc;
+	if (!s->tx_started) {
+		crypto_secretstream_xchacha20poly1305_init_push(
+		    &s->tx, out->data + out->len, s->txkey);
+		out->len += SISY_SEAL_HEADER;
+		s->tx_started = true;
+	}
+	unsigned long long clen = 0;
+	crypto_secretstream_xchacha20poly1305_push(
+	    &s->tx, out->data + out->len, &clen, msg, len, NULL, 0, tag);
+	out->len += (size_t)clen;
+	return SISY_OK;
+}
+
+sisy_err sisy_session_seal(sisy_session *s, const void *msg, size_t len,
+			   sisy_buf *out)
+{
+	return seal(s, msg, len, TAG_MSG, out);
+}
+
+sisy_err sisy_session_seal_final(sisy_session *s, sisy_buf *out)
+{
+	return seal(s, "", 0, TAG_FINAL, out);
+}
+
+static sisy_err broken(sisy_session *s, const char *why)
+{
+	s->broken = true;
+	return sisy_errf(SISY_E_PROTO, "session.c: %s; the session ends", why);
+}
+
+sisy_err sisy_session_open(sisy_session *s, sisy_slice payload, sisy_buf *out)
+{
+	sisy_buf_clear(out);
+	if (s->broken)
+		return sisy_errf(SISY_E_PROTO, "session.c: session is broken");
+	if (s->rx_final)
+		return broken(s, "a frame after the peer's final frame");
+	const uint8_t *p = payload.data;
+	size_t n = payload.len;
+	if (!s->rx_started) {
+		if (n < SISY_SEAL_HEADER)
+			return broken(s, "first sealed frame too short");
+		if (crypto_secretstream_xchacha20poly1305_init_pull(
+			&s->rx, p, s->rxkey) != 0)
+			return broken(s, "bad stream header");
+		p += SISY_SEAL_HEADER;
+		n -= SISY_SEAL_HEADER;
+		s->rx_started = true;
+	}
+	if (n < ABYTES)
+		return broken(s, "sealed frame too short");
+	sisy_err rc = sisy_buf_reserve(out, n - ABYTES + 1);
+	if (rc != SISY_OK)
+		return rc;
+	unsigned long long mlen = 0;
+	unsigned char tag = 0;
+	if (crypto_secretstream_xchacha20poly1305_pull(
+		&s->rx, out->data, &mlen, &tag, p, n, NULL, 0) != 0)
+		return broken(s, "a frame failed authentication (tampered, "
+				 "replayed, reordered or dropped)");
+	out->len = (size_t)mlen;
+	if (tag == TAG_FINAL) {
+		s->rx_final = true;
+		if (mlen != 0)
+			return broken(s, "final frame with data");
+		return sisy_errf(SISY_E_CLOSED, "session.c: peer said goodbye");
+	}
+	if (tag != TAG_MSG)
+		return broken(s, "unexpected stream tag");
+	return SISY_OK;
+}
+
+void sisy_session_wipe(sisy_session *s)
+{
+	sodium_memzero(s, sizeof *s);
+}
+
+/* Binds a kx key to the transcript. */
+static void bind_key(uint8_t out[32], const uint8_t kx[32], const uint8_t T[32])
+{
+	crypto_generichash(out, 32, T, 32, kx, 32);
+}
+
+static void transcript(const uint8_t h1[32], sisy_slice body, uint8_t T[32])
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)HS_T_TAG,
+				  strlen(HS_T_TAG));
+	crypto_generichash_update(&st, h1, 32);
+	crypto_generichash_update(&st, body.data, body.len);
+	crypto_generichash_final(&st, T, 32);
+}
+
+/* "sisy-hs-v1" || H1 || body, into a malloc'd buffer. */
+static uint8_t *sig_message(const uint8_t h1[32], sisy_slice body, size_t *len)
+{
+	size_t tl = strlen(HS_SIG_TAG);
+	*len = tl + 32 + body.len;
+	uint8_t *m = malloc(*len);
+	if (m == NULL)
+		return NULL;
+	memcpy(m, HS_SIG_TAG, tl);
+	memcpy(m + tl, h1, 32);
+	if (body.len)
+		memcpy(m + tl + 32, body.data, body.len);
+	return m;
+}
+
+/* ------------------------------------------------------------- client */
+
+sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out)
+{
+	Sisy__ClientHello ch = SISY__CLIENT_HELLO__INIT;
+	crypto_kx_keypair(hs->eph_pk, hs->eph_sk);
+	hs->min_version = SISY_PROTO_VERSION_MIN;
+	hs->max_version = SISY_PROTO_VERSION_MAX;
+	ch.min_version = hs->min_version;
+	ch.max_version = hs->max_version;
+	ch.ephemeral_pk.data = hs->eph_pk;
+	ch.ephemeral_pk.len = sizeof hs->eph_pk;
+	ch.purpose = SISY__PURPOSE__CLIENT;
+	size_t n = sisy__client_hello__get_packed_size(&ch);
+	sisy_err rc = sisy_buf_reserve(out, n);
+	if (rc != SISY_OK)
+		return rc;
+	sisy__client_hello__pack(&ch, out->data + out->len);
+	crypto_generichash(hs->hello_hash, 32, out->data + out->len, n, NULL,
+			   0);
+	out->len += n;
+	return SISY_OK;
+}
+
+static bool bytes_len(const ProtobufCBinaryData *b, size_t n)
+{
+	return b->len == n && b->data != NULL;
+}
+
+sisy_err sisy_hs_client_finish(sisy_hs_client *hs, sisy_slice server_hello,
+			       sisy_hs_server_info *info, sisy_session *s)
+{
+	Sisy__ServerHello *sh = NULL;
+	Sisy__ServerHelloBody *body = NULL;
+	uint8_t *msg = NULL;
+	size_t mlen;
+	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
+	sisy_err rc = SISY_E_PROTO;
+
+	memset(s, 0, sizeof *s);
+	sh = sisy__server_hello__unpack(NULL, server_hello.len,
+					server_hello.data);
+	if (sh == NULL) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: the server's hello is malformed "
+			       "(is this a sisyd port?)");
+		goto fail;
+	}
+	if (sh->status != SISY__STATUS__OK) {
+		rc = sisy_errf(sh->status == SISY__STATUS__UNSUPPORTED
+				   ? SISY_E_VERSION
+				   : SISY_E_PROTO,
+			       "session.c: the server refused the handshake: "
+			       "%.200s",
+			       sh->message ? sh->message : "");
+		goto fail;
+	}
+	body =
+	    sisy__server_hello_body__unpack(NULL, sh->body.len, sh->body.data);
+	if (body == NULL || body->cert == NULL ||
+	    !bytes_len(&body->ephemeral_pk, crypto_kx_PUBLICKEYBYTES) ||
+	    !bytes_len(&sh->signature, SISY_SIGN_BYTES) ||
+	    !bytes_len(&body->cert->cluster_id, SISY_CLUSTER_ID) ||
+	    !bytes_len(&body->cert->node_pk, SISY_SIGN_PK) ||
+	    !bytes_len(&body->cert->cluster_pk, SISY_SIGN_PK) ||
+	    !bytes_len(&body->cert->signature, SISY_SIGN_BYTES)) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: the server's hello is malformed");
+		goto fail;
+	}
+	if (body->version < hs->min_version ||
+	    body->version > hs->max_version) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: the server chose protocol version "
+			       "%u, outside what was offered",
+			       body->version);
+		goto fail;
+	}
+	const Sisy__NodeCert *c = body->cert;
+	if (!sisy_trust_cert_valid(c->cluster_pk.data, c->cluster_id.data,
+				   c->node_id, c->node_pk.data,
+				   c->signature.data)) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: the node's certificate is not "
+			       "signed by the cluster key it names");
+		goto fail;
+	}
+	sisy_slice bs = sisy_slice_make(sh->body.data, sh->body.len);
+	msg = sig_message(hs->hello_hash, bs, &mlen);
+	if (msg == NULL) {
+		rc = sisy_errf(SISY_E_NOMEM, "session.c: out of memory");
+		goto fail;
+	}
+	if (crypto_sign_verify_detached(sh->signature.data, msg, mlen,
+					c->node_pk.data) != 0) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: the server's handshake signature "
+			       "is wrong (tampered or impersonated)");
+		goto fail;
+	}
+	if (crypto_kx_client_session_keys(rx, tx, hs->eph_pk, hs->eph_sk,
+					  body->ephemeral_pk.data) != 0) {
+		rc = sisy_errf(SISY_E_PROTO,
+			       "session.c: bad server ephemeral key");
+		goto fail;
+	}
+	transcript(hs->hello_hash, bs, s->transcript);
+	bind_key(s->txkey, tx, s->transcript);
+	bind_key(s->rxkey, rx, s->transcript);
+	s->version = body->version;
+	memcpy(info->cluster_pk, c->cluster_pk.data, SISY_SIGN_PK);
+	memcpy(info->cluster_id, c->cluster_id.data, SISY_CLUSTER_ID);
+	memcpy(info->node_pk, c->node_pk.data, SISY_SIGN_PK);
+	info->node_id = c->node_id;
+	rc = SISY_OK;
+fail:
+	sodium_memzero(rx, sizeof rx);
+	sodium_memzero(tx, sizeof tx);
+	sodium_memzero(hs->eph_sk, sizeof hs->eph_sk);
+	free(msg);
+	if (body)
+		sisy__server_hello_body__free_unpacked(body, NULL);
+	if (sh)
+		sisy__server_hello__free_unpacked(sh, NULL);
+	return rc;
+}
+
+/* ------------------------------------------------------------- server */
+
+static sisy_err refuse(sisy_buf *out, Sisy__Status st, const char *why,
+		       sisy_err code)
+{
+	Sisy__ServerHello sh = SISY__SERVER_HELLO__INIT;
+	sh.status = st;
+	sh.message = (char *)why;
+	size_t n = sisy__server_hello__get_packed_size(&sh);
+	sisy_buf_clear(out);
+	if (sisy_buf_reserve(out, n) == SISY_OK) {
+		sisy__server_hello__pack(&sh, out->data);
+		out->len = n;
+	}
+	return sisy_errf(code, "session.c: handshake refused: %s", why);
+}
+
+sisy_err sisy_hs_server_answer(const sisy_node_identity *id,
+			       sisy_slice client_hello, sisy_buf *out,
+			       sisy_session *s, int *purpose)
+{
+	Sisy__ClientHello *ch = NULL;
+	uint8_t *msg = NULL, *bodybuf = NULL;
+	size_t mlen, blen;
+	uint8_t eph_pk[crypto_kx_PUBLICKEYBYTES];
+	uint8_t eph_sk[crypto_kx_SECRETKEYBYTES];
+	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
+	uint8_t h1[32], sig[SISY_SIGN_BYTES];
+	sisy_err rc;
+
+	memset(s, 0, sizeof *s);
+	sisy_buf_clear(out);
+	ch = sisy__client_hello__unpack(NULL, client_hello.len,
+					client_hello.data);
+	if (ch == NULL || !bytes_len(&ch->ephemeral_pk, sizeof eph_pk) ||
+	    ch->min_version > ch->max_version) {
+		rc = refuse(out, SISY__STATUS__INVALID, "malformed hello",
+			    SISY_E_PROTO);
+		goto fail;
+	}
+	*purpose = (int)ch->purpose;
+	uint32_t lo = ch->min_version > SISY_PROTO_VERSION_MIN
+			  ? ch->min_version
+			  : SISY_PROTO_VERSION_MIN;
+	uint32_t hi = ch->max_version < SISY_PROTO_VERSION_MAX
+			  ? ch->max_version
+			  : SISY_PROTO_VERSION_MAX;
+	if (lo > hi) {
+		rc = refuse(out, SISY__STATUS__UNSUPPORTED,
+			    "no protocol version in common (server speaks "
+			    "1..1)",
+			    SISY_E_VERSION);
+		goto fail;
+	}
+	if (ch->purpose != SISY__PURPOSE__CLIENT) {
+		rc = refuse(out, SISY__STATUS__UNSUPPORTED,
+			    "this port serves clients only", SISY_E_NOTSUP);
+		goto fail;
+	}
+	crypto_generichash(h1, sizeof h1, client_hello.data, client_hello.len,
+			   NULL, 0);
+	crypto_kx_keypair(eph_pk, eph_sk);
+	if (crypto_kx_server_session_keys(rx, tx, eph_pk, eph_sk,
+					  ch->ephemeral_pk.data) != 0) {
+		rc = refuse(out, SISY__STATUS__INVALID, "bad ephemeral key",
+			    SISY_E_PROTO);
+		goto fail;
+	}
+
+	Sisy__NodeCert cert = SISY__NODE_CERT__INIT;
+	cert.cluster_id.data = (uint8_t *)id->cluster_id;
+	cert.cluster_id.len = SISY_CLUSTER_ID;
+	cert.node_id = id->node_id;
+	cert.node_pk.data = (uint8_t *)id->node_pk;
+	cert.node_pk.len = SISY_SIGN_PK;
+	cert.cluster_pk.data = (uint8_t *)id->cluster_pk;
+	cert.cluster_pk.len = SISY_SIGN_PK;
+	cert.signature.data = (uint8_t *)id->cert_sig;
+	cert.signature.len = SISY_SIGN_BYTES;
+	Sisy__ServerHelloBody body = SISY__SERVER_HELLO_BODY__INIT;
+	body.version = hi;
+	body.ephemeral_pk.data = eph_pk;
+	body.ephemeral_pk.len = sizeof eph_pk;
+	body.cert = &cert;
+	blen = sisy__server_hello_body__get_packed_size(&body);
+	bodybuf = malloc(blen);
+	if (bodybuf == NULL) {
+		rc = sisy_errf(SISY_E_NOMEM, "session.c: out of memory");
+		goto fail;
+	}
+	sisy__server_hello_body__pack(&body, bodybuf);
+	sisy_slice bs = sisy_slice_make(bodybuf, blen);
+	msg = sig_message(h1, bs, &mlen);
+	if (msg == NULL) {
+		rc = sisy_errf(SISY_E_NOMEM, "session.c: out of memory");
+		goto fail;
+	}
+	crypto_sign_detached(sig, NULL, msg, mlen, id->node_sk);
+
+	Sisy__ServerHello sh = SISY__SERVER_HELLO__INIT;
+	sh.body.data = bodybuf;
+	sh.body.len = blen;
+	sh.signature.data = sig;
+	sh.signature.len = sizeof sig;
+	size_t n = sisy__server_hello__get_packed_size(&sh);
+	if ((rc = sisy_buf_reserve(out, n)) != SISY_OK)
+		goto fail;
+	sisy__server_hello__pack(&sh, out->data);
+	out->len = n;
+
+	transcript(h1, bs, s->transcript);
+	bind_key(s->txkey, tx, s->transcript);
+	bind_key(s->rxkey, rx, s->transcript);
+	s->version = hi;
+	rc = SISY_OK;
+fail:
+	sodium_memzero(eph_sk, sizeof eph_sk);
+	sodium_memzero(rx, sizeof rx);
+	sodium_memzero(tx, sizeof tx);
+	free(msg);
+	free(bodybuf);
+	if (ch)
+		sisy__client_hello__free_unpacked(ch, NULL);
+	return rc;
+}
