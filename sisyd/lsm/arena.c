@@ -19,7 +19,7 @@ typedef struct arena_block {
 
 struct lsm_arena {
 	unsigned char *ptr;  /* next free byte of the current block */
-	size_t left;         /* bytes left in the current block */
+	size_t left;	     /* bytes left in the current block */
 	arena_block *blocks; /* every block, newest first */
 	_Atomic size_t usage;
 };

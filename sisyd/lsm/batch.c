@@ -101,8 +101,9 @@ static sisy_err batch_check(const sisy_lsm_batch *b, size_t klen, size_t vlen,
 			    size_t need)
 {
 	if (klen == 0)
-		return sisy_errf(SISY_E_INVAL, "batch.c: empty key; keys are "
-					       "1..%u bytes",
+		return sisy_errf(SISY_E_INVAL,
+				 "batch.c: empty key; keys are "
+				 "1..%u bytes",
 				 SISY_LSM_MAX_KEY);
 	if (klen > SISY_LSM_MAX_KEY)
 		return sisy_errf(SISY_E_TOOBIG,
@@ -149,8 +150,7 @@ sisy_err sisy_lsm_batch_put(sisy_lsm_batch *b, const void *key, size_t klen,
 	return SISY_OK;
 }
 
-sisy_err sisy_lsm_batch_delete(sisy_lsm_batch *b, const void *key,
-			       size_t klen)
+sisy_err sisy_lsm_batch_delete(sisy_lsm_batch *b, const void *key, size_t klen)
 {
 	size_t need = 1 + SISY_VARINT32_MAX + klen;
 	sisy_err rc = batch_check(b, klen, 0, need);

@@ -37,9 +37,9 @@ enum {
 struct sisy_lsm_batch {
 	uint8_t *rep;
 	size_t len, cap;
-	bool owned;        /* rep was malloc'd by us (else caller's buffer) */
-	uint32_t count;    /* mirrors the header */
-	bool has_meta;     /* the last META record is at meta_off, meta_len */
+	bool owned;	/* rep was malloc'd by us (else caller's buffer) */
+	uint32_t count; /* mirrors the header */
+	bool has_meta;	/* the last META record is at meta_off, meta_len */
 	size_t meta_off;
 	size_t meta_len;
 };

@@ -135,7 +135,7 @@ static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
 {
 	mt_node *x = m->head;
 	int level =
-		atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
+	    atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
 	mt_node *last_bigger = NULL; /* skip re-comparing the same node */
 	for (;;) {
 		mt_node *next = mt_next(x, level);
@@ -164,8 +164,9 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 	int height = mt_random_height(m);
 	mt_node *n = mt_node_alloc(m, height, klen, value.len);
 	if (n == NULL)
-		return sisy_errf(SISY_E_NOMEM, "memtable.c: out of memory "
-					       "adding a %zu-byte entry",
+		return sisy_errf(SISY_E_NOMEM,
+				 "memtable.c: out of memory "
+				 "adding a %zu-byte entry",
 				 klen + value.len);
 	uint8_t *p = (uint8_t *)n->key;
 	if (key.len)
@@ -186,10 +187,11 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 				      memory_order_relaxed);
 	}
 	for (int i = 0; i < height; i++) {
-		atomic_store_explicit(&n->next[i],
-				      atomic_load_explicit(&prev[i]->next[i],
-							   memory_order_relaxed),
-				      memory_order_relaxed);
+		atomic_store_explicit(
+		    &n->next[i],
+		    atomic_load_explicit(&prev[i]->next[i],
+					 memory_order_relaxed),
+		    memory_order_relaxed);
 		atomic_store_explicit(&prev[i]->next[i], n,
 				      memory_order_release);
 	}
@@ -281,14 +283,14 @@ static void mti_destroy(lsm_iter *it)
 }
 
 static const lsm_iter_ops mt_iter_ops = {
-	.valid = mti_valid,
-	.seek_first = mti_seek_first,
-	.seek = mti_seek,
-	.next = mti_next,
-	.key = mti_key,
-	.value = mti_value,
-	.status = mti_status,
-	.destroy = mti_destroy,
+    .valid = mti_valid,
+    .seek_first = mti_seek_first,
+    .seek = mti_seek,
+    .next = mti_next,
+    .key = mti_key,
+    .value = mti_value,
+    .status = mti_status,
+    .destroy = mti_destroy,
 };
 
 lsm_iter *lsm_memtable_iter_new(lsm_memtable *m)

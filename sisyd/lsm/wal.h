@@ -40,10 +40,10 @@
 #include "err.h"
 #include "fs.h"
 
-#define LSM_WAL_VERSION 1u
-#define LSM_WAL_HEADER 32u
+#define LSM_WAL_VERSION	      1u
+#define LSM_WAL_HEADER	      32u
 #define LSM_WAL_RECORD_HEADER 8u
-#define LSM_WAL_MAX_RECORD (128u * 1024 * 1024)
+#define LSM_WAL_MAX_RECORD    (128u * 1024 * 1024)
 
 typedef enum lsm_wal_kind {
 	LSM_WAL_LOG = 0,      /* write-ahead log of batches */

@@ -20,8 +20,8 @@ struct lsm_wal_reader {
 	size_t len;
 	lsm_wal_kind kind;
 	uint64_t number;
-	uint64_t pos;      /* next record */
-	uint64_t last;     /* offset of the record last returned */
+	uint64_t pos;  /* next record */
+	uint64_t last; /* offset of the record last returned */
 	uint64_t valid_end;
 	bool header_done;
 	bool torn;
@@ -100,8 +100,8 @@ static uint32_t wal_valid_at(const lsm_wal_reader *r, uint64_t off)
 	if (len == 0 || len > LSM_WAL_MAX_RECORD ||
 	    len > r->len - off - LSM_WAL_RECORD_HEADER)
 		return 0;
-	uint32_t crc = wal_record_crc(r->number, off,
-				      p + LSM_WAL_RECORD_HEADER, len);
+	uint32_t crc =
+	    wal_record_crc(r->number, off, p + LSM_WAL_RECORD_HEADER, len);
 	return crc == sisy_get_u32(p) ? len : 0;
 }
 
@@ -183,8 +183,8 @@ sisy_err lsm_wal_next(lsm_wal_reader *r, sisy_slice *payload)
 	if (len == 0)
 		return wal_bad_record(r);
 	r->last = r->pos;
-	*payload = sisy_slice_make(r->data + r->pos + LSM_WAL_RECORD_HEADER,
-				   len);
+	*payload =
+	    sisy_slice_make(r->data + r->pos + LSM_WAL_RECORD_HEADER, len);
 	r->pos += LSM_WAL_RECORD_HEADER + len;
 	return SISY_OK;
 }

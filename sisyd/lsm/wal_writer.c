@@ -35,9 +35,8 @@ sisy_err lsm_wal_create(sisy_fs *fs, const char *path, lsm_wal_kind kind,
 		return sisy_errf(SISY_E_NOMEM, "wal_writer.c: out of memory");
 	memcpy(w->path, path, plen);
 	w->number = number;
-	sisy_err rc = sisy_fs_open(fs, path,
-				   SISY_O_WRITE | SISY_O_CREATE | SISY_O_EXCL,
-				   &w->f);
+	sisy_err rc = sisy_fs_open(
+	    fs, path, SISY_O_WRITE | SISY_O_CREATE | SISY_O_EXCL, &w->f);
 	if (rc != SISY_OK)
 		goto fail;
 	uint8_t h[LSM_WAL_HEADER];
@@ -65,7 +64,8 @@ static void wal_undo(lsm_wal_writer *w, sisy_err rc)
 		char why[256];
 		snprintf(why, sizeof why, "%s", sisy_errmsg());
 		w->broken = true;
-		sisy_errf(rc, "%s; cutting %s back to %llu bytes failed too: %s",
+		sisy_errf(rc,
+			  "%s; cutting %s back to %llu bytes failed too: %s",
 			  msg, w->path, (unsigned long long)w->size, why);
 	}
 }

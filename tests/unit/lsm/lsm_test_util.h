@@ -36,10 +36,12 @@ static inline void tu_rmdir(const char *dir)
 static inline uint64_t tu_seed(const char *test)
 {
 	const char *env = getenv("SISY_SEED");
-	uint64_t seed = env != NULL ? strtoull(env, NULL, 0)
-				    : (sisy_now_ns() ^ ((uint64_t)getpid() << 32));
-	fprintf(stderr, "%s: seed %" PRIu64 " (replay: SISY_SEED=%" PRIu64 ")\n",
-		test, seed, seed);
+	uint64_t seed = env != NULL
+			    ? strtoull(env, NULL, 0)
+			    : (sisy_now_ns() ^ ((uint64_t)getpid() << 32));
+	fprintf(stderr,
+		"%s: seed %" PRIu64 " (replay: SISY_SEED=%" PRIu64 ")\n", test,
+		seed, seed);
 	return seed;
 }
 

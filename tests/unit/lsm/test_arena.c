@@ -25,9 +25,8 @@ static void test_alignment_and_no_overlap(void **state)
 	size_t total = 0;
 	for (int i = 0; i < N; i++) {
 		/* mostly small, some bigger than a quarter block */
-		lens[i] = 1 + (size_t)sisy_rand_below(&r, i % 50 == 0
-								  ? 40000
-								  : 300);
+		lens[i] =
+		    1 + (size_t)sisy_rand_below(&r, i % 50 == 0 ? 40000 : 300);
 		ptrs[i] = lsm_arena_alloc(a, lens[i]);
 		assert_non_null(ptrs[i]);
 		assert_int_equal((uintptr_t)ptrs[i] % LSM_ARENA_ALIGN, 0);
@@ -74,8 +73,8 @@ static void test_usage_grows_by_blocks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alignment_and_no_overlap),
-		cmocka_unit_test(test_usage_grows_by_blocks),
+	    cmocka_unit_test(test_alignment_and_no_overlap),
+	    cmocka_unit_test(test_usage_grows_by_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,8 +127,9 @@ static void test_limits(void **state)
 	free(k);
 	char *v = malloc(SISY_LSM_MAX_VALUE + 1);
 	memset(v, 'x', SISY_LSM_MAX_VALUE + 1);
-	assert_int_equal(sisy_lsm_batch_put(b, "k", 1, v, SISY_LSM_MAX_VALUE + 1),
-			 SISY_E_TOOBIG);
+	assert_int_equal(
+	    sisy_lsm_batch_put(b, "k", 1, v, SISY_LSM_MAX_VALUE + 1),
+	    SISY_E_TOOBIG);
 	assert_non_null(strstr(sisy_errmsg(), "SISY_LSM_MAX_VALUE"));
 	assert_int_equal(sisy_lsm_batch_put(b, "k", 1, v, SISY_LSM_MAX_VALUE),
 			 SISY_OK);
@@ -243,7 +244,8 @@ static void test_damaged_batches(void **state)
 		for (int t = 0; t < 8; t++) {
 			memcpy(copy, rep.data, rep.len);
 			copy[i] ^= (uint8_t)(1u << t);
-			sisy_err rc = decode(sisy_slice_make(copy, rep.len), &c);
+			sisy_err rc =
+			    decode(sisy_slice_make(copy, rep.len), &c);
 			if (rc != SISY_OK) {
 				assert_int_equal(rc, SISY_E_CORRUPT);
 				assert_int_equal(c.n, 0);
@@ -265,11 +267,11 @@ static void test_damaged_batches(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_stack_buffer_grows),
-		cmocka_unit_test(test_append_for_group_commit),
-		cmocka_unit_test(test_damaged_batches),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_stack_buffer_grows),
+	    cmocka_unit_test(test_append_for_group_commit),
+	    cmocka_unit_test(test_damaged_batches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

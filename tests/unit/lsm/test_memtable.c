@@ -36,17 +36,16 @@ static void test_versions_and_deletes(void **state)
 	(void)state;
 	lsm_memtable *m = lsm_memtable_new();
 	assert_non_null(m);
-	assert_int_equal(lsm_memtable_add(m, 1, LSM_TYPE_VALUE, S("k"), S("v1")),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_memtable_add(m, 1, LSM_TYPE_VALUE, S("k"), S("v1")), SISY_OK);
 	assert_int_equal(lsm_memtable_add(m, 3, LSM_TYPE_DELETE, S("k"), S("")),
 			 SISY_OK);
-	assert_int_equal(lsm_memtable_add(m, 5, LSM_TYPE_VALUE, S("k"), S("v5")),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_memtable_add(m, 5, LSM_TYPE_VALUE, S("k"), S("v5")), SISY_OK);
 	assert_int_equal(lsm_memtable_add(m, 2, LSM_TYPE_VALUE, S("j"), S("J")),
 			 SISY_OK);
-	assert_int_equal(lsm_memtable_add(m, 4, LSM_TYPE_VALUE, S("kk"),
-					  S("KK")),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_memtable_add(m, 4, LSM_TYPE_VALUE, S("kk"), S("KK")), SISY_OK);
 	sisy_slice v;
 	assert_int_equal(get_at(m, "k", 0, &v), LSM_MEM_MISS);
 	for (uint64_t s = 1; s <= 2; s++) {
@@ -99,10 +98,10 @@ static void test_order_and_seek_vs_reference(void **state)
 		lsm_vtype t = sisy_rand_chance(&r, 1, 5) ? LSM_TYPE_DELETE
 							 : LSM_TYPE_VALUE;
 		uint32_t val = (uint32_t)sisy_rand_next(&r);
-		assert_int_equal(lsm_memtable_add(
-					 m, seq, t, sisy_slice_make(key, kl),
-					 sisy_slice_make(&val, sizeof val)),
-				 SISY_OK);
+		assert_int_equal(
+		    lsm_memtable_add(m, seq, t, sisy_slice_make(key, kl),
+				     sisy_slice_make(&val, sizeof val)),
+		    SISY_OK);
 		memcpy(ref[i].ikey, key, kl);
 		sisy_put_u64(ref[i].ikey + kl, lsm_trailer(seq, t));
 		ref[i].klen = kl + 8;
@@ -115,7 +114,7 @@ static void test_order_and_seek_vs_reference(void **state)
 	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
 		sisy_slice k = lsm_iter_key(it), v = lsm_iter_value(it);
 		assert_true(sisy_slice_eq(
-			k, sisy_slice_make(ref[n].ikey, ref[n].klen)));
+		    k, sisy_slice_make(ref[n].ikey, ref[n].klen)));
 		if (lsm_ikey_type(k) == LSM_TYPE_VALUE) {
 			assert_int_equal(v.len, 4);
 			assert_memory_equal(v.data, &ref[n].val, 4);
@@ -149,15 +148,16 @@ static void test_order_and_seek_vs_reference(void **state)
 		} else {
 			assert_true(lsm_iter_valid(it));
 			assert_true(sisy_slice_eq(
-				lsm_iter_key(it),
-				sisy_slice_make(ref[lo].ikey, ref[lo].klen)));
+			    lsm_iter_key(it),
+			    sisy_slice_make(ref[lo].ikey, ref[lo].klen)));
 		}
 	}
 	lsm_iter_destroy(it);
 	free(ref);
 }
 
-/* --- concurrent readers ---------------------------------------------------- */
+/* --- concurrent readers ----------------------------------------------------
+ */
 
 enum { CONC_N = 30000 };
 
@@ -187,7 +187,7 @@ static void *conc_reader(void *arg)
 			     lsm_trailer(LSM_MAX_SEQ, LSM_TYPE_SEEK));
 		sisy_slice v;
 		if (lsm_memtable_get(c->m, sisy_slice_make(ik, kl + 8), &v) !=
-			    LSM_MEM_FOUND ||
+			LSM_MEM_FOUND ||
 		    v.len != sizeof k || memcmp(v.data, &k, sizeof k) != 0)
 			atomic_fetch_add(&c->failures, 1);
 		/* a scan sees at least what was published, in order */
@@ -197,8 +197,8 @@ static void *conc_reader(void *arg)
 		for (lsm_iter_seek_first(it); lsm_iter_valid(it);
 		     lsm_iter_next(it)) {
 			sisy_slice key_now = lsm_iter_key(it);
-			if (n > 0 && lsm_ikey_cmp(sisy_buf_slice(&prev),
-						  key_now) >= 0)
+			if (n > 0 &&
+			    lsm_ikey_cmp(sisy_buf_slice(&prev), key_now) >= 0)
 				atomic_fetch_add(&c->failures, 1);
 			sisy_buf_set(&prev, key_now.data, key_now.len);
 			n++;
@@ -239,10 +239,11 @@ static void test_concurrent_readers(void **state)
 		uint64_t k = order[i];
 		char key[24];
 		size_t kl = tu_key(key, sizeof key, k);
-		assert_int_equal(lsm_memtable_add(c.m, i + 1, LSM_TYPE_VALUE,
-						  sisy_slice_make(key, kl),
-						  sisy_slice_make(&k, sizeof k)),
-				 SISY_OK);
+		assert_int_equal(
+		    lsm_memtable_add(c.m, i + 1, LSM_TYPE_VALUE,
+				     sisy_slice_make(key, kl),
+				     sisy_slice_make(&k, sizeof k)),
+		    SISY_OK);
 		in[k] = true;
 		while (prefix < CONC_N && in[prefix])
 			prefix++;
@@ -266,9 +267,9 @@ static void test_concurrent_readers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_versions_and_deletes),
-		cmocka_unit_test(test_order_and_seek_vs_reference),
-		cmocka_unit_test(test_concurrent_readers),
+	    cmocka_unit_test(test_versions_and_deletes),
+	    cmocka_unit_test(test_order_and_seek_vs_reference),
+	    cmocka_unit_test(test_concurrent_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

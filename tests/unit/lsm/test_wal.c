@@ -57,17 +57,16 @@ static uint64_t write_log(uint64_t num, int n, uint64_t *offsets)
 	char p[512];
 	path_of(p, sizeof p, num);
 	lsm_wal_writer *w;
-	assert_int_equal(lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, num,
-					&w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, num, &w), SISY_OK);
 	uint8_t buf[1024];
 	for (int i = 0; i < n; i++) {
 		if (offsets != NULL)
 			offsets[i] = lsm_wal_size(w);
 		fill_payload(buf, i);
-		assert_int_equal(lsm_wal_add(w, sisy_slice_make(
-							buf, payload_len(i))),
-				 SISY_OK);
+		assert_int_equal(
+		    lsm_wal_add(w, sisy_slice_make(buf, payload_len(i))),
+		    SISY_OK);
 	}
 	assert_int_equal(lsm_wal_sync(w), SISY_OK);
 	uint64_t size = lsm_wal_size(w);
@@ -150,9 +149,9 @@ static void test_big_record(void **state)
 	char p[512];
 	path_of(p, sizeof p, 9);
 	lsm_wal_writer *w;
-	assert_int_equal(lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_MANIFEST, 9,
-					&w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_MANIFEST, 9, &w),
+	    SISY_OK);
 	size_t n = 3u << 20; /* above the copy threshold: two appends */
 	uint8_t *big = malloc(n);
 	for (size_t i = 0; i < n; i++)
@@ -163,9 +162,9 @@ static void test_big_record(void **state)
 			 SISY_E_TOOBIG);
 	assert_int_equal(lsm_wal_close(w), SISY_OK);
 	lsm_wal_reader *r;
-	assert_int_equal(lsm_wal_reader_open(sisy_fs_posix(), p,
-					     LSM_WAL_MANIFEST, 9, &r),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_reader_open(sisy_fs_posix(), p, LSM_WAL_MANIFEST, 9, &r),
+	    SISY_OK);
 	sisy_slice pl;
 	assert_int_equal(lsm_wal_next(r, &pl), SISY_OK);
 	assert_int_equal(pl.len, n);
@@ -335,9 +334,8 @@ static void test_record_shaped_payload_not_mistaken(void **state)
 	char p[512];
 	path_of(p, sizeof p, 16);
 	lsm_wal_writer *w;
-	assert_int_equal(lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, 16,
-					&w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, 16, &w), SISY_OK);
 	uint8_t rec0[64];
 	memset(rec0, 'a', sizeof rec0);
 	assert_int_equal(lsm_wal_add(w, sisy_slice_make(rec0, sizeof rec0)),
@@ -350,22 +348,20 @@ static void test_record_shaped_payload_not_mistaken(void **state)
 	memcpy(payload + 10, d + LSM_WAL_HEADER, 72);
 	free(d);
 	unlink(p);
-	assert_int_equal(lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, 16,
-					&w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(sisy_fs_posix(), p, LSM_WAL_LOG, 16, &w), SISY_OK);
 	assert_int_equal(lsm_wal_add(w, sisy_slice_make(rec0, sizeof rec0)),
 			 SISY_OK);
-	assert_int_equal(lsm_wal_add(w, sisy_slice_make(payload,
-							sizeof payload)),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_add(w, sisy_slice_make(payload, sizeof payload)), SISY_OK);
 	lsm_wal_close(w);
 	d = read_file(p, &len);
 	write_file(p, d, len - 5);
 	free(d);
 	lsm_wal_reader *r;
-	assert_int_equal(lsm_wal_reader_open(sisy_fs_posix(), p, LSM_WAL_LOG,
-					     16, &r),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_reader_open(sisy_fs_posix(), p, LSM_WAL_LOG, 16, &r),
+	    SISY_OK);
 	sisy_slice pl;
 	assert_int_equal(lsm_wal_next(r, &pl), SISY_OK);
 	assert_int_equal(lsm_wal_next(r, &pl), SISY_E_NOTFOUND);
@@ -381,8 +377,8 @@ static void test_failed_append_leaves_no_partial_record(void **state)
 	sisy_fs *fs = sisy_fs_fault_fs(ff);
 	assert_int_equal(sisy_fs_mkdir(fs, "/d"), SISY_OK);
 	lsm_wal_writer *w;
-	assert_int_equal(lsm_wal_create(fs, "/d/000003.log", LSM_WAL_LOG, 3, &w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(fs, "/d/000003.log", LSM_WAL_LOG, 3, &w), SISY_OK);
 	uint8_t buf[1024];
 	fill_payload(buf, 0);
 	assert_int_equal(lsm_wal_add(w, sisy_slice_make(buf, payload_len(0))),
@@ -400,9 +396,9 @@ static void test_failed_append_leaves_no_partial_record(void **state)
 	assert_int_equal(lsm_wal_sync(w), SISY_OK);
 	lsm_wal_close(w);
 	lsm_wal_reader *r;
-	assert_int_equal(lsm_wal_reader_open(fs, "/d/000003.log", LSM_WAL_LOG,
-					     3, &r),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_reader_open(fs, "/d/000003.log", LSM_WAL_LOG, 3, &r),
+	    SISY_OK);
 	sisy_slice pl;
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(lsm_wal_next(r, &pl), SISY_OK);
@@ -414,8 +410,8 @@ static void test_failed_append_leaves_no_partial_record(void **state)
 	assert_false(lsm_wal_reader_torn(r));
 	lsm_wal_reader_close(r);
 	/* when the undo fails as well, the writer says it is broken */
-	assert_int_equal(lsm_wal_create(fs, "/d/000004.log", LSM_WAL_LOG, 4, &w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(fs, "/d/000004.log", LSM_WAL_LOG, 4, &w), SISY_OK);
 	sisy_fs_fault_inject(ff, SISY_FAULT_WRITE, "000004", 0, 1, SISY_E_IO);
 	sisy_fs_fault_inject(ff, SISY_FAULT_TRUNCATE, "000004", 0, 1,
 			     SISY_E_IO);
@@ -423,8 +419,8 @@ static void test_failed_append_leaves_no_partial_record(void **state)
 	assert_true(lsm_wal_broken(w));
 	lsm_wal_close(w);
 	/* a failed sync is final too */
-	assert_int_equal(lsm_wal_create(fs, "/d/000005.log", LSM_WAL_LOG, 5, &w),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_wal_create(fs, "/d/000005.log", LSM_WAL_LOG, 5, &w), SISY_OK);
 	sisy_fs_fault_inject(ff, SISY_FAULT_SYNC, "000005", 0, 1, SISY_E_IO);
 	assert_int_equal(lsm_wal_sync(w), SISY_E_IO);
 	assert_true(lsm_wal_broken(w));
@@ -435,14 +431,14 @@ static void test_failed_append_leaves_no_partial_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_big_record),
-		cmocka_unit_test(test_torn_tail_at_every_byte),
-		cmocka_unit_test(test_zero_filled_tail_is_torn),
-		cmocka_unit_test(test_corruption_in_the_middle),
-		cmocka_unit_test(test_header_checks),
-		cmocka_unit_test(test_record_shaped_payload_not_mistaken),
-		cmocka_unit_test(test_failed_append_leaves_no_partial_record),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_big_record),
+	    cmocka_unit_test(test_torn_tail_at_every_byte),
+	    cmocka_unit_test(test_zero_filled_tail_is_torn),
+	    cmocka_unit_test(test_corruption_in_the_middle),
+	    cmocka_unit_test(test_header_checks),
+	    cmocka_unit_test(test_record_shaped_payload_not_mistaken),
+	    cmocka_unit_test(test_failed_append_leaves_no_partial_record),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
