@@ -15,7 +15,7 @@
  *         sisy_raft_transfer()   planned leadership transfer
  *         sisy_raft_persisted()  "ready #id is durable"
  *         sisy_raft_compact()    "drop the in-memory log up to i"
- *   out:  sisy_raft_ready()      what to do now (persist, send, apply, serve)
+ *   out:  sisy_raft_get_ready()  what to do now (persist, send, apply, serve)
  *         sisy_raft_advance()    "I have taken that ready"
  *
  * THE LOG VIEW. The core keeps, in memory, every entry from its compaction
@@ -31,7 +31,7 @@
  *   loop:
  *     feed step/tick/propose/read_index/... (any number, any order);
  *     if (sisy_raft_has_ready(r)) {
- *       sisy_raft_ready(r, &rd);
+ *       sisy_raft_get_ready(r, &rd);
  *       1. if rd.persist_id != 0: queue rd.snapshot, rd.entries and
  *          rd.hard_state for the durable log (copy them: they are borrowed),
  *          in that order; a write of rd.entries first truncates the durable
@@ -57,7 +57,7 @@
  *
  *   Everything a ready points to (entries, messages, their entries, the
  *   snapshot meta) is owned by the core and stays valid and unchanged until
- *   sisy_raft_advance(). Between sisy_raft_ready() and sisy_raft_advance()
+ *   sisy_raft_advance(). Between sisy_raft_get_ready() and sisy_raft_advance()
  *   the caller must not call any other function on that instance except the
  *   read-only getters (status, progress).
  *
@@ -97,10 +97,13 @@
  * MSG_SNAPSHOT with metadata only (index, term, membership at that index);
  * the node streams its newest checkpoint (index >= msg.snapshot.index) on
  * its own connection and MAY overwrite msg.snapshot with that checkpoint's
- * meta (sisy_raft_snapshot_meta). The receiving node steps the MSG_SNAPSHOT
+ * meta (sisy_raft_meta_at). The receiving node steps the MSG_SNAPSHOT
  * into its core only once all the data has arrived. If the core accepts it,
  * a ready carries rd.snapshot: restore + persist (rule 3), then persisted().
- * If sending fails, the node calls sisy_raft_report_snapshot(..., error).
+ * The node reports the outcome of every MSG_SNAPSHOT it was asked to send
+ * with sisy_raft_report_snapshot() (until then the leader sends that
+ * follower nothing else; as a last resort it gives up waiting after
+ * 20 election timeouts).
  *
  * ERRORS for rejected requests (the code is what callers branch on; a
  * sisy_errf() message gives detail):
@@ -130,6 +133,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "log.h"
 
 /* Node ids are nonzero; 0 means "none" (no vote, no leader). */
 #define SISY_RAFT_NONE 0
@@ -307,6 +311,8 @@ typedef struct sisy_raft_config {
 	size_t max_apply_bytes;	      /* entry bytes per rd.committed batch */
 	uint32_t max_pending_reads;   /* queued read requests (leader) */
 	uint64_t rand_seed;	      /* seeds the instance's own PRNG */
+	const sisy_logger
+	    *logger; /* rare warnings (out of memory); may be NULL */
 } sisy_raft_config;
 
 /* Fills sensible defaults: election 10 ticks, heartbeat 1, pre-vote and
@@ -430,12 +436,12 @@ typedef struct sisy_raft_ready {
 	uint64_t term;
 } sisy_raft_ready;
 
-/* 1 if sisy_raft_ready() would return anything. */
+/* 1 if sisy_raft_get_ready() would return anything. */
 int sisy_raft_has_ready(const sisy_raft *r);
 
 /* Fills `rd` with everything to do now. Must be followed by advance()
  * before any other mutating call. */
-void sisy_raft_ready(sisy_raft *r, sisy_raft_ready *rd);
+void sisy_raft_get_ready(sisy_raft *r, sisy_raft_ready *rd);
 
 /* The caller took the last ready (queued its writes, sent its messages,
  * handed out its committed entries and reads). */
@@ -450,8 +456,8 @@ void sisy_raft_persisted(sisy_raft *r, uint64_t persist_id);
 /* The meta (term, membership) of index `i`, for a snapshot the caller made
  * at applied index i. i must lie in [compaction point, last index].
  * SISY_E_RANGE otherwise. */
-sisy_err sisy_raft_snapshot_meta(const sisy_raft *r, uint64_t i,
-				 sisy_raft_snapshot_meta *out);
+sisy_err sisy_raft_meta_at(const sisy_raft *r, uint64_t i,
+			   sisy_raft_snapshot_meta *out);
 
 /* Drops the in-memory entries up to `i` (<= the last index handed out in
  * rd.committed); i becomes the compaction point and `out` (may be NULL)
