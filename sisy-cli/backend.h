@@ -71,16 +71,16 @@ typedef struct cli_whoami {
 /* What the shell shows in its prompt and \conninfo. */
 typedef struct cli_conn_desc {
 	char user[256];
-	char host[300];	     /* "host:port" connected to */
-	char node_role[32];  /* "" when the server does not say */
+	char host[300];	    /* "host:port" connected to */
+	char node_role[32]; /* "" when the server does not say */
 	char fingerprint[80];
 } cli_conn_desc;
 
 typedef struct cli_backend_ops {
 	sisy_err (*get)(cli_backend *b, sisy_slice key, bool stale,
 			sisy_buf *val, bool *found, uint64_t *version);
-	sisy_err (*write)(cli_backend *b, const cli_write *w,
-			  uint64_t *version, bool *existed);
+	sisy_err (*write)(cli_backend *b, const cli_write *w, uint64_t *version,
+			  bool *existed);
 	sisy_err (*exists)(cli_backend *b, sisy_slice key, bool stale,
 			   bool *found);
 	/* One callback per key, in order, found or not. */

@@ -74,7 +74,7 @@ static sisy_err cstring(const cli_arg *a, const char *what, size_t max,
 }
 
 static sisy_err tag(cli_shell *sh, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static sisy_err tag(cli_shell *sh, const char *fmt, ...)
 {
 	char t[128];
@@ -210,8 +210,8 @@ static sisy_err do_scan(cli_shell *sh, const cli_cmd *cmd)
 	kv_print p = {.sh = sh};
 	bool more = left > 0;
 	while (more) {
-		page.limit = left < CLI_SCAN_PAGE ? (uint32_t)left
-						  : CLI_SCAN_PAGE;
+		page.limit =
+		    left < CLI_SCAN_PAGE ? (uint32_t)left : CLI_SCAN_PAGE;
 		uint64_t before = p.rows;
 		rc = sh->be->ops->scan_page(sh->be, &page, print_kv, &p, &more,
 					    &resume);
@@ -364,9 +364,8 @@ static sisy_err do_commit(cli_shell *sh)
 		const cli_batch_op *op = &b->ops[i];
 		ops[i].del = op->del;
 		ops[i].key = sisy_slice_make(b->bytes.data + op->off, op->klen);
-		ops[i].value = sisy_slice_make(b->bytes.data + op->off +
-						       op->klen,
-					       op->vlen);
+		ops[i].value = sisy_slice_make(
+		    b->bytes.data + op->off + op->klen, op->vlen);
 		ops[i].cond = op->cond;
 		ops[i].cond_version = op->cond_version;
 	}
@@ -405,9 +404,8 @@ static sisy_err ask_password(cli_shell *sh, const char *user, char *pw,
 	snprintf(prompt, sizeof prompt, "New password for %s: ", user);
 	sisy_err rc = sh->prompt_password(sh->prompt_ctx, prompt, pw, cap);
 	if (rc == SISY_OK)
-		rc = sh->prompt_password(sh->prompt_ctx,
-					 "Enter it again: ", again,
-					 sizeof again);
+		rc = sh->prompt_password(
+		    sh->prompt_ctx, "Enter it again: ", again, sizeof again);
 	if (rc == SISY_OK && strcmp(pw, again) != 0)
 		rc = sisy_errf(SISY_E_INVAL, "the passwords did not match");
 	if (rc == SISY_OK && pw[0] == '\0')
@@ -427,8 +425,8 @@ static sisy_err do_user(cli_shell *sh, const cli_cmd *cmd)
 		rc = cstring(&cmd->value, "password", CLI_PASSWORD_MAX, pw);
 	if (rc != SISY_OK)
 		goto out;
-	bool need_pw = cmd->kind == CLI_CMD_USER_ADD ||
-		       cmd->kind == CLI_CMD_USER_PASSWORD;
+	bool need_pw =
+	    cmd->kind == CLI_CMD_USER_ADD || cmd->kind == CLI_CMD_USER_PASSWORD;
 	if (need_pw && !cmd->value.present) {
 		cli_conn_desc d;
 		memset(&d, 0, sizeof d);
@@ -448,7 +446,7 @@ static sisy_err do_user(cli_shell *sh, const cli_cmd *cmd)
 		break;
 	case CLI_CMD_USER_PASSWORD:
 		rc = sh->be->ops->user_password(
-			sh->be, cmd->key.present ? name : NULL, pw);
+		    sh->be, cmd->key.present ? name : NULL, pw);
 		break;
 	case CLI_CMD_USER_ROLE:
 		rc = sh->be->ops->user_role(sh->be, name, cmd->role);

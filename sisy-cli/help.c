@@ -8,59 +8,58 @@
 #include <strings.h>
 
 static const char *const descriptions[CLI_CMD__COUNT] = {
-	[CLI_CMD_GET] = "Print the value of a key (no row when the key does "
-			"not exist); WITH VERSION adds its version.",
-	[CLI_CMD_PUT] = "Set a key. IF VERSION n writes only when the key's "
-			"version is n, IF ABSENT only when it does not exist.",
-	[CLI_CMD_DEL] = "Delete a key (DEL 0 when there was none). IF "
-			"VERSION n deletes only at that version.",
-	[CLI_CMD_EXISTS] = "Print true or false.",
-	[CLI_CMD_MGET] = "Print key and value of each given key that exists.",
-	[CLI_CMD_SCAN] = "Print keys and values in key order: all, those "
-			 "starting with p, or from a up to (not including) b. "
-			 "LIMIT bounds the total; pages are fetched as "
-			 "needed.",
-	[CLI_CMD_BEGIN] = "Start a batch: PUT and DEL are queued until COMMIT.",
-	[CLI_CMD_COMMIT] = "Apply the queued writes atomically: all or none.",
-	[CLI_CMD_ROLLBACK] = "Discard the queued writes.",
-	[CLI_CMD_PING] = "Check the connection (prints PONG).",
-	[CLI_CMD_INFO] = "Print the server's status figures.",
-	[CLI_CMD_WHOAMI] = "Print your user, role and the node you are on.",
-	[CLI_CMD_USER_ADD] = "Create a user (admin). Without PASSWORD the "
-			     "shell asks for it.",
-	[CLI_CMD_USER_DEL] = "Delete a user (admin); ends its sessions.",
-	[CLI_CMD_USER_LIST] = "List users and roles (admin).",
-	[CLI_CMD_USER_PASSWORD] = "Change a password: your own, or (admin) "
-				  "another user's. Without the password the "
-				  "shell asks for it.",
-	[CLI_CMD_USER_ROLE] = "Change a user's role (admin); ends its "
-			      "sessions.",
-	[CLI_CMD_CLUSTER_INFO] = "Print the cluster's state.",
-	[CLI_CMD_CLUSTER_NODES] = "List the nodes: id, address, role, term, "
-				  "commit and applied index, lag.",
-	[CLI_CMD_CLUSTER_ADD_NODE] = "Add a node; prints its one-time join "
-				     "token.",
-	[CLI_CMD_CLUSTER_REMOVE_NODE] = "Remove a node from the cluster.",
-	[CLI_CMD_CLUSTER_FAILOVER] = "Hand leadership to another node.",
+    [CLI_CMD_GET] = "Print the value of a key (no row when the key does "
+		    "not exist); WITH VERSION adds its version.",
+    [CLI_CMD_PUT] = "Set a key. IF VERSION n writes only when the key's "
+		    "version is n, IF ABSENT only when it does not exist.",
+    [CLI_CMD_DEL] = "Delete a key (DEL 0 when there was none). IF "
+		    "VERSION n deletes only at that version.",
+    [CLI_CMD_EXISTS] = "Print true or false.",
+    [CLI_CMD_MGET] = "Print key and value of each given key that exists.",
+    [CLI_CMD_SCAN] = "Print keys and values in key order: all, those "
+		     "starting with p, or from a up to (not including) b. "
+		     "LIMIT bounds the total; pages are fetched as "
+		     "needed.",
+    [CLI_CMD_BEGIN] = "Start a batch: PUT and DEL are queued until COMMIT.",
+    [CLI_CMD_COMMIT] = "Apply the queued writes atomically: all or none.",
+    [CLI_CMD_ROLLBACK] = "Discard the queued writes.",
+    [CLI_CMD_PING] = "Check the connection (prints PONG).",
+    [CLI_CMD_INFO] = "Print the server's status figures.",
+    [CLI_CMD_WHOAMI] = "Print your user, role and the node you are on.",
+    [CLI_CMD_USER_ADD] = "Create a user (admin). Without PASSWORD the "
+			 "shell asks for it.",
+    [CLI_CMD_USER_DEL] = "Delete a user (admin); ends its sessions.",
+    [CLI_CMD_USER_LIST] = "List users and roles (admin).",
+    [CLI_CMD_USER_PASSWORD] = "Change a password: your own, or (admin) "
+			      "another user's. Without the password the "
+			      "shell asks for it.",
+    [CLI_CMD_USER_ROLE] = "Change a user's role (admin); ends its "
+			  "sessions.",
+    [CLI_CMD_CLUSTER_INFO] = "Print the cluster's state.",
+    [CLI_CMD_CLUSTER_NODES] = "List the nodes: id, address, role, term, "
+			      "commit and applied index, lag.",
+    [CLI_CMD_CLUSTER_ADD_NODE] = "Add a node; prints its one-time join "
+				 "token.",
+    [CLI_CMD_CLUSTER_REMOVE_NODE] = "Remove a node from the cluster.",
+    [CLI_CMD_CLUSTER_FAILOVER] = "Hand leadership to another node.",
 };
 
 const char *const cli_help_command_words[] = {
-	"GET",	   "PUT",  "DEL",  "EXISTS", "MGET",   "SCAN",
-	"BEGIN",   "COMMIT", "ROLLBACK", "PING", "INFO", "WHOAMI",
-	"USER",	   "CLUSTER", NULL,
+    "GET",	"PUT",	"DEL",	"EXISTS", "MGET", "SCAN",    "BEGIN", "COMMIT",
+    "ROLLBACK", "PING", "INFO", "WHOAMI", "USER", "CLUSTER", NULL,
 };
 
 const char *const cli_help_keywords[] = {
-	"WITH",	  "VERSION", "IF",	 "ABSENT", "PREFIX", "FROM",
-	"TO",	  "LIMIT",   "ADD",	 "DEL",	   "LIST",   "PASSWORD",
-	"ROLE",	  "readonly", "readwrite", "admin", "INFO",  "NODES",
-	"NODE",	  "REMOVE",  "FAILOVER", NULL,
+    "WITH", "VERSION",	"IF",	     "ABSENT", "PREFIX", "FROM",
+    "TO",   "LIMIT",	"ADD",	     "DEL",    "LIST",	 "PASSWORD",
+    "ROLE", "readonly", "readwrite", "admin",  "INFO",	 "NODES",
+    "NODE", "REMOVE",	"FAILOVER",  NULL,
 };
 
 const char *const cli_help_meta_words[] = {
-	"\\?",	   "\\h",      "\\q",	 "\\timing", "\\format",
-	"\\a",	   "\\t",      "\\o",	 "\\i",	     "\\echo",
-	"\\set",   "\\unset",  "\\watch", "\\conninfo", NULL,
+    "\\?",   "\\h",	"\\q",	   "\\timing",	 "\\format",
+    "\\a",   "\\t",	"\\o",	   "\\i",	 "\\echo",
+    "\\set", "\\unset", "\\watch", "\\conninfo", NULL,
 };
 
 static bool shown(cli_cmd_kind k, const cli_parse_opts *opts)
@@ -147,8 +146,8 @@ bool cli_help_topic(FILE *fp, const char *topic, const cli_parse_opts *opts)
 	bool any = false;
 	for (int k = 0; k < CLI_CMD__COUNT; k++) {
 		cli_cmd_kind kind = (cli_cmd_kind)k;
-		if (!shown(kind, opts) || !topic_matches(topic,
-							 cli_cmd_name(kind)))
+		if (!shown(kind, opts) ||
+		    !topic_matches(topic, cli_cmd_name(kind)))
 			continue;
 		fprintf(fp, "%s%s\n  %s\n", any ? "\n" : "",
 			cli_cmd_usage(kind), descriptions[kind]);

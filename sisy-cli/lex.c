@@ -151,8 +151,8 @@ static sisy_err lex_escape(lexer *lx, size_t col)
 		break;
 	case 'x': {
 		int hi = lx->pos < lx->len ? hexval(lx->s[lx->pos]) : -1;
-		int lo = lx->pos + 1 < lx->len ? hexval(lx->s[lx->pos + 1])
-					       : -1;
+		int lo =
+		    lx->pos + 1 < lx->len ? hexval(lx->s[lx->pos + 1]) : -1;
 		if (hi < 0 || lo < 0)
 			return sisy_errf(SISY_E_INVAL,
 					 "\\x needs two hex digits (column "
@@ -304,7 +304,7 @@ static sisy_err lex_var(lexer *lx, bool *done)
 				 "%u",
 				 col, CLI_VARNAME_MAX);
 	const sisy_buf *v =
-		lx->vars ? cli_vars_get(lx->vars, lx->s + name, nlen) : NULL;
+	    lx->vars ? cli_vars_get(lx->vars, lx->s + name, nlen) : NULL;
 	if (v == NULL)
 		return sisy_errf(SISY_E_INVAL,
 				 "variable :%.*s is not set (column %zu); "

@@ -17,11 +17,11 @@
 /* A value read from @file or @-. */
 #define CLI_FILE_VALUE_MAX (64u << 20)
 /* \set variables: how many, name length, value length. */
-#define CLI_VARS_MAX 256u
-#define CLI_VARNAME_MAX 63u
+#define CLI_VARS_MAX	 256u
+#define CLI_VARNAME_MAX	 63u
 #define CLI_VARVALUE_MAX (1u << 20)
 /* Writes queued between BEGIN and COMMIT, and their total key+value bytes. */
-#define CLI_BATCH_MAX_OPS 10000u
+#define CLI_BATCH_MAX_OPS   10000u
 #define CLI_BATCH_MAX_BYTES (64u << 20)
 /* Nesting of \i and ~/.sisyrc includes. */
 #define CLI_INCLUDE_DEPTH 16u
@@ -29,7 +29,7 @@
 #define CLI_SCAN_PAGE 1000u
 /* Rows the aligned printer buffers before it must print (widths are computed
  * per chunk, as psql does with FETCH_COUNT). */
-#define CLI_ALIGN_CHUNK_ROWS 1000u
+#define CLI_ALIGN_CHUNK_ROWS  1000u
 #define CLI_ALIGN_CHUNK_BYTES (16u << 20)
 /* Writes in flight in --pipe mode. */
 #define CLI_PIPE_WINDOW 256u
@@ -38,7 +38,7 @@
 /* A host name or address (without port). */
 #define CLI_HOSTNAME_MAX 255u
 /* User names and passwords typed or read from the password file. */
-#define CLI_USER_MAX 255u
+#define CLI_USER_MAX	 255u
 #define CLI_PASSWORD_MAX 1023u
 /* \watch: shortest and longest interval, in milliseconds. */
 #define CLI_WATCH_MIN_MS 10u

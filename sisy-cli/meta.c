@@ -420,13 +420,13 @@ static const struct {
 	const char *name;
 	sisy_err (*fn)(cli_shell *, const margs *);
 } metas[] = {
-	{"\\?", m_help_meta}, {"\\h", m_help},
-	{"\\q", m_quit},      {"\\timing", m_timing},
-	{"\\format", m_format}, {"\\a", m_align},
-	{"\\t", m_tuples},    {"\\o", m_output},
-	{"\\i", m_include},   {"\\echo", m_echo},
-	{"\\set", m_set},     {"\\unset", m_unset},
-	{"\\watch", m_watch}, {"\\conninfo", m_conninfo},
+    {"\\?", m_help_meta},   {"\\h", m_help},
+    {"\\q", m_quit},	    {"\\timing", m_timing},
+    {"\\format", m_format}, {"\\a", m_align},
+    {"\\t", m_tuples},	    {"\\o", m_output},
+    {"\\i", m_include},	    {"\\echo", m_echo},
+    {"\\set", m_set},	    {"\\unset", m_unset},
+    {"\\watch", m_watch},   {"\\conninfo", m_conninfo},
 };
 
 sisy_err shell_meta(cli_shell *sh, const cli_lexed *lx, const cli_stmt *st)

@@ -41,27 +41,27 @@ static const struct opt_def {
 	bool arg;
 	enum opt_id id;
 } opt_defs[] = {
-	{'h', "host", true, O_HOST},
-	{'p', "port", true, O_PORT},
-	{'U', "user", true, O_USER},
-	{'w', "no-password", false, O_NOPASS},
-	{'W', "password", false, O_PASS},
-	{0, "server-key", true, O_SERVERKEY},
-	{0, "consistency", true, O_CONSISTENCY},
-	{'c', "command", true, O_COMMAND},
-	{'f', "file", true, O_FILE},
-	{'v', "set", true, O_SET},
-	{0, "variable", true, O_SET},
-	{'X', "no-sisyrc", false, O_NORC},
-	{0, "pipe", false, O_PIPE},
-	{'A', "no-align", false, O_NOALIGN},
-	{'t', "tuples-only", false, O_TUPLES},
-	{0, "csv", false, O_CSV},
-	{0, "json", false, O_JSON},
-	{'o', "output", true, O_OUTPUT},
-	{'q', "quiet", false, O_QUIET},
-	{'?', "help", false, O_HELP},
-	{'V', "version", false, O_VERSION},
+    {'h', "host", true, O_HOST},
+    {'p', "port", true, O_PORT},
+    {'U', "user", true, O_USER},
+    {'w', "no-password", false, O_NOPASS},
+    {'W', "password", false, O_PASS},
+    {0, "server-key", true, O_SERVERKEY},
+    {0, "consistency", true, O_CONSISTENCY},
+    {'c', "command", true, O_COMMAND},
+    {'f', "file", true, O_FILE},
+    {'v', "set", true, O_SET},
+    {0, "variable", true, O_SET},
+    {'X', "no-sisyrc", false, O_NORC},
+    {0, "pipe", false, O_PIPE},
+    {'A', "no-align", false, O_NOALIGN},
+    {'t', "tuples-only", false, O_TUPLES},
+    {0, "csv", false, O_CSV},
+    {0, "json", false, O_JSON},
+    {'o', "output", true, O_OUTPUT},
+    {'q', "quiet", false, O_QUIET},
+    {'?', "help", false, O_HELP},
+    {'V', "version", false, O_VERSION},
 };
 
 const char *cli_opts_usage(void)
@@ -81,13 +81,15 @@ const char *cli_opts_usage(void)
 	       "  -w, --no-password        never prompt for a password\n"
 	       "  -W, --password           prompt for a password before "
 	       "connecting\n"
-	       "      --server-key=KEY     trust this cluster key (base64, or a "
+	       "      --server-key=KEY     trust this cluster key (base64, or "
+	       "a "
 	       "file holding it)\n"
 	       "      --consistency=linearizable|stale  reads (default "
 	       "linearizable)\n"
 	       "\n"
 	       "Input:\n"
-	       "  -c, --command=COMMAND    run COMMAND (repeatable), then exit\n"
+	       "  -c, --command=COMMAND    run COMMAND (repeatable), then "
+	       "exit\n"
 	       "  -f, --file=FILE          run the commands in FILE (- for "
 	       "stdin; repeatable)\n"
 	       "  -v, --set=NAME=VALUE     set a variable, e.g. -v "
@@ -97,7 +99,8 @@ const char *cli_opts_usage(void)
 	       "lines of stdin\n"
 	       "\n"
 	       "Output:\n"
-	       "  -A, --no-align           unaligned output, cells separated by "
+	       "  -A, --no-align           unaligned output, cells separated "
+	       "by "
 	       "|\n"
 	       "  -t, --tuples-only        rows only: no header, no footer\n"
 	       "      --csv                CSV output (RFC 4180)\n"
@@ -151,18 +154,19 @@ static sisy_err host_parse(const char *s, size_t len, uint16_t dflt,
 		size_t rest = len - (size_t)(close + 1 - s);
 		if (rest > 0) {
 			if (close[1] != ':')
-				return sisy_errf(SISY_E_INVAL,
-						 "host \"%.*s\": expected :PORT "
-						 "after ]",
-						 (int)len, s);
+				return sisy_errf(
+				    SISY_E_INVAL,
+				    "host \"%.*s\": expected :PORT "
+				    "after ]",
+				    (int)len, s);
 			port = close + 2;
 			plen = rest - 1;
 		}
 	} else {
 		const char *colon = memchr(s, ':', len);
 		if (colon != NULL) {
-			if (memchr(colon + 1, ':', len - (size_t)(colon + 1 -
-								  s)) != NULL)
+			if (memchr(colon + 1, ':',
+				   len - (size_t)(colon + 1 - s)) != NULL)
 				return sisy_errf(SISY_E_INVAL,
 						 "host \"%.*s\": write IPv6 "
 						 "addresses as [addr]:port",
@@ -262,7 +266,7 @@ static sisy_err apply(cli_opts *o, raw *r, enum opt_id id, const char *arg,
 	case O_COMMAND:
 	case O_FILE:
 		o->actions[o->nactions].kind =
-			id == O_COMMAND ? CLI_ACT_COMMAND : CLI_ACT_FILE;
+		    id == O_COMMAND ? CLI_ACT_COMMAND : CLI_ACT_FILE;
 		o->actions[o->nactions].arg = arg;
 		o->nactions++;
 		break;
@@ -372,10 +376,9 @@ static sisy_err parse_argv(int argc, char **argv, cli_opts *o, raw *r)
 		for (const char *p = a + 1; *p && rc == SISY_OK; p++) {
 			const struct opt_def *d = find_short(*p);
 			if (d == NULL)
-				return sisy_errf(SISY_E_INVAL,
-						 "unknown option -%c",
-						 (*p > ' ' && *p < 127) ? *p
-									: '?');
+				return sisy_errf(
+				    SISY_E_INVAL, "unknown option -%c",
+				    (*p > ' ' && *p < 127) ? *p : '?');
 			char shown[4] = {'-', *p, 0, 0};
 			if (!d->arg) {
 				rc = apply(o, r, d->id, NULL, shown);
@@ -408,8 +411,8 @@ static const char *env_get(cli_getenv_fn env, void *ctx, const char *name)
 	return (v != NULL && *v != '\0') ? v : NULL;
 }
 
-sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env,
-			void *env_ctx, cli_opts *out)
+sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env, void *env_ctx,
+			cli_opts *out)
 {
 	assert(argc >= 1);
 	memset(out, 0, sizeof *out);
@@ -427,8 +430,8 @@ sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env,
 	if ((rc = parse_argv(argc, argv, out, &r)) != SISY_OK)
 		goto fail;
 
-	const char *port_s = r.port ? r.port : env_get(env, env_ctx,
-						       "SISY_PORT");
+	const char *port_s =
+	    r.port ? r.port : env_get(env, env_ctx, "SISY_PORT");
 	uint16_t port = CLI_DEFAULT_PORT;
 	if (port_s != NULL && !cli_port_parse(port_s, &port)) {
 		rc = sisy_errf(SISY_E_INVAL,
@@ -436,8 +439,8 @@ sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env,
 			       r.port ? "-p" : "SISY_PORT", port_s);
 		goto fail;
 	}
-	const char *hosts = r.host ? r.host : env_get(env, env_ctx,
-						      "SISY_HOST");
+	const char *hosts =
+	    r.host ? r.host : env_get(env, env_ctx, "SISY_HOST");
 	if (hosts == NULL)
 		hosts = CLI_DEFAULT_HOST;
 	rc = cli_hosts_parse(hosts, port, out->hosts, CLI_HOSTS_MAX,

@@ -53,8 +53,8 @@ typedef struct cli_opts {
 	size_t nactions;
 	const char **sets; /* -v NAME=VALUE, validated; malloc'd */
 	size_t nsets;
-	int format;	 /* cli_format, or -1 when not given */
-	int consistency; /* 0 linearizable, 1 stale, -1 not given */
+	int format;	    /* cli_format, or -1 when not given */
+	int consistency;    /* 0 linearizable, 1 stale, -1 not given */
 	const char *output; /* -o FILE */
 	bool tuples_only, quiet, no_rc, pipe;
 	bool prompt_password; /* -W */
@@ -66,8 +66,8 @@ typedef const char *(*cli_getenv_fn)(void *ctx, const char *name);
 
 /* Parses argv (argv[0] is the program) with env lookups through `env`.
  * On error the message names the option and what is wrong. */
-sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env,
-			void *env_ctx, cli_opts *out);
+sisy_err cli_opts_parse(int argc, char **argv, cli_getenv_fn env, void *env_ctx,
+			cli_opts *out);
 void cli_opts_free(cli_opts *o);
 
 /* Parses "h1[:p1],h2[:p2],[v6]:p" with `dflt_port` for hosts without one. */

@@ -233,8 +233,8 @@ static void json_value(cli_out *o, cli_coltype type, sisy_slice s)
 		bool ok = s.len > 0;
 		for (size_t i = 0; i < s.len && ok; i++)
 			ok = type == CLI_COL_INT
-				     ? (s.data[i] >= '0' && s.data[i] <= '9')
-				     : (s.data[i] >= 'a' && s.data[i] <= 'z');
+				 ? (s.data[i] >= '0' && s.data[i] <= '9')
+				 : (s.data[i] >= 'a' && s.data[i] <= 'z');
 		if (ok) {
 			put(o, s.data, s.len);
 			return;
@@ -284,7 +284,8 @@ sisy_err cli_out_begin(cli_out *o, const cli_col *cols, size_t ncols)
 	} else if (!o->tuples_only && o->fmt != CLI_FMT_ALIGNED) {
 		for (size_t c = 0; c < ncols; c++) {
 			if (c)
-				put(o, o->fmt == CLI_FMT_CSV ? "," : &o->fieldsep,
+				put(o,
+				    o->fmt == CLI_FMT_CSV ? "," : &o->fieldsep,
 				    1);
 			puts_(o, cols[c].name);
 		}

@@ -25,36 +25,35 @@ static const struct {
 	const char *name;
 	const char *usage;
 } cmd_info[CLI_CMD__COUNT] = {
-	[CLI_CMD_GET] = {"GET", "GET key [WITH VERSION]"},
-	[CLI_CMD_PUT] = {"PUT", "PUT key value [IF VERSION n | IF ABSENT]"},
-	[CLI_CMD_DEL] = {"DEL", "DEL key [IF VERSION n]"},
-	[CLI_CMD_EXISTS] = {"EXISTS", "EXISTS key"},
-	[CLI_CMD_MGET] = {"MGET", "MGET key [key ...]"},
-	[CLI_CMD_SCAN] = {"SCAN",
-			  "SCAN [PREFIX p | FROM a [TO b]] [LIMIT n]"},
-	[CLI_CMD_BEGIN] = {"BEGIN", "BEGIN"},
-	[CLI_CMD_COMMIT] = {"COMMIT", "COMMIT"},
-	[CLI_CMD_ROLLBACK] = {"ROLLBACK", "ROLLBACK"},
-	[CLI_CMD_PING] = {"PING", "PING"},
-	[CLI_CMD_INFO] = {"INFO", "INFO"},
-	[CLI_CMD_WHOAMI] = {"WHOAMI", "WHOAMI"},
-	[CLI_CMD_USER_ADD] = {"USER ADD",
-			      "USER ADD name ROLE readonly|readwrite|admin "
-			      "[PASSWORD p]"},
-	[CLI_CMD_USER_DEL] = {"USER DEL", "USER DEL name"},
-	[CLI_CMD_USER_LIST] = {"USER LIST", "USER LIST"},
-	[CLI_CMD_USER_PASSWORD] = {"USER PASSWORD",
-				   "USER PASSWORD [name [password]]"},
-	[CLI_CMD_USER_ROLE] = {"USER ROLE",
-			       "USER ROLE name readonly|readwrite|admin"},
-	[CLI_CMD_CLUSTER_INFO] = {"CLUSTER INFO", "CLUSTER INFO"},
-	[CLI_CMD_CLUSTER_NODES] = {"CLUSTER NODES", "CLUSTER NODES"},
-	[CLI_CMD_CLUSTER_ADD_NODE] = {"CLUSTER ADD NODE",
-				      "CLUSTER ADD NODE host:port"},
-	[CLI_CMD_CLUSTER_REMOVE_NODE] = {"CLUSTER REMOVE NODE",
-					 "CLUSTER REMOVE NODE id"},
-	[CLI_CMD_CLUSTER_FAILOVER] = {"CLUSTER FAILOVER",
-				      "CLUSTER FAILOVER [TO id]"},
+    [CLI_CMD_GET] = {"GET", "GET key [WITH VERSION]"},
+    [CLI_CMD_PUT] = {"PUT", "PUT key value [IF VERSION n | IF ABSENT]"},
+    [CLI_CMD_DEL] = {"DEL", "DEL key [IF VERSION n]"},
+    [CLI_CMD_EXISTS] = {"EXISTS", "EXISTS key"},
+    [CLI_CMD_MGET] = {"MGET", "MGET key [key ...]"},
+    [CLI_CMD_SCAN] = {"SCAN", "SCAN [PREFIX p | FROM a [TO b]] [LIMIT n]"},
+    [CLI_CMD_BEGIN] = {"BEGIN", "BEGIN"},
+    [CLI_CMD_COMMIT] = {"COMMIT", "COMMIT"},
+    [CLI_CMD_ROLLBACK] = {"ROLLBACK", "ROLLBACK"},
+    [CLI_CMD_PING] = {"PING", "PING"},
+    [CLI_CMD_INFO] = {"INFO", "INFO"},
+    [CLI_CMD_WHOAMI] = {"WHOAMI", "WHOAMI"},
+    [CLI_CMD_USER_ADD] = {"USER ADD",
+			  "USER ADD name ROLE readonly|readwrite|admin "
+			  "[PASSWORD p]"},
+    [CLI_CMD_USER_DEL] = {"USER DEL", "USER DEL name"},
+    [CLI_CMD_USER_LIST] = {"USER LIST", "USER LIST"},
+    [CLI_CMD_USER_PASSWORD] = {"USER PASSWORD",
+			       "USER PASSWORD [name [password]]"},
+    [CLI_CMD_USER_ROLE] = {"USER ROLE",
+			   "USER ROLE name readonly|readwrite|admin"},
+    [CLI_CMD_CLUSTER_INFO] = {"CLUSTER INFO", "CLUSTER INFO"},
+    [CLI_CMD_CLUSTER_NODES] = {"CLUSTER NODES", "CLUSTER NODES"},
+    [CLI_CMD_CLUSTER_ADD_NODE] = {"CLUSTER ADD NODE",
+				  "CLUSTER ADD NODE host:port"},
+    [CLI_CMD_CLUSTER_REMOVE_NODE] = {"CLUSTER REMOVE NODE",
+				     "CLUSTER REMOVE NODE id"},
+    [CLI_CMD_CLUSTER_FAILOVER] = {"CLUSTER FAILOVER",
+				  "CLUSTER FAILOVER [TO id]"},
 };
 
 const char *cli_cmd_name(cli_cmd_kind kind)
@@ -368,9 +367,9 @@ static const struct {
 	const char *word;
 	cli_cmd_kind kind;
 } bare_cmds[] = {
-	{"BEGIN", CLI_CMD_BEGIN},   {"COMMIT", CLI_CMD_COMMIT},
-	{"ROLLBACK", CLI_CMD_ROLLBACK}, {"PING", CLI_CMD_PING},
-	{"INFO", CLI_CMD_INFO},	    {"WHOAMI", CLI_CMD_WHOAMI},
+    {"BEGIN", CLI_CMD_BEGIN},	    {"COMMIT", CLI_CMD_COMMIT},
+    {"ROLLBACK", CLI_CMD_ROLLBACK}, {"PING", CLI_CMD_PING},
+    {"INFO", CLI_CMD_INFO},	    {"WHOAMI", CLI_CMD_WHOAMI},
 };
 
 sisy_err cli_parse(const cli_lexed *lx, const cli_stmt *st,
@@ -379,22 +378,21 @@ sisy_err cli_parse(const cli_lexed *lx, const cli_stmt *st,
 	assert(!st->meta && st->ntoks >= 1);
 	assert(st->first + st->ntoks <= lx->ntoks);
 	memset(cmd, 0, sizeof *cmd);
-	cursor c = {.lx = lx, .i = st->first + 1, .end = st->first +
-							  st->ntoks};
+	cursor c = {.lx = lx, .i = st->first + 1, .end = st->first + st->ntoks};
 	sisy_err rc;
 	static const struct {
 		const char *word;
 		cli_cmd_kind kind;
 		sisy_err (*fn)(cursor *, cli_cmd *);
 	} cmds[] = {
-		{"GET", CLI_CMD_GET, parse_get},
-		{"PUT", CLI_CMD_PUT, parse_put},
-		{"DEL", CLI_CMD_DEL, parse_del},
-		{"EXISTS", CLI_CMD_EXISTS, parse_key_only},
-		{"MGET", CLI_CMD_MGET, parse_mget},
-		{"SCAN", CLI_CMD_SCAN, parse_scan},
-		{"USER", CLI_CMD_USER_LIST, parse_user},
-		{"CLUSTER", CLI_CMD_CLUSTER_INFO, parse_cluster},
+	    {"GET", CLI_CMD_GET, parse_get},
+	    {"PUT", CLI_CMD_PUT, parse_put},
+	    {"DEL", CLI_CMD_DEL, parse_del},
+	    {"EXISTS", CLI_CMD_EXISTS, parse_key_only},
+	    {"MGET", CLI_CMD_MGET, parse_mget},
+	    {"SCAN", CLI_CMD_SCAN, parse_scan},
+	    {"USER", CLI_CMD_USER_LIST, parse_user},
+	    {"CLUSTER", CLI_CMD_CLUSTER_INFO, parse_cluster},
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (!tok_is_kw(&c, st->first, cmds[i].word))
@@ -416,8 +414,7 @@ sisy_err cli_parse(const cli_lexed *lx, const cli_stmt *st,
 	char shown[64];
 	cli_show(cli_tok_slice(lx, st->first), 40, shown, sizeof shown);
 	rc = sisy_errf(SISY_E_INVAL,
-		       "unknown command \"%s\"; \\? lists the commands",
-		       shown);
+		       "unknown command \"%s\"; \\? lists the commands", shown);
 out:
 	if (rc != SISY_OK)
 		cli_cmd_free(cmd);

@@ -100,7 +100,7 @@ typedef struct cli_cmd {
 	cli_arg from, to; /* SCAN: the prefix is in `from` */
 	bool has_limit;
 	uint64_t limit;
-	cli_role role;	 /* USER ADD / USER ROLE */
+	cli_role role;	  /* USER ADD / USER ROLE */
 	uint64_t node_id; /* CLUSTER REMOVE NODE id, FAILOVER TO id */
 	bool has_node_id;
 } cli_cmd;

@@ -143,13 +143,13 @@ void cli_shell_prompt(cli_shell *sh, char *buf, size_t cap)
 	memset(&d, 0, sizeof d);
 	if (sh->be != NULL)
 		sh->be->ops->describe(sh->be, &d);
-	bool role = d.node_role[0] != '\0' &&
-		    strcmp(d.node_role, "standalone") != 0;
-	const char *mark = sh->need_reconnect ? "!" : sh->batch.open ? "*"
-								    : "=";
-	snprintf(buf, cap, "%s@%s%s%s%s%s> ", d.user, d.host,
-		 role ? " (" : "", role ? d.node_role : "", role ? ")" : "",
-		 mark);
+	bool role =
+	    d.node_role[0] != '\0' && strcmp(d.node_role, "standalone") != 0;
+	const char *mark = sh->need_reconnect ? "!"
+			   : sh->batch.open   ? "*"
+					      : "=";
+	snprintf(buf, cap, "%s@%s%s%s%s%s> ", d.user, d.host, role ? " (" : "",
+		 role ? d.node_role : "", role ? ")" : "", mark);
 }
 
 /* Before a database command: a session lost earlier is re-established. */
@@ -174,8 +174,8 @@ static bool ensure_connected(cli_shell *sh)
 	return false;
 }
 
-static void run_command(cli_shell *sh, const cli_lexed *lx,
-			const cli_stmt *st, const char *line)
+static void run_command(cli_shell *sh, const cli_lexed *lx, const cli_stmt *st,
+			const char *line)
 {
 	cli_cmd cmd;
 	sisy_err rc = cli_parse(lx, st, &sh->popts, &cmd);

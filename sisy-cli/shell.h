@@ -88,8 +88,8 @@ typedef struct cli_shell {
 	unsigned depth;	  /* \i nesting */
 	int status;
 	unsigned long nfailed; /* failures reported so far */
-	bool quit;	   /* \q, or nothing more can run: unwind all */
-	bool stop_script;  /* ON_ERROR_STOP hit: unwind to the terminal */
+	bool quit;	       /* \q, or nothing more can run: unwind all */
+	bool stop_script;      /* ON_ERROR_STOP hit: unwind to the terminal */
 	bool need_reconnect;
 	sisy_buf last; /* the last command run, for \watch */
 	sisy_buf scratch[2];
@@ -122,9 +122,9 @@ sisy_err cli_shell_set(cli_shell *sh, const char *name, sisy_slice value);
 
 /* Prints a message with the current location to `err`. */
 void cli_shell_error(cli_shell *sh, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void cli_shell_warn(cli_shell *sh, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Reports a failed command: prints it, raises the status, and applies
  * ON_ERROR_STOP. */

@@ -107,8 +107,7 @@ void cli_vars_unset(cli_vars *vars, const char *name)
 	vars->n--;
 }
 
-const sisy_buf *cli_vars_get(const cli_vars *vars, const char *name,
-			     size_t len)
+const sisy_buf *cli_vars_get(const cli_vars *vars, const char *name, size_t len)
 {
 	size_t i = lower_bound(vars, name, len);
 	if (i < vars->n && name_cmp(vars->v[i].name, name, len) == 0)

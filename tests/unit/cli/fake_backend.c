@@ -25,8 +25,7 @@ static size_t lower(const fake_backend *f, sisy_slice k)
 	return lo;
 }
 
-const fake_entry *fake_find(const fake_backend *f, const void *k,
-			    size_t klen)
+const fake_entry *fake_find(const fake_backend *f, const void *k, size_t klen)
 {
 	sisy_slice key = sisy_slice_make(k, klen);
 	size_t i = lower(f, key);
@@ -117,8 +116,8 @@ static sisy_err apply(fake_backend *f, const cli_write *w, uint64_t *version,
 	return SISY_OK;
 }
 
-static sisy_err f_get(cli_backend *b, sisy_slice key, bool stale,
-		      sisy_buf *val, bool *found, uint64_t *version)
+static sisy_err f_get(cli_backend *b, sisy_slice key, bool stale, sisy_buf *val,
+		      bool *found, uint64_t *version)
 {
 	fake_backend *f = F(b);
 	sisy_err rc = enter(f);
@@ -255,10 +254,10 @@ static sisy_err f_info(cli_backend *b, cli_kv_fn fn, void *ctx)
 	char keys[24];
 	snprintf(keys, sizeof keys, "%zu", f->n);
 	cli_kv rows[] = {
-		{.key = sisy_slice_str("server.version"),
-		 .value = sisy_slice_str("fake-1")},
-		{.key = sisy_slice_str("engine.keys"),
-		 .value = sisy_slice_str(keys)},
+	    {.key = sisy_slice_str("server.version"),
+	     .value = sisy_slice_str("fake-1")},
+	    {.key = sisy_slice_str("engine.keys"),
+	     .value = sisy_slice_str(keys)},
 	};
 	for (size_t i = 0; i < 2 && rc == SISY_OK; i++)
 		rc = fn(ctx, &rows[i]);
@@ -318,9 +317,9 @@ static sisy_err f_user_list(cli_backend *b, cli_kv_fn fn, void *ctx)
 	fake_backend *f = F(b);
 	sisy_err rc = enter(f);
 	for (size_t i = 0; i < f->nusers && rc == SISY_OK; i++) {
-		cli_kv kv = {.key = sisy_slice_str(f->users[i].name),
-			     .value = sisy_slice_str(
-				     cli_role_name(f->users[i].role))};
+		cli_kv kv = {
+		    .key = sisy_slice_str(f->users[i].name),
+		    .value = sisy_slice_str(cli_role_name(f->users[i].role))};
 		rc = fn(ctx, &kv);
 	}
 	return rc;
@@ -417,27 +416,27 @@ static void f_destroy(cli_backend *b)
 }
 
 static const cli_backend_ops fake_ops = {
-	.get = f_get,
-	.write = f_write,
-	.exists = f_exists,
-	.mget = f_mget,
-	.scan_page = f_scan_page,
-	.batch = f_batch,
-	.ping = f_ping,
-	.info = f_info,
-	.whoami = f_whoami,
-	.user_add = f_user_add,
-	.user_del = f_user_del,
-	.user_list = f_user_list,
-	.user_password = f_user_password,
-	.user_role = f_user_role,
-	.pipe_send = f_pipe_send,
-	.pipe_recv = f_pipe_recv,
-	.pipe_inflight = f_pipe_inflight,
-	.reconnect = f_reconnect,
-	.connected = f_connected,
-	.describe = f_describe,
-	.destroy = f_destroy,
+    .get = f_get,
+    .write = f_write,
+    .exists = f_exists,
+    .mget = f_mget,
+    .scan_page = f_scan_page,
+    .batch = f_batch,
+    .ping = f_ping,
+    .info = f_info,
+    .whoami = f_whoami,
+    .user_add = f_user_add,
+    .user_del = f_user_del,
+    .user_list = f_user_list,
+    .user_password = f_user_password,
+    .user_role = f_user_role,
+    .pipe_send = f_pipe_send,
+    .pipe_recv = f_pipe_recv,
+    .pipe_inflight = f_pipe_inflight,
+    .reconnect = f_reconnect,
+    .connected = f_connected,
+    .describe = f_describe,
+    .destroy = f_destroy,
 };
 
 void fake_init(fake_backend *f)

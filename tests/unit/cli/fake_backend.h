@@ -35,10 +35,10 @@ typedef struct fake_backend {
 	fake_user users[16];
 	size_t nusers;
 	/* Faults. */
-	sisy_err fail_next;	   /* the next operation fails with this */
-	unsigned fail_countdown;   /* ... after this many more succeed */
-	bool lost;		   /* every operation: SISY_E_CONN */
-	bool reconnect_fails;	   /* reconnect(): SISY_E_CONN */
+	sisy_err fail_next;	 /* the next operation fails with this */
+	unsigned fail_countdown; /* ... after this many more succeed */
+	bool lost;		 /* every operation: SISY_E_CONN */
+	bool reconnect_fails;	 /* reconnect(): SISY_E_CONN */
 	/* Counters. */
 	unsigned scan_pages, batches, writes, reconnects, calls;
 	/* --pipe: outcomes queued by pipe_send. */
@@ -51,7 +51,6 @@ void fake_free(fake_backend *f);
 /* Direct access for setting up and checking state. */
 void fake_put(fake_backend *f, const void *k, size_t klen, const void *v,
 	      size_t vlen);
-const fake_entry *fake_find(const fake_backend *f, const void *k,
-			    size_t klen);
+const fake_entry *fake_find(const fake_backend *f, const void *k, size_t klen);
 
 #endif

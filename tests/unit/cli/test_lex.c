@@ -75,8 +75,7 @@ static void test_quotes(void **state)
 	tok_str(2, CLI_TOK_STRING, "c;d");
 	tok_str(3, CLI_TOK_STRING, "");
 	/* Pieces concatenate; a doubled quote is the quote itself. */
-	assert_int_equal(lex("w'y'z 'it''s' \"say \"\"hi\"\"\" a'\"'b",
-			     NULL),
+	assert_int_equal(lex("w'y'z 'it''s' \"say \"\"hi\"\"\" a'\"'b", NULL),
 			 SISY_OK);
 	tok_str(0, CLI_TOK_STRING, "wyz");
 	tok_str(1, CLI_TOK_STRING, "it's");
@@ -90,10 +89,10 @@ static void test_quotes(void **state)
 static void test_escapes(void **state)
 {
 	(void)state;
-	assert_int_equal(lex("'\\n\\t\\r\\\\\\'\\\"\\0\\x41\\xfF\\a\\b\\f\\v'",
-			     NULL),
-			 SISY_OK);
-	const char want[] = {'\n', '\t', '\r', '\\', '\'', '"', '\0',
+	assert_int_equal(
+	    lex("'\\n\\t\\r\\\\\\'\\\"\\0\\x41\\xfF\\a\\b\\f\\v'", NULL),
+	    SISY_OK);
+	const char want[] = {'\n', '\t',       '\r', '\\', '\'', '"', '\0',
 			     'A',  (char)0xff, '\a', '\b', '\f', '\v'};
 	tok_is(0, CLI_TOK_STRING, want, sizeof want);
 	/* Outside quotes a backslash is an ordinary byte. */
@@ -163,9 +162,8 @@ static void test_variables(void **state)
 	cli_vars vars = {0};
 	assert_int_equal(cli_vars_set(&vars, "k", sisy_slice_str("a b;c")),
 			 SISY_OK);
-	assert_int_equal(cli_vars_set(&vars, "bin",
-				      sisy_slice_make("\0\xff", 2)),
-			 SISY_OK);
+	assert_int_equal(
+	    cli_vars_set(&vars, "bin", sisy_slice_make("\0\xff", 2)), SISY_OK);
 	assert_int_equal(cli_vars_set(&vars, "kw", sisy_slice_str("LIMIT")),
 			 SISY_OK);
 	assert_int_equal(lex("GET :k :'bin' :\"kw\";GET :k", &vars), SISY_OK);
@@ -241,16 +239,16 @@ static void test_binary_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_words_and_statements, teardown),
-		cmocka_unit_test_teardown(test_quotes, teardown),
-		cmocka_unit_test_teardown(test_escapes, teardown),
-		cmocka_unit_test_teardown(test_unterminated, teardown),
-		cmocka_unit_test_teardown(test_hex, teardown),
-		cmocka_unit_test_teardown(test_file_tokens, teardown),
-		cmocka_unit_test_teardown(test_variables, teardown),
-		cmocka_unit_test_teardown(test_comments, teardown),
-		cmocka_unit_test_teardown(test_meta, teardown),
-		cmocka_unit_test_teardown(test_binary_line, teardown),
+	    cmocka_unit_test_teardown(test_words_and_statements, teardown),
+	    cmocka_unit_test_teardown(test_quotes, teardown),
+	    cmocka_unit_test_teardown(test_escapes, teardown),
+	    cmocka_unit_test_teardown(test_unterminated, teardown),
+	    cmocka_unit_test_teardown(test_hex, teardown),
+	    cmocka_unit_test_teardown(test_file_tokens, teardown),
+	    cmocka_unit_test_teardown(test_variables, teardown),
+	    cmocka_unit_test_teardown(test_comments, teardown),
+	    cmocka_unit_test_teardown(test_meta, teardown),
+	    cmocka_unit_test_teardown(test_binary_line, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
