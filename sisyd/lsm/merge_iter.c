@@ -1,0 +1,279 @@
+/* merge_iter.c — lsm_merge_iter_new (n sorted children -> one sorted stream)
+ * and lsm_iter_empty (iter.h).
+ *
+ * DESIGN
+ *   A binary min-heap of the indexes of the valid children, ordered by
+ *   (key under cmp, child index): equal keys come out in child order, which
+ *   is how the engine lets a newer source (memtable, then newer tables)
+ *   shadow an older one when both hold the same internal key. Moving costs
+ *   O(log n) comparisons; seeks rebuild the heap in O(n).
+ *
+ * ERRORS
+ *   A child that stops with a non-OK status stops the merge: it turns invalid
+ *   and status() returns that child's error (re-attaching the child's
+ *   message), so a corrupt table is never silently skipped.
+ *
+ * INVARIANT: heap[0..hn) holds exactly the children that are valid, and
+ *   status == SISY_OK whenever hn > 0.
+ *
+ * lsm_iter_empty(status) keeps a copy of this thread's sisy_errmsg() when
+ * status is an error (the caller has just failed), and re-attaches it
+ * whenever status() is asked.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iter.h"
+
+typedef struct merge_iter {
+	lsm_iter base;
+	lsm_cmp_fn cmp;
+	int n;
+	lsm_iter **kids;
+	int *heap; /* child indexes */
+	int hn;
+	sisy_err status;
+	int err_kid; /* the child whose error stopped the merge, or -1 */
+} merge_iter;
+
+/* True when child a must come out before child b. */
+static bool merge_before(merge_iter *m, int a, int b)
+{
+	int c = m->cmp(lsm_iter_key(m->kids[a]), lsm_iter_key(m->kids[b]));
+	return c < 0 || (c == 0 && a < b);
+}
+
+static void merge_sift_down(merge_iter *m, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, r = l + 1, best = i;
+		if (l < m->hn && merge_before(m, m->heap[l], m->heap[best]))
+			best = l;
+		if (r < m->hn && merge_before(m, m->heap[r], m->heap[best]))
+			best = r;
+		if (best == i)
+			return;
+		int t = m->heap[i];
+		m->heap[i] = m->heap[best];
+		m->heap[best] = t;
+		i = best;
+	}
+}
+
+/* Records the first error of an invalid child; true when it had one. */
+static bool merge_check_error(merge_iter *m, int k)
+{
+	sisy_err rc = lsm_iter_status(m->kids[k]);
+	if (rc == SISY_OK)
+		return false;
+	if (m->status == SISY_OK) {
+		m->status = rc;
+		m->err_kid = k;
+	}
+	m->hn = 0;
+	return true;
+}
+
+/* Rebuilds the heap after every child was repositioned. */
+static void merge_rebuild(merge_iter *m)
+{
+	m->hn = 0;
+	m->status = SISY_OK;
+	m->err_kid = -1;
+	for (int k = 0; k < m->n; k++) {
+		if (lsm_iter_valid(m->kids[k]))
+			m->heap[m->hn++] = k;
+		else if (merge_check_error(m, k))
+			return;
+	}
+	for (int i = m->hn / 2 - 1; i >= 0; i--)
+		merge_sift_down(m, i);
+}
+
+static bool merge_valid(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	return m->hn > 0;
+}
+
+static void merge_seek_first(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int k = 0; k < m->n; k++)
+		lsm_iter_seek_first(m->kids[k]);
+	merge_rebuild(m);
+}
+
+static void merge_seek(lsm_iter *it, sisy_slice target)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int k = 0; k < m->n; k++)
+		lsm_iter_seek(m->kids[k], target);
+	merge_rebuild(m);
+}
+
+static void merge_next(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->hn > 0);
+	int k = m->heap[0];
+	lsm_iter_next(m->kids[k]);
+	if (!lsm_iter_valid(m->kids[k])) {
+		if (merge_check_error(m, k))
+			return;
+		m->heap[0] = m->heap[--m->hn];
+	}
+	merge_sift_down(m, 0);
+}
+
+static sisy_slice merge_key(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->hn > 0);
+	return lsm_iter_key(m->kids[m->heap[0]]);
+}
+
+static sisy_slice merge_value(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->hn > 0);
+	return lsm_iter_value(m->kids[m->heap[0]]);
+}
+
+static sisy_err merge_status(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	if (m->status != SISY_OK && m->err_kid >= 0)
+		(void)lsm_iter_status(m->kids[m->err_kid]); /* its message */
+	return m->status;
+}
+
+static void merge_destroy(lsm_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int k = 0; k < m->n; k++)
+		lsm_iter_destroy(m->kids[k]);
+	free(m->kids);
+	free(m->heap);
+	free(m);
+}
+
+static const lsm_iter_ops merge_ops = {
+    .valid = merge_valid,
+    .seek_first = merge_seek_first,
+    .seek = merge_seek,
+    .next = merge_next,
+    .key = merge_key,
+    .value = merge_value,
+    .status = merge_status,
+    .destroy = merge_destroy,
+};
+
+lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
+{
+	assert(cmp != NULL && n >= 0 && (n == 0 || children != NULL));
+	merge_iter *m = calloc(1, sizeof *m);
+	size_t cnt = n > 0 ? (size_t)n : 1;
+	if (m != NULL) {
+		m->kids = malloc(cnt * sizeof *m->kids);
+		m->heap = malloc(cnt * sizeof *m->heap);
+	}
+	if (m == NULL || m->kids == NULL || m->heap == NULL) {
+		for (int k = 0; k < n; k++)
+			lsm_iter_destroy(children[k]);
+		if (m != NULL) {
+			free(m->kids);
+			free(m->heap);
+			free(m);
+		}
+		return NULL;
+	}
+	m->base.ops = &merge_ops;
+	m->cmp = cmp;
+	m->n = n;
+	for (int k = 0; k < n; k++)
+		m->kids[k] = children[k];
+	m->err_kid = -1;
+	return &m->base;
+}
+
+/* --- the empty iterator ------------------------------------------------- */
+
+typedef struct empty_iter {
+	lsm_iter base;
+	sisy_err status;
+	char msg[256]; /* the message attached when it was made */
+} empty_iter;
+
+static bool empty_valid(lsm_iter *it)
+{
+	(void)it;
+	return false;
+}
+
+static void empty_seek_first(lsm_iter *it)
+{
+	(void)it;
+}
+
+static void empty_seek(lsm_iter *it, sisy_slice target)
+{
+	(void)it;
+	(void)target;
+}
+
+static void empty_next(lsm_iter *it)
+{
+	(void)it;
+	assert(!"next on an empty iterator");
+}
+
+static sisy_slice empty_slice(lsm_iter *it)
+{
+	(void)it;
+	assert(!"key/value of an empty iterator");
+	return sisy_slice_make(NULL, 0);
+}
+
+static sisy_err empty_status(lsm_iter *it)
+{
+	empty_iter *e = (empty_iter *)it;
+	if (e->status != SISY_OK && e->msg[0] != '\0')
+		return sisy_errf(e->status, "%s", e->msg);
+	return e->status;
+}
+
+static void empty_destroy(lsm_iter *it)
+{
+	free(it);
+}
+
+static const lsm_iter_ops empty_ops = {
+    .valid = empty_valid,
+    .seek_first = empty_seek_first,
+    .seek = empty_seek,
+    .next = empty_next,
+    .key = empty_slice,
+    .value = empty_slice,
+    .status = empty_status,
+    .destroy = empty_destroy,
+};
+
+lsm_iter *lsm_iter_empty(sisy_err status)
+{
+	empty_iter *e = calloc(1, sizeof *e);
+	if (e == NULL)
+		return NULL;
+	e->base.ops = &empty_ops;
+	e->status = status;
+	if (status != SISY_OK) {
+		const char *msg = sisy_errmsg();
+		size_t len = strlen(msg);
+		if (len >= sizeof e->msg)
+			len = sizeof e->msg - 1;
+		memcpy(e->msg, msg, len);
+		e->msg[len] = '\0';
+	}
+	return &e->base;
+}
