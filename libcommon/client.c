@@ -72,31 +72,6 @@ void sisy_client_opts_env(sisy_client_opts *o)
 		o->passfile = v;
 }
 
-sisy_role sisy_role_parse(const char *name)
-{
-	if (strcasecmp(name, "readonly") == 0)
-		return SISY_ROLE_READONLY;
-	if (strcasecmp(name, "readwrite") == 0)
-		return SISY_ROLE_READWRITE;
-	if (strcasecmp(name, "admin") == 0)
-		return SISY_ROLE_ADMIN;
-	return SISY_ROLE_NONE;
-}
-
-const char *sisy_role_name(sisy_role r)
-{
-	switch (r) {
-	case SISY_ROLE_READONLY:
-		return "readonly";
-	case SISY_ROLE_READWRITE:
-		return "readwrite";
-	case SISY_ROLE_ADMIN:
-		return "admin";
-	default:
-		return "none";
-	}
-}
-
 sisy_err sisy_client_fingerprint(const char *key_b64, char *out)
 {
 	uint8_t pk[SISY_SIGN_PK];

@@ -1,6 +1,10 @@
 /* wire.c — status mapping tables (wire.h). */
 #include "wire.h"
 
+#include <strings.h>
+
+#include "client.h"
+
 #include "sisy.pb-c.h"
 
 sisy_err sisy_wire_status_err(int status)
@@ -87,5 +91,30 @@ int sisy_wire_err_status(sisy_err e)
 		return SISY__STATUS__UNSUPPORTED;
 	default:
 		return SISY__STATUS__INTERNAL;
+	}
+}
+
+sisy_role sisy_role_parse(const char *name)
+{
+	if (strcasecmp(name, "readonly") == 0)
+		return SISY_ROLE_READONLY;
+	if (strcasecmp(name, "readwrite") == 0)
+		return SISY_ROLE_READWRITE;
+	if (strcasecmp(name, "admin") == 0)
+		return SISY_ROLE_ADMIN;
+	return SISY_ROLE_NONE;
+}
+
+const char *sisy_role_name(sisy_role r)
+{
+	switch (r) {
+	case SISY_ROLE_READONLY:
+		return "readonly";
+	case SISY_ROLE_READWRITE:
+		return "readwrite";
+	case SISY_ROLE_ADMIN:
+		return "admin";
+	default:
+		return "none";
 	}
 }

@@ -1,0 +1,168 @@
+/* work.c — the threads behind the loop: a pool of read threads and one
+ * apply thread, fed by bounded-by-design queues (each connection has at
+ * most max_pipeline requests, the server at most max_connections
+ * connections), handing finished requests back through a completion list
+ * and an eventfd (srv_int.h).
+ *
+ * The apply thread takes everything queued (up to apply_group commands)
+ * and applies it as one engine write: group commit, so with sync on one
+ * fsync covers many clients' writes.
+ */
+#include "srv_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void q_init(work_queue *q)
+{
+	memset(q, 0, sizeof *q);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+}
+
+static void q_destroy(work_queue *q)
+{
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+static void q_push(work_queue *q, srv_req *r)
+{
+	pthread_mutex_lock(&q->mu);
+	r->qnext = NULL;
+	if (q->tail)
+		q->tail->qnext = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->n++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits for work; takes up to max requests. Returns 0 when stopping and
+ * the queue is empty. */
+static size_t q_pop(work_queue *q, srv_req **out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->stop)
+		pthread_cond_wait(&q->cv, &q->mu);
+	while (q->head && n < max) {
+		srv_req *r = q->head;
+		q->head = r->qnext;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->n--;
+		out[n++] = r;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+void work_done(sisy_server *s, srv_req *r)
+{
+	pthread_mutex_lock(&s->done_mu);
+	r->qnext = NULL;
+	if (s->done_tail)
+		s->done_tail->qnext = r;
+	else
+		s->done_head = r;
+	s->done_tail = r;
+	pthread_mutex_unlock(&s->done_mu);
+	uint64_t one = 1;
+	ssize_t w = write(s->evfd, &one, sizeof one);
+	(void)w;
+}
+
+srv_req *work_take_done(sisy_server *s)
+{
+	pthread_mutex_lock(&s->done_mu);
+	srv_req *r = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->done_mu);
+	return r;
+}
+
+static void *reader_main(void *arg)
+{
+	sisy_server *s = arg;
+	srv_req *r;
+	while (q_pop(&s->readq, &r, 1) == 1) {
+		handler_run_read(s, r);
+		work_done(s, r);
+	}
+	return NULL;
+}
+
+static void *applier_main(void *arg)
+{
+	sisy_server *s = arg;
+	size_t max = s->cfg.apply_group;
+	srv_req **batch = calloc(max, sizeof *batch);
+	if (batch == NULL)
+		return NULL;
+	size_t n;
+	while ((n = q_pop(&s->applyq, batch, max)) > 0) {
+		handler_run_writes(s, batch, n);
+		for (size_t i = 0; i < n; i++)
+			work_done(s, batch[i]);
+	}
+	free(batch);
+	return NULL;
+}
+
+void work_submit(sisy_server *s, srv_req *r)
+{
+	q_push(r->kind == REQ_READ ? &s->readq : &s->applyq, r);
+}
+
+sisy_err work_start(sisy_server *s)
+{
+	q_init(&s->readq);
+	q_init(&s->applyq);
+	s->nreaders = s->cfg.read_threads;
+	s->readers = calloc(s->nreaders, sizeof *s->readers);
+	if (s->readers == NULL)
+		return sisy_errf(SISY_E_NOMEM, "work.c: out of memory");
+	for (size_t i = 0; i < s->nreaders; i++)
+		if (pthread_create(&s->readers[i], NULL, reader_main, s) != 0) {
+			s->nreaders = i;
+			work_stop(s);
+			return sisy_errf(SISY_E_INTERNAL,
+					 "work.c: cannot start threads");
+		}
+	if (pthread_create(&s->applier, NULL, applier_main, s) != 0) {
+		work_stop(s);
+		return sisy_errf(SISY_E_INTERNAL,
+				 "work.c: cannot start the apply thread");
+	}
+	s->threads_started = true;
+	return SISY_OK;
+}
+
+static void q_stop(work_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Workers finish what is queued, then exit. */
+void work_stop(sisy_server *s)
+{
+	if (s->readers == NULL)
+		return;
+	q_stop(&s->readq);
+	q_stop(&s->applyq);
+	for (size_t i = 0; i < s->nreaders; i++)
+		pthread_join(s->readers[i], NULL);
+	if (s->threads_started)
+		pthread_join(s->applier, NULL);
+	free(s->readers);
+	s->readers = NULL;
+	q_destroy(&s->readq);
+	q_destroy(&s->applyq);
+}
