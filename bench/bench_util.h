@@ -132,7 +132,7 @@ static inline bool bench_flags_parse(bench_flags *f, int argc, char **argv,
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
-		long x;
+		long x = 0;
 		bool ok = true;
 #define BENCH_NUM(name, field, lo, hi)          \
 	else if (bench_flag(a, name, &v))       \

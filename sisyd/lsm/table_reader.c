@@ -207,7 +207,7 @@ static sisy_err table_read_cblock(lsm_table *t, const table_index_entry *e,
 			goto fail;
 	}
 	if (p[e->size] == LSM_BLOCK_ZLIB) {
-		table_cblock *raw;
+		table_cblock *raw = NULL;
 		if ((rc = table_inflate(t, e->offset, p, e->size, &raw)) !=
 		    SISY_OK)
 			goto fail;
@@ -408,8 +408,8 @@ static bool table_handle_fits(lsm_block_handle h, uint64_t limit)
 
 static sisy_err table_open_meta(lsm_table *t)
 {
-	const uint8_t *fp;
-	uint8_t *fown;
+	const uint8_t *fp = NULL;
+	uint8_t *fown = NULL;
 	uint64_t foff = t->size - LSM_FOOTER_SIZE;
 	sisy_err rc = table_read_raw(t, foff, LSM_FOOTER_SIZE, &fp, &fown);
 	if (rc != SISY_OK)
