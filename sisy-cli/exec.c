@@ -318,6 +318,22 @@ static sisy_err queue_write(cli_shell *sh, const cli_cmd *cmd, sisy_slice key,
 	return tag(sh, "QUEUED");
 }
 
+/* Says which condition failed, keeping the server's words. */
+static sisy_err conflict(const cli_cmd *cmd, const char *name)
+{
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", sisy_errmsg());
+	if (cmd->cond == CLI_COND_ABSENT)
+		return sisy_errf(SISY_E_CONFLICT,
+				 "%s: the key exists (IF ABSENT); nothing was "
+				 "written%s%s",
+				 name, *msg ? ": " : "", msg);
+	return sisy_errf(SISY_E_CONFLICT,
+			 "%s: the key's version is not %" PRIu64
+			 "; nothing was written%s%s",
+			 name, cmd->cond_version, *msg ? ": " : "", msg);
+}
+
 static sisy_err do_write(cli_shell *sh, const cli_cmd *cmd)
 {
 	cli_write w = {.del = cmd->kind == CLI_CMD_DEL,
@@ -333,6 +349,8 @@ static sisy_err do_write(cli_shell *sh, const cli_cmd *cmd)
 	uint64_t version = 0;
 	bool existed = false;
 	rc = sh->be->ops->write(sh->be, &w, &version, &existed);
+	if (rc == SISY_E_CONFLICT)
+		return conflict(cmd, w.del ? "DEL" : "PUT");
 	if (rc != SISY_OK)
 		return rc;
 	if (w.del)

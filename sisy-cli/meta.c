@@ -438,9 +438,11 @@ sisy_err shell_meta(cli_shell *sh, const cli_lexed *lx, const cli_stmt *st)
 		if (sisy_slice_eq(name, sisy_slice_str(metas[i].name)))
 			return metas[i].fn(sh, &a);
 	char shown[48];
+	name.data++; /* the backslash, shown as typed rather than escaped */
+	name.len--;
 	cli_show(name, 24, shown, sizeof shown);
 	return sisy_errf(SISY_E_INVAL,
-			 "invalid command %s; \\? lists the backslash "
+			 "invalid command \\%s; \\? lists the backslash "
 			 "commands",
 			 shown);
 }
