@@ -273,7 +273,8 @@ void sisy_raft_persisted(sisy_raft *r, uint64_t id)
 	size_t k = 0;
 	while (k < r->pq_len && r->pq[k].id <= id)
 		r->durable = r->pq[k++].last;
-	memmove(r->pq, r->pq + k, (r->pq_len - k) * sizeof *r->pq);
+	if (k > 0)
+		memmove(r->pq, r->pq + k, (r->pq_len - k) * sizeof *r->pq);
 	r->pq_len -= k;
 	/* Release in order; a released self-vote may make us leader, which
 	 * queues more — those carry a later `need`. */
@@ -286,7 +287,9 @@ void sisy_raft_persisted(sisy_raft *r, uint64_t id)
 			r->held[kept++] = r->held[k];
 		}
 	}
-	memmove(r->held + kept, r->held + n, (r->n_held - n) * sizeof *r->held);
+	if (kept < n)
+		memmove(r->held + kept, r->held + n,
+			(r->n_held - n) * sizeof *r->held);
 	r->n_held = kept + (r->n_held - n);
 	if (r->role == SISY_RAFT_LEADER && raft_maybe_commit(r))
 		r->bcast_pending = 1;

@@ -342,6 +342,9 @@ void raft_handle_heartbeat_resp(sisy_raft *r, const sisy_raft_msg *m)
 	}
 	if (pr->state == SISY_RAFT_PROBE)
 		pr->paused = 0;
+	/* Behind: send what is missing, or at least an empty APPEND at
+	 * `next`, whose rejection tells us our APPENDs were lost (say, the
+	 * follower restarted). */
 	if (pr->match < raft_log_last(&r->log))
-		raft_send_append(r, pr, 0);
+		raft_send_append(r, pr, 1);
 }
