@@ -1,0 +1,223 @@
+/* internal.h — state shared by the raft log's files (not for other modules).
+ *
+ * Ownership. `mu` guards everything in sisy_raftlog except the block marked
+ * writer-private, which only the writer thread touches (and open/close,
+ * before it starts and after it ends).
+ *
+ * An entry's payload lives in a refcounted raftlog_item: one reference from
+ * the group's meta while the meta points at it, one from the queue (then
+ * the writer's batch) until written, and short-lived ones from readers.
+ * Written items that a meta still points at are in the cache list (oldest
+ * first); evicting one clears the meta's pointer, after which reads go to
+ * the segment file at the meta's (seq, off, size).
+ *
+ * A group's metas are a sliding window: metas[head + k] describes index
+ * base_index + 1 + k, for k < n.
+ */
+#ifndef SISY_RAFTLOG_INTERNAL_H
+#define SISY_RAFTLOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "raftlog.h"
+
+#define RAFTLOG_MAX_GROUPS 65536
+
+typedef struct raftlog_item {
+	uint32_t refs;
+	bool cached;
+	uint64_t group, index, term;
+	uint8_t *data;
+	size_t len;
+	struct raftlog_item *prev, *next; /* cache list */
+} raftlog_item;
+
+typedef struct raftlog_meta {
+	uint64_t term;
+	uint64_t seq; /* segment holding the record; 0 until written */
+	uint32_t off, size;
+	raftlog_item *item; /* NULL once evicted from the cache */
+} raftlog_meta;
+
+enum {
+	RAFTLOG_REP_ENTRIES = SISY_RAFTLOG_DURABLE_ENTRIES,
+	RAFTLOG_REP_HARDSTATE = SISY_RAFTLOG_DURABLE_HARDSTATE,
+	RAFTLOG_REP_SNAPSHOT = SISY_RAFTLOG_DURABLE_SNAPSHOT,
+};
+
+typedef struct raftlog_group {
+	uint64_t id;
+	uint64_t base_index, base_term; /* term 0: unknown (replay only) */
+	raftlog_meta *metas;
+	size_t head, n, cap;
+	bool has_hs;
+	sisy_raftlog_hardstate hs;
+	/* pending durability report */
+	bool dirty;
+	sisy_raftlog_durable rep;
+} raftlog_group;
+
+/* What the writer has written for a group: the source of the checkpoint at
+ * the head of each new segment, and the durable base that decides which
+ * segments may go. Writer-private. */
+typedef struct raftlog_wgroup {
+	uint64_t id;
+	bool has_hs;
+	sisy_raftlog_hardstate hs;
+	uint64_t base_index, base_term;
+	uint64_t durable_base;
+} raftlog_wgroup;
+
+typedef struct raftlog_gmax {
+	uint64_t group, max_index;
+} raftlog_gmax;
+
+typedef struct raftlog_seg {
+	uint64_t seq;
+	sisy_file *f;
+	uint64_t body; /* where records after the checkpoint start */
+	uint64_t end;  /* end of the records (where the next one goes) */
+	bool sealed;
+	uint32_t pins;	    /* readers between lookup and pread */
+	raftlog_gmax *gmax; /* highest entry index per group; writer-private */
+	size_t ngmax, capgmax;
+} raftlog_seg;
+
+/* A queued record. */
+typedef struct raftlog_prec {
+	uint8_t type; /* RAFTLOG_REC_ENTRY, _HARDSTATE or _BASE */
+	uint64_t group;
+	uint64_t a, b, c;   /* ENTRY: index, term; HS: term, vote, commit;
+			       BASE: index, term */
+	raftlog_item *item; /* ENTRY */
+	uint64_t qseq;
+	/* where the writer put it */
+	uint64_t seq;
+	uint32_t off, size;
+} raftlog_prec;
+
+struct sisy_raftlog {
+	sisy_raftlog_opts o;
+	char *dir;
+	sisy_lockfile *lock;
+	uint64_t torn_window;
+	int efd;
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake; /* to the writer: work, stop, space freed */
+	pthread_cond_t done; /* to flushers: progress or failure */
+
+	raftlog_group **groups; /* sorted by id; never freed before close */
+	size_t ngroups, capgroups;
+
+	raftlog_prec *q; /* ring */
+	size_t qhead, qn, qcap;
+	size_t qbytes;
+	uint64_t qseq_next, durable_qseq;
+
+	raftlog_item *cache_head, *cache_tail;
+	size_t cache_bytes;
+
+	size_t ndirty; /* groups with dirty reports */
+
+	raftlog_seg **segs; /* sorted by seq; the last is current */
+	size_t nsegs, capsegs;
+
+	sisy_err failed; /* SISY_OK, or the error that stopped the log */
+	char failmsg[512];
+	bool nospace;
+	char nospmsg[512];
+	bool kick; /* space may have been freed: retry now */
+	bool stop;
+	sisy_raftlog_stats stats;
+
+	/* --- writer-private ----------------------------------------------- */
+	pthread_t thread;
+	bool thread_started;
+	raftlog_wgroup *wg; /* sorted by id */
+	size_t nwg, capwg;
+	raftlog_seg *cur;
+	uint64_t filled; /* prefilled (zeroed) end of cur */
+	sisy_buf wbuf;
+	uint64_t wbytes; /* written since the last publish */
+	raftlog_prec *batch;
+	size_t nbatch, capbatch;
+	uint8_t *zeros;
+	size_t nzeros;
+};
+
+/* --- group.c (lock held) ---------------------------------------------------
+ */
+
+raftlog_group *raftlog_group_find(sisy_raftlog *lg, uint64_t id);
+sisy_err raftlog_group_create(sisy_raftlog *lg, uint64_t id,
+			      raftlog_group **out);
+void raftlog_group_free(sisy_raftlog *lg, raftlog_group *g);
+static inline uint64_t raftlog_group_last(const raftlog_group *g)
+{
+	return g->base_index + g->n;
+}
+/* The meta of index, which must be in (base, last]. */
+raftlog_meta *raftlog_group_meta(raftlog_group *g, uint64_t index);
+/* Term at index in [base, last]; false outside. */
+bool raftlog_group_term(const raftlog_group *g, uint64_t index, uint64_t *term);
+/* Room for `extra` more metas, so that as many puts cannot fail. */
+sisy_err raftlog_group_reserve(raftlog_group *g, size_t extra);
+/* Drops entries >= index, then appends one at index (base < index <=
+ * last + 1). Takes over the caller's reference on m->item. */
+sisy_err raftlog_group_put(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
+			   const raftlog_meta *m);
+/* The snapshot/compaction rule (raftlog.h, sisy_raftlog_set_snapshot). */
+void raftlog_group_set_base(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
+			    uint64_t term);
+/* Drops every entry; base becomes (index, term). */
+void raftlog_group_reset(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
+			 uint64_t term);
+
+raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
+			       const uint8_t *data, size_t len);
+void raftlog_item_unref(raftlog_item *it);
+void raftlog_cache_add(sisy_raftlog *lg, raftlog_item *it);
+void raftlog_cache_evict(sisy_raftlog *lg);
+
+/* --- segment.c ---------------------------------------------------------------
+ */
+
+raftlog_seg *raftlog_seg_find(sisy_raftlog *lg, uint64_t seq);
+sisy_err raftlog_seg_push(sisy_raftlog *lg, raftlog_seg *s);
+void raftlog_seg_free(raftlog_seg *s);
+sisy_err raftlog_seg_note(raftlog_seg *s, uint64_t group, uint64_t index);
+sisy_err raftlog_seg_path_of(sisy_raftlog *lg, uint64_t seq, char *out,
+			     size_t cap);
+/* Writer side: creates segment seq with the checkpoint of lg->wg, synced
+ * along with the directory, and makes it current. */
+sisy_err raftlog_seg_create(sisy_raftlog *lg, uint64_t seq);
+/* Appends a SEAL at s->end and syncs s. */
+sisy_err raftlog_seg_seal(sisy_raftlog *lg, raftlog_seg *s);
+
+/* --- wgroup (writer.c) -------------------------------------------------------
+ */
+
+sisy_err raftlog_wgroup_get(sisy_raftlog *lg, uint64_t id,
+			    raftlog_wgroup **out);
+
+/* --- recover.c
+ * ----------------------------------------------------------------- */
+
+/* Rebuilds groups, wgroups and segments from the directory and opens a new
+ * current segment. Lock not needed: no other thread runs yet. */
+sisy_err raftlog_recover(sisy_raftlog *lg);
+
+/* --- writer.c ----------------------------------------------------------------
+ */
+
+void *raftlog_writer_main(void *arg);
+/* Bytes a queued record counts against queue_bytes. */
+size_t raftlog_prec_cost(const raftlog_prec *p);
+/* Makes the event fd readable. */
+void raftlog_notify(sisy_raftlog *lg);
+
+#endif

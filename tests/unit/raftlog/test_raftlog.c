@@ -1,0 +1,483 @@
+/* Tests sisyd/raftlog (raftlog.c, group.c, read.c, writer.c): appends and
+ * reads, truncation of a conflicting suffix, hard state, many groups,
+ * segment rollover, compaction and segment deletion, snapshots, reports
+ * through the event fd, argument checks. On the in-memory file system, and
+ * every state is checked again after a reopen (recovery must agree with
+ * the live view). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <pthread.h>
+
+#include "fs_fault.h"
+#include "rl_test_util.h"
+
+#define DIR "/rl"
+
+typedef struct fx {
+	sisy_fs_fault *ff;
+	sisy_fs *fs;
+	sisy_raftlog_opts o;
+	sisy_raftlog *lg;
+} fx;
+
+static void reopen(fx *x)
+{
+	if (x->lg != NULL)
+		assert_int_equal(sisy_raftlog_close(x->lg), SISY_OK);
+	x->lg = NULL;
+	sisy_err rc = sisy_raftlog_open(&x->o, &x->lg);
+	if (rc != SISY_OK)
+		fail_msg("open: %s", sisy_errmsg());
+}
+
+static int setup(void **state)
+{
+	fx *x = calloc(1, sizeof *x);
+	x->ff = sisy_fs_fault_new(1);
+	x->fs = sisy_fs_fault_fs(x->ff);
+	rl_opts_small(&x->o, x->fs, DIR);
+	*state = x;
+	reopen(x);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *x = *state;
+	if (x->lg != NULL)
+		sisy_raftlog_close(x->lg);
+	sisy_fs_fault_free(x->ff);
+	free(x);
+	return 0;
+}
+
+static void state_of(fx *x, uint64_t g, sisy_raftlog_state *st)
+{
+	assert_int_equal(sisy_raftlog_state_of(x->lg, g, st), SISY_OK);
+}
+
+/* Drains every report into per-group slots (index by group id < 8). */
+static void drain_all(fx *x, sisy_raftlog_durable *by_group)
+{
+	sisy_raftlog_durable out[4];
+	size_t n;
+	do {
+		assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n),
+				 SISY_OK);
+		for (size_t k = 0; k < n; k++) {
+			assert_true(out[k].group < 8);
+			sisy_raftlog_durable *d = &by_group[out[k].group];
+			d->group = out[k].group;
+			d->what |= out[k].what;
+			if (out[k].what & SISY_RAFTLOG_DURABLE_ENTRIES) {
+				d->index = out[k].index;
+				d->term = out[k].term;
+			}
+			if (out[k].what & SISY_RAFTLOG_DURABLE_HARDSTATE)
+				d->hs = out[k].hs;
+			if (out[k].what & SISY_RAFTLOG_DURABLE_SNAPSHOT) {
+				d->snap_index = out[k].snap_index;
+				d->snap_term = out[k].snap_term;
+			}
+		}
+	} while (n == 4);
+}
+
+static void test_append_read(void **state)
+{
+	fx *x = *state;
+	assert_int_equal(rl_append(x->lg, 1, 1, 100, 1), SISY_OK);
+	/* Readable at once, before it is durable. */
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 101, NULL), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_durable d[8] = {0};
+	drain_all(x, d);
+	assert_true(d[1].what & SISY_RAFTLOG_DURABLE_ENTRIES);
+	assert_int_equal(d[1].index, 100);
+	assert_int_equal(d[1].term, 1);
+	sisy_raftlog_state st;
+	state_of(x, 1, &st);
+	assert_int_equal(st.base_index, 0);
+	assert_int_equal(st.last_index, 100);
+	assert_int_equal(st.last_term, 1);
+	/* The cache holds 2 KiB: most of these come from the segment files. */
+	sisy_raftlog_stats s0, s1;
+	sisy_raftlog_stats_get(x->lg, &s0);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 101, NULL), SISY_OK);
+	sisy_raftlog_stats_get(x->lg, &s1);
+	assert_true(s1.disk_reads - s0.disk_reads > 50);
+	assert_true(s1.cache_hits - s0.cache_hits > 0);
+	/* The byte budget: at least one entry, then stop before exceeding. */
+	sisy_raftlog_entries es;
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 1, 101, 0, &es), SISY_OK);
+	assert_int_equal(es.n, 1);
+	sisy_raftlog_entries_free(&es);
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 1, 101, 700, &es),
+			 SISY_OK);
+	size_t total = 0;
+	for (size_t k = 0; k < es.n; k++)
+		total += es.v[k].len;
+	assert_true(total <= 700 && es.n < 100);
+	uint8_t buf[RL_PAYLOAD_MAX];
+	assert_true(total + rl_payload(1, 1 + es.n, 1, buf) > 700);
+	sisy_raftlog_entries_free(&es);
+	reopen(x);
+	state_of(x, 1, &st);
+	assert_int_equal(st.last_index, 100);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 101, NULL), SISY_OK);
+}
+
+static void test_truncate_conflicting_suffix(void **state)
+{
+	fx *x = *state;
+	uint64_t terms[64];
+	assert_int_equal(rl_append(x->lg, 1, 1, 30, 1), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	/* A new leader's entries replace 21..30 with 21..25 of term 2. */
+	assert_int_equal(rl_append(x->lg, 1, 21, 25, 2), SISY_OK);
+	sisy_raftlog_state st;
+	state_of(x, 1, &st);
+	assert_int_equal(st.last_index, 25);
+	assert_int_equal(st.last_term, 2);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 26, terms), SISY_OK);
+	assert_int_equal(terms[20], 1);
+	assert_int_equal(terms[21], 2);
+	sisy_raftlog_entries es;
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 20, 27, 1 << 20, &es),
+			 SISY_E_RANGE);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_durable d[8] = {0};
+	drain_all(x, d);
+	assert_int_equal(d[1].index, 25);
+	assert_int_equal(d[1].term, 2);
+	/* Once more, not flushed: the close writes it. */
+	assert_int_equal(rl_append(x->lg, 1, 24, 40, 3), SISY_OK);
+	reopen(x);
+	state_of(x, 1, &st);
+	assert_int_equal(st.last_index, 40);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 41, terms), SISY_OK);
+	assert_int_equal(terms[20], 1);
+	assert_int_equal(terms[23], 2);
+	assert_int_equal(terms[24], 3);
+	assert_int_equal(terms[40], 3);
+}
+
+static void test_hardstate(void **state)
+{
+	fx *x = *state;
+	sisy_raftlog_hardstate hs = {5, 2, 0};
+	assert_int_equal(sisy_raftlog_set_hardstate(x->lg, 3, &hs), SISY_OK);
+	hs.commit = 7;
+	assert_int_equal(rl_append(x->lg, 3, 1, 7, 5), SISY_OK);
+	assert_int_equal(sisy_raftlog_set_hardstate(x->lg, 3, &hs), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_durable d[8] = {0};
+	drain_all(x, d);
+	assert_true(d[3].what & SISY_RAFTLOG_DURABLE_HARDSTATE);
+	assert_int_equal(d[3].hs.term, 5);
+	assert_int_equal(d[3].hs.vote, 2);
+	assert_int_equal(d[3].hs.commit, 7);
+	reopen(x);
+	sisy_raftlog_state st;
+	state_of(x, 3, &st);
+	assert_true(st.has_hardstate);
+	assert_int_equal(st.hs.term, 5);
+	assert_int_equal(st.hs.vote, 2);
+	assert_int_equal(st.hs.commit, 7);
+	/* The hard state survives its segment's deletion (checkpoints). */
+	for (uint64_t t = 0; t < 10; t++) {
+		assert_int_equal(
+		    rl_append(x->lg, 3, 8 + t * 40, 47 + t * 40, 6), SISY_OK);
+		assert_int_equal(sisy_raftlog_compact(x->lg, 3, 47 + t * 40),
+				 SISY_OK);
+	}
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_stats s;
+	sisy_raftlog_stats_get(x->lg, &s);
+	assert_true(s.segments_deleted > 0);
+	reopen(x);
+	state_of(x, 3, &st);
+	assert_true(st.has_hardstate);
+	assert_int_equal(st.hs.commit, 7);
+	assert_int_equal(st.base_index, 407);
+	assert_int_equal(st.base_term, 6);
+}
+
+static void test_many_groups(void **state)
+{
+	fx *x = *state;
+	for (uint64_t i = 1; i <= 60; i++)
+		for (uint64_t g = 1; g <= 5; g++)
+			assert_int_equal(rl_append(x->lg, g, i, i, 1 + i / 20),
+					 SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_durable d[8] = {0};
+	drain_all(x, d);
+	for (uint64_t g = 1; g <= 5; g++)
+		assert_int_equal(d[g].index, 60);
+	reopen(x);
+	uint64_t ids[8];
+	assert_int_equal(sisy_raftlog_groups(x->lg, ids, 8), 5);
+	for (uint64_t g = 1; g <= 5; g++) {
+		assert_int_equal(ids[g - 1], g);
+		assert_int_equal(rl_read_check(x->lg, g, 1, 61, NULL), SISY_OK);
+		uint64_t t;
+		assert_int_equal(sisy_raftlog_term(x->lg, g, 40, &t), SISY_OK);
+		assert_int_equal(t, 3);
+	}
+}
+
+static void test_rollover_and_group_commit(void **state)
+{
+	fx *x = *state;
+	/* One call queues 400 entries at once: the writer takes them in
+	 * batches of about batch_bytes, one fsync each. */
+	sisy_raftlog_entry ents[400];
+	static uint8_t bufs[400][RL_PAYLOAD_MAX];
+	size_t total = 0;
+	for (uint64_t i = 0; i < 400; i++) {
+		ents[i] = (sisy_raftlog_entry){i + 1, 1, bufs[i], 0};
+		ents[i].len = rl_payload(2, i + 1, 1, bufs[i]);
+		total += ents[i].len;
+	}
+	assert_int_equal(sisy_raftlog_append(x->lg, 2, ents, 400), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	sisy_raftlog_stats s;
+	sisy_raftlog_stats_get(x->lg, &s);
+	assert_int_equal(s.records, 400);
+	assert_true(s.batches >= total / x->o.batch_bytes);
+	assert_true(s.batches < 400 / 2);
+	assert_true(s.segments > 5);
+	assert_int_equal(rl_count_segments(x->fs, DIR), (int)s.segments);
+	reopen(x);
+	assert_int_equal(rl_read_check(x->lg, 2, 1, 401, NULL), SISY_OK);
+}
+
+static void test_compaction_deletes_segments(void **state)
+{
+	fx *x = *state;
+	/* Interleaved, so every segment holds entries of both groups. */
+	for (uint64_t i = 1; i <= 200; i += 5) {
+		assert_int_equal(rl_append(x->lg, 1, i, i + 4, 1), SISY_OK);
+		assert_int_equal(rl_append(x->lg, 2, i, i + 4, 1), SISY_OK);
+	}
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	int before = rl_count_segments(x->fs, DIR);
+	assert_true(before > 4);
+	/* Group 2 still needs every segment: nothing goes. */
+	assert_int_equal(sisy_raftlog_compact(x->lg, 1, 200), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	assert_int_equal(rl_count_segments(x->fs, DIR), before);
+	sisy_raftlog_entries es;
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 200, 201, 100, &es),
+			 SISY_E_RANGE);
+	/* Group 2 up to 100: the segments holding only entries <= 100 go. */
+	assert_int_equal(sisy_raftlog_compact(x->lg, 2, 100), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	int mid = rl_count_segments(x->fs, DIR);
+	assert_true(mid < before && mid > 1);
+	sisy_raftlog_durable d[8] = {0};
+	drain_all(x, d);
+	assert_true(d[2].what & SISY_RAFTLOG_DURABLE_SNAPSHOT);
+	assert_int_equal(d[2].snap_index, 100);
+	assert_int_equal(rl_read_check(x->lg, 2, 101, 201, NULL), SISY_OK);
+	reopen(x);
+	sisy_raftlog_state st;
+	state_of(x, 2, &st);
+	assert_int_equal(st.base_index, 100);
+	assert_int_equal(st.base_term, 1);
+	assert_int_equal(st.last_index, 200);
+	assert_int_equal(rl_read_check(x->lg, 2, 101, 201, NULL), SISY_OK);
+	state_of(x, 1, &st);
+	assert_int_equal(st.base_index, 200);
+	assert_int_equal(st.last_index, 200);
+	/* Appends continue after a fully compacted log. */
+	assert_int_equal(rl_append(x->lg, 1, 201, 210, 2), SISY_OK);
+	assert_int_equal(sisy_raftlog_compact(x->lg, 2, 200), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	reopen(x);
+	assert_int_equal(rl_read_check(x->lg, 1, 201, 211, NULL), SISY_OK);
+	assert_true(rl_count_segments(x->fs, DIR) <= 3);
+	/* Compacting at or below base does nothing; past last is refused. */
+	assert_int_equal(sisy_raftlog_compact(x->lg, 2, 50), SISY_OK);
+	assert_int_equal(sisy_raftlog_compact(x->lg, 2, 201), SISY_E_RANGE);
+	assert_int_equal(sisy_raftlog_compact(x->lg, 9, 1), SISY_E_NOTFOUND);
+}
+
+static void test_snapshot(void **state)
+{
+	fx *x = *state;
+	sisy_raftlog_state st;
+	assert_int_equal(rl_append(x->lg, 1, 1, 20, 1), SISY_OK);
+	/* Matching term at the index: the suffix stays. */
+	assert_int_equal(sisy_raftlog_set_snapshot(x->lg, 1, 10, 1), SISY_OK);
+	state_of(x, 1, &st);
+	assert_int_equal(st.base_index, 10);
+	assert_int_equal(st.last_index, 20);
+	/* Another term at the index: the log is emptied. */
+	assert_int_equal(sisy_raftlog_set_snapshot(x->lg, 1, 15, 4), SISY_OK);
+	state_of(x, 1, &st);
+	assert_int_equal(st.base_index, 15);
+	assert_int_equal(st.base_term, 4);
+	assert_int_equal(st.last_index, 15);
+	assert_int_equal(st.last_term, 4);
+	/* Past the end: empty, appends continue after it. */
+	assert_int_equal(sisy_raftlog_set_snapshot(x->lg, 1, 50, 5), SISY_OK);
+	assert_int_equal(sisy_raftlog_set_snapshot(x->lg, 1, 50, 5),
+			 SISY_E_RANGE);
+	assert_int_equal(rl_append(x->lg, 1, 50, 60, 5), SISY_E_RANGE);
+	assert_int_equal(rl_append(x->lg, 1, 51, 60, 5), SISY_OK);
+	/* A snapshot for a group never seen creates it. */
+	assert_int_equal(sisy_raftlog_set_snapshot(x->lg, 4, 9, 2), SISY_OK);
+	reopen(x);
+	state_of(x, 1, &st);
+	assert_int_equal(st.base_index, 50);
+	assert_int_equal(st.base_term, 5);
+	assert_int_equal(st.last_index, 60);
+	assert_int_equal(rl_read_check(x->lg, 1, 51, 61, NULL), SISY_OK);
+	uint64_t t;
+	assert_int_equal(sisy_raftlog_term(x->lg, 1, 50, &t), SISY_OK);
+	assert_int_equal(t, 5);
+	assert_int_equal(sisy_raftlog_term(x->lg, 1, 49, &t), SISY_E_RANGE);
+	state_of(x, 4, &st);
+	assert_int_equal(st.base_index, 9);
+	assert_int_equal(st.last_index, 9);
+}
+
+static void test_event_fd(void **state)
+{
+	fx *x = *state;
+	int fd = sisy_raftlog_event_fd(x->lg);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	sisy_raftlog_durable out[4];
+	size_t n;
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	assert_int_equal(rl_append(x->lg, 1, 1, 3, 1), SISY_OK);
+	/* Wait (bounded) for the writer to report. */
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].group, 1);
+	assert_int_equal(out[0].what, SISY_RAFTLOG_DURABLE_ENTRIES);
+	assert_int_equal(out[0].index, 3);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	/* More reports than room: the fd stays readable. */
+	for (uint64_t g = 1; g <= 6; g++)
+		assert_int_equal(rl_append(x->lg, g, g == 1 ? 4 : 1, 4, 1),
+				 SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(poll(&p, 1, 0), 1);
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(poll(&p, 1, 0), 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+	fx *x = *state;
+	uint8_t big[600] = {0};
+	sisy_raftlog_entry e = {1, 1, big, sizeof big};
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, &e, 1), SISY_E_TOOBIG);
+	e.len = 10;
+	e.term = 0;
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, &e, 1), SISY_E_INVAL);
+	e.term = 2;
+	e.index = 2;
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, &e, 1), SISY_E_RANGE);
+	assert_non_null(strstr(sisy_errmsg(), "group 1"));
+	e.index = 1;
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, &e, 1), SISY_OK);
+	sisy_raftlog_entry two[2] = {{2, 2, big, 1}, {4, 2, big, 1}};
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, two, 2), SISY_E_INVAL);
+	two[1].index = 3;
+	two[1].term = 1; /* terms must not go down */
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, two, 2), SISY_E_INVAL);
+	e = (sisy_raftlog_entry){2, 1, big, 1}; /* term 1 after term 2 */
+	assert_int_equal(sisy_raftlog_append(x->lg, 1, &e, 1), SISY_E_INVAL);
+	sisy_raftlog_state st;
+	assert_int_equal(sisy_raftlog_state_of(x->lg, 7, &st), SISY_E_NOTFOUND);
+	sisy_raftlog_entries es;
+	assert_int_equal(sisy_raftlog_read(x->lg, 7, 1, 2, 10, &es),
+			 SISY_E_NOTFOUND);
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 0, 2, 10, &es),
+			 SISY_E_RANGE);
+	assert_int_equal(sisy_raftlog_read(x->lg, 1, 1, 1, 10, &es), SISY_OK);
+	assert_int_equal(es.n, 0);
+	sisy_raftlog_entries_free(&es);
+	/* A second open of the same directory is refused. */
+	sisy_raftlog *other;
+	assert_int_equal(sisy_raftlog_open(&x->o, &other), SISY_E_LOCKED);
+	sisy_raftlog_opts o = x->o;
+	o.segment_bytes = 10;
+	assert_int_equal(sisy_raftlog_open(&o, &other), SISY_E_INVAL);
+}
+
+/* Appenders on several threads (one group each) while a reader reads. */
+typedef struct par {
+	sisy_raftlog *lg;
+	uint64_t g;
+	int rc;
+} par;
+
+static void *appender(void *arg)
+{
+	par *p = arg;
+	for (uint64_t i = 1; i <= 300 && p->rc == 0; i++) {
+		sisy_err rc;
+		while ((rc = rl_append(p->lg, p->g, i, i, 1)) == SISY_E_BUSY)
+			sisy_raftlog_flush(p->lg);
+		if (rc != SISY_OK)
+			p->rc = 1;
+		if (i % 10 == 0 &&
+		    rl_read_check(p->lg, p->g, i - 9, i + 1, NULL) != SISY_OK)
+			p->rc = 2;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	fx *x = *state;
+	pthread_t t[4];
+	par p[4];
+	for (int i = 0; i < 4; i++) {
+		p[i] = (par){x->lg, (uint64_t)i + 1, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, appender, &p[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(p[i].rc, 0);
+	}
+	reopen(x);
+	for (uint64_t g = 1; g <= 4; g++)
+		assert_int_equal(rl_read_check(x->lg, g, 1, 301, NULL),
+				 SISY_OK);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_append_read),
+	    T(test_truncate_conflicting_suffix),
+	    T(test_hardstate),
+	    T(test_many_groups),
+	    T(test_rollover_and_group_commit),
+	    T(test_compaction_deletes_segments),
+	    T(test_snapshot),
+	    T(test_event_fd),
+	    T(test_bad_arguments),
+	    T(test_threads),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
