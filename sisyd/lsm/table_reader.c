@@ -15,7 +15,8 @@
  *     stored RAW: used in place, no copy and no block cache (the page cache
  *     already holds them, as LevelDB does with mmap). Each block's checksum
  *     is verified the first time it is used; an atomic bitmap remembers the
- *     blocks that passed, so hot blocks are not re-hashed on every read.
+ *     blocks known to be RAW and verified, so later reads neither re-hash
+ *     a block nor touch its trailer.
  *   - otherwise (no mapping, or a ZLIB block) the block cache, keyed by
  *     (the table's cache id, block offset) and holding uncompressed blocks
  *     that were verified when read. Without a block cache the block lives
@@ -70,7 +71,9 @@ struct lsm_table {
 	size_t filter_len; /* 0: no filter */
 	uint32_t nblocks;
 	table_index_entry *idx;
-	_Atomic uint64_t *verified; /* bit i: data block i passed (mapped) */
+	/* bit i: data block i is RAW and, when verify is on, passed its
+	 * checksum (mapped tables only) */
+	_Atomic uint64_t *verified;
 };
 
 /* An uncompressed block read from the file (cache value or owned). */
@@ -276,11 +279,15 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 	sisy_err rc;
 	out->h = NULL;
 	out->owned = NULL;
-	if (t->map != NULL && t->map[e->offset + e->size] == LSM_BLOCK_RAW) {
+	/* The bitmap saves reading the trailer (another cache line, maybe a
+	 * page fault) and hashing the block again on later reads. */
+	if (t->map != NULL && (table_verified(t, bi) ||
+			       t->map[e->offset + e->size] == LSM_BLOCK_RAW)) {
 		const uint8_t *p = t->map + e->offset;
-		if (t->verify && !table_verified(t, bi)) {
-			rc = table_check_trailer(t, e->offset, p, e->size);
-			if (rc != SISY_OK)
+		if (!table_verified(t, bi)) {
+			if (t->verify &&
+			    (rc = table_check_trailer(t, e->offset, p,
+						      e->size)) != SISY_OK)
 				return rc;
 			atomic_fetch_or_explicit(&t->verified[bi / 64],
 						 UINT64_C(1) << (bi % 64),
