@@ -428,7 +428,7 @@ static sisy_err ask_password(cli_shell *sh, const char *user, char *pw,
 		rc = sisy_errf(SISY_E_INVAL, "the passwords did not match");
 	if (rc == SISY_OK && pw[0] == '\0')
 		rc = sisy_errf(SISY_E_INVAL, "the password is empty");
-	memset(again, 0, sizeof again);
+	explicit_bzero(again, sizeof again);
 	return rc;
 }
 
@@ -475,7 +475,7 @@ static sisy_err do_user(cli_shell *sh, const cli_cmd *cmd)
 	if (rc == SISY_OK)
 		rc = tag(sh, "%s", cli_cmd_name(cmd->kind));
 out:
-	memset(pw, 0, sizeof pw);
+	explicit_bzero(pw, sizeof pw);
 	return rc;
 }
 

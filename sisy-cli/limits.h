@@ -33,6 +33,9 @@
 #define CLI_ALIGN_CHUNK_BYTES (16u << 20)
 /* Writes in flight in --pipe mode. */
 #define CLI_PIPE_WINDOW 256u
+/* How long a write whose outcome is unknown is retried (same client id and
+ * sequence) before the shell reports "outcome unknown". */
+#define CLI_WRITE_DEADLINE_MS 15000u
 /* Hosts in -h a,b,c. */
 #define CLI_HOSTS_MAX 32u
 /* A host name or address (without port). */
