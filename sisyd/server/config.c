@@ -202,9 +202,11 @@ sisy_err sisy_config_load(sisy_server_config *c, const char *path,
 	if (rc != SISY_OK)
 		return rc;
 	int lineno = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(data, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	char *next = NULL;
+	for (char *line = data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
 		char *t = trim(line);
 		if (*t == '#' || *t == '\0')

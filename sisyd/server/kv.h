@@ -13,7 +13,9 @@
  * them as ONE engine batch (group commit: one WAL write, one fsync when
  * sync is on), each command getting its own index. Conditions (IF VERSION,
  * IF ABSENT) are decided here, at apply time, against the state including
- * the earlier commands of the same group; a command whose condition fails
+ * the earlier commands of the same group (the conditions of one BATCH are
+ * all checked against the state before that batch); a command whose
+ * condition fails
  * changes nothing (a batch command is all-or-nothing) but still consumes
  * its index, as a Raft entry would. Only one thread applies.
  *
