@@ -83,12 +83,15 @@ sisy_err lsm_block_builder_add(lsm_block_builder *b, sisy_slice key,
 		rc = sisy_buf_reserve(&b->last_key, key.len);
 	if (rc != SISY_OK)
 		return rc;
-	/* Nothing below can fail: the entry goes in whole or not at all. */
-	(void)sisy_buf_append(&b->buf, hdr, h);
-	(void)sisy_buf_append(&b->buf, key.data + shared, unshared);
-	(void)sisy_buf_append(&b->buf, value.data, value.len);
-	b->last_key.len = shared;
-	(void)sisy_buf_append(&b->last_key, key.data + shared, unshared);
+	/* Room is reserved: the entry goes in whole or not at all. */
+	uint8_t *p = b->buf.data + b->buf.len;
+	memcpy(p, hdr, h);
+	memcpy(p + h, key.data + shared, unshared);
+	if (value.len > 0)
+		memcpy(p + h + unshared, value.data, value.len);
+	b->buf.len += h + unshared + value.len;
+	memcpy(b->last_key.data + shared, key.data + shared, unshared);
+	b->last_key.len = key.len;
 	b->counter++;
 	b->entries++;
 	return SISY_OK;
