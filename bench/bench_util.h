@@ -277,6 +277,50 @@ static inline double bench_peak_rss_mib(void)
 	return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* A "Name:   1234 kB" field of /proc/self/status in MiB; -1 if absent. */
+static inline double bench_status_mib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	double v = -1;
+	size_t n = strlen(field);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtod(line + n + 1, NULL) / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* Memory, sampled after every benchmark: the peak of anonymous memory
+ * (heap: memtables, block cache, indexes, filters) and of file-backed
+ * resident pages (mapped tables, which the page cache can drop), which
+ * together make up the resident set. */
+typedef struct bench_mem {
+	double anon_max, file_max;
+} bench_mem;
+
+static inline void bench_mem_sample(bench_mem *m)
+{
+	double a = bench_status_mib("RssAnon"), f = bench_status_mib("RssFile");
+	if (a > m->anon_max)
+		m->anon_max = a;
+	if (f > m->file_max)
+		m->file_max = f;
+}
+
+static inline void bench_mem_print(bench_mem *m)
+{
+	bench_mem_sample(m);
+	printf("peak RSS:    %.1f MiB (anonymous at most %.1f MiB, mapped "
+	       "files at most %.1f MiB, sampled after each benchmark)\n",
+	       bench_peak_rss_mib(), m->anon_max, m->file_max);
+}
+
 /* --- the database directory ----------------------------------------------- */
 
 static inline int bench_rm_one(const char *path, const struct stat *st,

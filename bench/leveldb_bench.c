@@ -21,6 +21,7 @@ typedef struct bench {
 	bench_rng rng;
 	bench_values vals;
 	float *lat;
+	bench_mem mem;
 	leveldb_options_t *opt;
 	leveldb_filterpolicy_t *bloom;
 	leveldb_cache_t *cache;
@@ -212,6 +213,7 @@ static bool run_one(bench *b, const char *name)
 	else
 		return false;
 	print_stats(b);
+	bench_mem_sample(&b->mem);
 	return true;
 }
 
@@ -290,7 +292,7 @@ int main(int argc, char **argv)
 	while (bench_next_name(&list, name, sizeof name))
 		run_one(&b, name);
 	close_db(&b);
-	printf("peak RSS:    %.1f MiB\n", bench_peak_rss_mib());
+	bench_mem_print(&b.mem);
 	leveldb_readoptions_destroy(b.ro);
 	leveldb_writeoptions_destroy(b.wo);
 	leveldb_writeoptions_destroy(b.wo_sync);
