@@ -22,8 +22,8 @@ typedef struct piper {
 	const char *name;
 	unsigned long lines[CLI_PIPE_WINDOW];
 	size_t head, n;
-	uint64_t sent, ok, failed;
-	bool unknown, lost;
+	uint64_t sent, ok, failed, unknown;
+	bool lost;
 } piper;
 
 static void report(piper *p, unsigned long line, sisy_err rc)
@@ -51,8 +51,10 @@ static bool recv_one(piper *p)
 		p->ok++;
 	} else {
 		report(p, line, result);
-		p->failed++;
-		p->unknown = p->unknown || result == SISY_E_UNKNOWN_OUTCOME;
+		if (result == SISY_E_UNKNOWN_OUTCOME)
+			p->unknown++;
+		else
+			p->failed++;
 	}
 	return true;
 }
@@ -171,11 +173,18 @@ int cli_pipe_run(cli_backend *be, FILE *in, FILE *out, FILE *err,
 	}
 	while (p.n > 0 && !p.lost)
 		recv_one(&p);
-	/* Whatever was in flight when the connection went is not a success. */
-	p.failed += p.n;
+	/* What was in flight when the connection went may or may not have
+	 * been applied. */
+	if (p.n > 0)
+		fprintf(err,
+			"%s: error: the connection was lost with %zu writes in "
+			"flight; their outcome is unknown\n",
+			name, p.n);
+	p.unknown += p.n;
 	fprintf(out,
-		"sent %" PRIu64 ", succeeded %" PRIu64 ", failed %" PRIu64 "\n",
-		p.sent, p.ok, p.failed);
+		"sent %" PRIu64 ", succeeded %" PRIu64 ", failed %" PRIu64
+		", unknown %" PRIu64 "\n",
+		p.sent, p.ok, p.failed, p.unknown);
 	fflush(out);
 	cli_lexed_free(&lx);
 	sisy_buf_free(&line);

@@ -7,11 +7,14 @@
  * reported with its line ("<stdin>:12: error: ..."); at the end one line
  * on standard output says how many succeeded and failed:
  *
- *   sent 1000000, succeeded 999998, failed 2
+ *   sent 1000000, succeeded 999997, failed 2, unknown 1
  *
- * Returns the exit status: 0 when all succeeded, 1 when some failed, 2
- * when the connection was lost (what was in flight is counted as failed:
- * a lost answer is not a success), 4 when some write's outcome is unknown.
+ * "failed" counts lines that were refused (by the parser or the server),
+ * "unknown" the writes whose outcome nobody knows: answered "outcome
+ * unknown", or in flight when the connection was lost. Writes are not
+ * retried here (a mass insert is re-run instead; PUT is idempotent).
+ * Returns the exit status: 4 when some outcome is unknown, else 2 when the
+ * connection was lost, else 1 when some line failed, else 0.
  */
 #ifndef CLI_PIPE_H
 #define CLI_PIPE_H

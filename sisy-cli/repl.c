@@ -11,11 +11,13 @@
  */
 #include "repl.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 
 #include <readline/history.h>
@@ -25,7 +27,6 @@
 
 #define HISTORY_MAX 1000
 
-static cli_shell *repl_shell;
 static cli_complete_ctx comp_ctx;
 static size_t comp_iter;
 
@@ -51,16 +52,49 @@ static char **attempt(const char *text, int start, int end)
 	return rl_completion_matches(text, generator);
 }
 
-/* Called by readline when a signal interrupted its read: Ctrl-C drops the
- * line being typed and shows a fresh prompt. */
-static int on_signal(void)
+/* The line the callback interface delivered (NULL at end of input). */
+static char *got_line;
+static bool got_any;
+
+static void on_line(char *line)
 {
-	if (repl_shell->interrupted && *repl_shell->interrupted) {
-		*repl_shell->interrupted = 0;
-		rl_replace_line("", 0);
-		rl_done = 1;
+	got_line = line;
+	got_any = true;
+	/* No prompt while the command runs. */
+	rl_callback_handler_remove();
+}
+
+/* Reads one line with readline's callback interface, so that Ctrl-C (our
+ * handler, installed without SA_RESTART, interrupts the wait) can drop the
+ * line being typed and show a fresh prompt, as psql does. Returns NULL at
+ * the end of input. */
+static char *read_line(cli_shell *sh, const char *prompt)
+{
+	got_line = NULL;
+	got_any = false;
+	rl_callback_handler_install(prompt, on_line);
+	while (!got_any) {
+		fd_set in;
+		FD_ZERO(&in);
+		FD_SET(fileno(rl_instream), &in);
+		int n = select(fileno(rl_instream) + 1, &in, NULL, NULL, NULL);
+		if (n < 0 && errno == EINTR) {
+			if (sh->interrupted && *sh->interrupted) {
+				*sh->interrupted = 0;
+				rl_free_line_state();
+				rl_callback_handler_remove();
+				fputc('\n', rl_outstream);
+				rl_callback_handler_install(prompt, on_line);
+			}
+			continue;
+		}
+		if (n < 0) {
+			rl_callback_handler_remove();
+			return NULL;
+		}
+		rl_callback_read_char();
 	}
-	return 0;
+	return got_line;
 }
 
 static bool keep_in_history(const char *line)
@@ -102,11 +136,9 @@ static bool word_command(cli_shell *sh, const char *line)
 
 void cli_repl_run(cli_shell *sh, const char *histfile)
 {
-	repl_shell = sh;
 	rl_readline_name = "sisy-cli";
 	rl_attempted_completion_function = attempt;
 	rl_completer_word_break_characters = " \t;";
-	rl_signal_event_hook = on_signal;
 	using_history();
 	stifle_history(HISTORY_MAX);
 	if (histfile != NULL)
@@ -114,7 +146,7 @@ void cli_repl_run(cli_shell *sh, const char *histfile)
 	while (!sh->quit) {
 		char prompt[512];
 		cli_shell_prompt(sh, prompt, sizeof prompt);
-		char *line = readline(prompt);
+		char *line = read_line(sh, prompt);
 		if (line == NULL) {
 			fputc('\n', stdout);
 			break;

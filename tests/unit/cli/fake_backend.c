@@ -365,7 +365,10 @@ static sisy_err f_pipe_send(cli_backend *b, const cli_write *w)
 	if (rc == SISY_OK)
 		rc = apply(f, w, NULL, NULL);
 	size_t cap = sizeof f->pipe_q / sizeof f->pipe_q[0];
-	f->pipe_q[(f->pipe_head + f->pipe_n) % cap] = rc;
+	size_t slot = (f->pipe_head + f->pipe_n) % cap;
+	f->pipe_q[slot] = rc;
+	snprintf(f->pipe_msg[slot], sizeof f->pipe_msg[slot], "%s",
+		 rc == SISY_OK ? "" : sisy_errmsg());
 	f->pipe_n++;
 	return SISY_OK;
 }
@@ -376,6 +379,8 @@ static sisy_err f_pipe_recv(cli_backend *b, sisy_err *outcome)
 	size_t cap = sizeof f->pipe_q / sizeof f->pipe_q[0];
 	assert(f->pipe_n > 0);
 	*outcome = f->pipe_q[f->pipe_head];
+	if (*outcome != SISY_OK)
+		sisy_errf(*outcome, "%s", f->pipe_msg[f->pipe_head]);
 	f->pipe_head = (f->pipe_head + 1) % cap;
 	f->pipe_n--;
 	return SISY_OK;

@@ -43,6 +43,7 @@ typedef struct fake_backend {
 	unsigned scan_pages, batches, writes, reconnects, calls;
 	/* --pipe: outcomes queued by pipe_send. */
 	sisy_err pipe_q[512];
+	char pipe_msg[512][64];
 	size_t pipe_head, pipe_n;
 } fake_backend;
 
