@@ -138,7 +138,7 @@ static const char *del_op(sisy_kv_op *op, const Sisy__DelRequest *d)
 
 /* Validates a request and decides where it runs. A failure is answered
  * at once (REQ_LOCAL with r->out set). */
-static void classify(sisy_server *s, srv_conn *c, srv_req *r)
+static void classify(srv_conn *c, srv_req *r)
 {
 	Sisy__Request *m = r->msg;
 	const char *bad = NULL;
@@ -231,7 +231,6 @@ static void classify(sisy_server *s, srv_conn *c, srv_req *r)
 		fail(r, strstr(bad, "exceeds") ? SISY_E_TOOBIG : SISY_E_INVAL,
 		     bad);
 	}
-	(void)s;
 }
 
 /* ------------------------------------------------------- local requests */
@@ -386,24 +385,32 @@ static void run_local(sisy_server *s, srv_conn *c, srv_req *r)
 
 /* ------------------------------------------------------------ the queue */
 
-void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
+srv_req *handler_decode(srv_conn *c, sisy_slice msg)
 {
 	srv_req *r = calloc(1, sizeof *r);
-	if (r == NULL) {
-		srv_conn_close(s, c, "out of memory");
-		return;
-	}
+	if (r == NULL)
+		return NULL;
 	r->conn = c;
 	r->msg = sisy__request__unpack(NULL, msg.len, msg.data);
-	s->n_requests++;
 	if (r->msg == NULL || r->msg->op_case == SISY__REQUEST__OP__NOT_SET) {
 		/* Undecodable: answer (id 0) and keep the session; the frame
 		 * itself was authentic, so the stream is intact. */
 		r->kind = REQ_LOCAL;
 		fail(r, SISY_E_INVAL, "malformed request");
 	} else {
-		classify(s, c, r);
+		classify(c, r);
 	}
+	return r;
+}
+
+void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
+{
+	srv_req *r = handler_decode(c, msg);
+	if (r == NULL) {
+		srv_conn_close(s, c, "out of memory");
+		return;
+	}
+	s->n_requests++;
 	if (c->tail)
 		c->tail->next = r;
 	else

@@ -152,6 +152,10 @@ void conn_penalty_expired(sisy_server *s, srv_conn *c);
 void conn_end_session(sisy_server *s, srv_conn *c);
 
 /* handler.c */
+/* Decodes and validates one request of connection c (the request decoder
+ * the fuzzer drives): never NULL unless out of memory; a bad request comes
+ * back as REQ_LOCAL with its error reply packed in r->out. */
+srv_req *handler_decode(srv_conn *c, sisy_slice msg);
 void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg);
 void handler_dispatch(sisy_server *s, srv_conn *c);
 void handler_flush_replies(sisy_server *s, srv_conn *c);
