@@ -236,7 +236,7 @@ typedef struct sim_operator {
 	uint64_t remove_id; /* member to remove (lost disk or planned) */
 	uint64_t add_id;    /* its replacement, once created */
 	bool busy;
-	bool stop_removed; /* planned removal: stop it once removed */
+	bool stop_removed; /* planned removal: stop it some time after */
 } sim_operator;
 
 /* ---- the world
@@ -273,6 +273,7 @@ typedef struct sim {
 	sim_time liveness_deadline;
 	uint64_t ok_puts_after_heal, ok_gets_after_heal;
 	uint64_t partition_gen; /* a heal event heals only its partition */
+	sim_time fault_gap_max; /* this seed's storminess */
 	int down_count;
 	int replacements;
 	/* Counters for the summary. */
@@ -308,6 +309,7 @@ enum {
 	SIM_EV_READ_TIMEOUT,   /* a: ctx */
 	SIM_EV_END_FAULTS,
 	SIM_EV_LIVENESS,
+	SIM_EV_STOP_NODE, /* a: id of a removed node to stop */
 };
 
 struct sim_event {
@@ -424,6 +426,7 @@ void sim_heal_link(sim *s, uint64_t gen);
 void sim_operator_step(sim *s);
 void sim_end_faults(sim *s);
 void sim_liveness_check(sim *s);
+void sim_stop_removed(sim *s, uint64_t id);
 
 /* sim_run.c */
 /* Runs one seed; true if no violation. */

@@ -28,7 +28,7 @@
 
 #define LIVENESS_BOUND	   (10 * SIM_S)
 #define CLIENTS_AFTER_HEAL (1500 * SIM_MS)
-#define MAX_REPLACEMENTS   3
+#define MAX_REPLACEMENTS   6
 
 #define U(x) ((unsigned long long)(x))
 
@@ -40,6 +40,9 @@ static void schedule(sim *s, int type, sim_time after, uint64_t a)
 
 void sim_faults_start(sim *s)
 {
+	static const sim_time gaps[] = {100 * SIM_MS, 250 * SIM_MS,
+					600 * SIM_MS};
+	s->fault_gap_max = gaps[sisy_rand_below(&s->rand, 3)];
 	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 100 * SIM_MS, 300 * SIM_MS),
 		 0);
 	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
@@ -159,8 +162,36 @@ void sim_heal_link(sim *s, uint64_t gen)
 /* ---- crashes, lost disks, replacements
  * ------------------------------------------ */
 
+static void crash_one(sim *s, sim_node *n)
+{
+	sim_node_crash(s, n);
+	s->down_count++;
+	sim_event ev = {
+	    .type = SIM_EV_RESTART, .slot = (int16_t)n->slot, .inc = n->inc};
+	sim_schedule(s, s->now + sim_rand_range(s, 20 * SIM_MS, 1500 * SIM_MS),
+		     &ev);
+}
+
+/* Several nodes lose power at once: whatever none of them synced is gone
+ * everywhere (the case that shows an acknowledgement given too early). */
+static void power_failure(sim *s)
+{
+	int k = 0;
+	for (int i = 0; i < s->nslots; i++)
+		if (s->nodes[i].state == SIM_NODE_UP &&
+		    sisy_rand_chance(&s->rand, 2, 3)) {
+			crash_one(s, &s->nodes[i]);
+			k++;
+		}
+	sim_tracef(s, "POWER FAILURE: %d nodes crashed at once", k);
+}
+
 static void crash(sim *s)
 {
+	if (sisy_rand_chance(&s->rand, 1, 6)) {
+		power_failure(s);
+		return;
+	}
 	if (s->down_count >= s->opts.nodes - 1)
 		return;
 	int x = sisy_rand_chance(&s->rand, 2, 5) ? sim_leader_slot(s) : -1;
@@ -168,13 +199,7 @@ static void crash(sim *s)
 		x = random_slot(s, SIM_NODE_UP);
 	if (x < 0)
 		return;
-	sim_node *n = &s->nodes[x];
-	sim_node_crash(s, n);
-	s->down_count++;
-	sim_event ev = {
-	    .type = SIM_EV_RESTART, .slot = (int16_t)x, .inc = n->inc};
-	sim_schedule(s, s->now + sim_rand_range(s, 20 * SIM_MS, 1500 * SIM_MS),
-		     &ev);
+	crash_one(s, &s->nodes[x]);
 }
 
 /* A voter of the leader's (committed) membership, or -1. */
@@ -273,20 +298,20 @@ void sim_fault(sim *s)
 {
 	if (s->phase != SIM_PHASE_FAULTS)
 		return;
-	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 20 * SIM_MS, 250 * SIM_MS),
-		 0);
+	schedule(s, SIM_EV_FAULT,
+		 sim_rand_range(s, 10 * SIM_MS, s->fault_gap_max), 0);
 	uint64_t r = sisy_rand_below(&s->rand, 1000);
-	if (r < 200)
+	if (r < 250)
 		partition(s);
-	else if (r < 330)
+	else if (r < 380)
 		crash(s);
-	else if (r < 345)
+	else if (r < 400)
 		lose_disk(s);
-	else if (r < 360)
+	else if (r < 430)
 		planned_replacement(s);
-	else if (r < 440)
+	else if (r < 510)
 		transfer(s);
-	else if (r < 540)
+	else if (r < 610)
 		network_quality(s);
 }
 
@@ -336,15 +361,11 @@ void sim_operator_step(sim *s)
 		return;
 	}
 	if (op->stop_removed) {
-		int x = sim_slot_of(s, op->remove_id);
-		if (x >= 0 && s->nodes[x].state != SIM_NODE_GONE) {
-			if (s->nodes[x].state == SIM_NODE_DOWN)
-				s->down_count--;
-			sim_node_stop_forever(s, &s->nodes[x],
-					      "removed from the cluster");
-		}
+		/* A removed node keeps running (and may campaign) until the
+		 * operator gets round to stopping it. */
+		schedule(s, SIM_EV_STOP_NODE, sim_rand_range(s, 0, 3 * SIM_S),
+			 op->remove_id);
 		op->stop_removed = false;
-		return; /* the leader may have been the one stopped */
 	}
 	if (!op->add_id) {
 		op->add_id = s->next_id++;
@@ -365,6 +386,16 @@ void sim_operator_step(sim *s)
 		   U(op->remove_id), U(op->add_id));
 	op->busy = false;
 	s->replacements++;
+}
+
+void sim_stop_removed(sim *s, uint64_t id)
+{
+	int x = sim_slot_of(s, id);
+	if (x < 0 || s->nodes[x].state == SIM_NODE_GONE)
+		return;
+	if (s->nodes[x].state == SIM_NODE_DOWN)
+		s->down_count--;
+	sim_node_stop_forever(s, &s->nodes[x], "removed from the cluster");
 }
 
 /* ---- recovery and liveness

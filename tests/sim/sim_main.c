@@ -1,13 +1,14 @@
 /* sim_main.c — sisy-sim, the deterministic Raft simulator's command line.
  *
  *   sisy-sim [--seed S] [--seeds N] [--nodes 3|5] [--steps M] [--trace]
- *            [--verbose] [--no-promise-checks] [--history FILE]
+ *            [--verbose] [--no-promise-checks] [--history FILE] [--stop]
  *
  * Runs N seeds starting at S (each an independent world; see sim.h and
- * docs/testing.md). For each violation it prints the seed, the property,
- * the end of the trace and the command that replays it. The last line of
- * output is always "seeds: N, violations: V". Exit status 0 when V == 0,
- * 1 when not, 2 on bad usage.
+ * docs/testing.md); --stop ends the run at the first violation (N then
+ * counts the seeds actually run). For each violation it prints the seed, the
+ * property, the end of the trace and the command that replays it. The last line
+ * of output is always "seeds: N, violations: V". Exit status 0 when V == 0, 1
+ * when not, 2 on bad usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,7 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: sisy-sim [--seed S] [--seeds N] [--nodes 3|5] "
 		   "[--steps MS] [--trace] [--verbose]\n"
-		   "                [--no-promise-checks] [--history FILE]\n"
+		   "                [--no-promise-checks] [--history FILE] "
+		   "[--stop]\n"
 		   "Runs N seeds of the deterministic Raft simulation from "
 		   "seed S; see docs/testing.md.\n");
 }
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	sim_opts o = {
 	    .nodes = 3, .steps = DEFAULT_STEPS, .promise_checks = true};
 	uint64_t seed = 1, seeds = 1, v;
-	bool verbose = false;
+	bool verbose = false, stop = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -95,6 +97,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--trace") == 0) {
 			o.trace = true;
+		} else if (strcmp(a, "--stop") == 0) {
+			stop = true;
 		} else if (strcmp(a, "--verbose") == 0) {
 			verbose = true;
 		} else if (strcmp(a, "--no-promise-checks") == 0) {
@@ -112,8 +116,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sisy-sim: out of memory\n");
 		return 2;
 	}
-	uint64_t violations = 0;
-	for (uint64_t k = 0; k < seeds; k++) {
+	uint64_t violations = 0, ran = 0;
+	for (uint64_t k = 0; k < seeds && !(stop && violations); k++) {
+		ran++;
 		bool ok = sim_run(&o, seed + k, s);
 		if (verbose)
 			summary(s);
@@ -125,7 +130,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	free(s);
-	printf("seeds: %" PRIu64 ", violations: %" PRIu64 "\n", seeds,
+	printf("seeds: %" PRIu64 ", violations: %" PRIu64 "\n", ran,
 	       violations);
 	return violations ? 1 : 0;
 }

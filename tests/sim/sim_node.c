@@ -69,9 +69,9 @@ static void make_cfg(sim *s, sim_node *n, sisy_raft_config *cfg)
 	cfg->check_quorum = 1;
 	/* Small windows and batches so pipelining, batching and flow control
 	 * all happen under a light load. */
-	cfg->max_inflight_msgs = 4;
-	cfg->max_msg_entries = 8;
-	cfg->max_msg_bytes = 256;
+	cfg->max_inflight_msgs = (uint32_t)sim_rand_range(s, 1, 8);
+	cfg->max_msg_entries = (uint32_t)sim_rand_range(s, 1, 8);
+	cfg->max_msg_bytes = sim_rand_range(s, 64, 1024);
 	cfg->max_apply_bytes = 512;
 	cfg->rand_seed = sisy_rand_next(&s->rand);
 }

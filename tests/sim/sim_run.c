@@ -92,6 +92,9 @@ static void dispatch(sim *s, const sim_event *ev)
 	case SIM_EV_LIVENESS:
 		sim_liveness_check(s);
 		break;
+	case SIM_EV_STOP_NODE:
+		sim_stop_removed(s, ev->a);
+		break;
 	}
 }
 
