@@ -292,8 +292,10 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 			atomic_fetch_or_explicit(&t->verified[bi / 64],
 						 UINT64_C(1) << (bi % 64),
 						 memory_order_relaxed);
+			/* Counted once: later reads hit memory, not the file. */
+			LSM_COUNT(t->counters, bytes_read,
+				  e->size + LSM_BLOCK_TRAILER);
 		}
-		LSM_COUNT(t->counters, bytes_read, e->size);
 		return table_parse_block(t, e, p, e->size, &out->blk);
 	}
 	uint8_t key[16] = {0};
