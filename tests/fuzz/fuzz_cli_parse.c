@@ -6,12 +6,14 @@
  * b and bin are set, so :NAME substitution is exercised. Invariants
  * checked beyond "no crash, no leak, no overrun":
  *  - every token and statement lies inside the lexed buffer / token list;
- *  - a WORD token holds no blank and no quote (it came from bare text);
+ *  - a WORD token holds no blank and no quote (it came from bare text),
+ *    except a backslash command's name, which runs up to a blank;
  *  - a parsed command's arguments point into the lexed buffer;
  *  - escaped text (what the aligned format and messages show) holds no
  *    control byte, so no input can drive the terminal.
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,12 +52,15 @@ static void one_line(const char *s, size_t n, const cli_vars *vars,
 	for (size_t t = 0; t < lx->ntoks; t++) {
 		assert(lx->toks[t].off + lx->toks[t].len <= lx->bytes.len);
 		sisy_slice tok = cli_tok_slice(lx, t);
-		if (lx->toks[t].kind == CLI_TOK_WORD)
+		bool meta_name = false;
+		for (size_t i = 0; i < lx->nstmts; i++)
+			meta_name = meta_name || (lx->stmts[i].meta &&
+						  lx->stmts[i].first == t);
+		if (lx->toks[t].kind == CLI_TOK_WORD && !meta_name)
 			for (size_t i = 0; i < tok.len; i++)
-				assert(tok.data[i] != ' ' &&
-				       tok.data[i] != '\t' &&
-				       tok.data[i] != '\'' &&
-				       tok.data[i] != '"');
+				assert(
+				    tok.data[i] != ' ' && tok.data[i] != '\t' &&
+				    tok.data[i] != '\'' && tok.data[i] != '"');
 		check_escape(tok);
 	}
 	for (size_t i = 0; i < lx->nstmts; i++) {
