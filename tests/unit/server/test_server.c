@@ -396,6 +396,13 @@ static void test_scan_pages(void **state)
 	sisy_client_close(c);
 }
 
+static bool yes(void *ctx, const char *host, const char *fpr)
+{
+	(void)ctx;
+	(void)host;
+	return strncmp(fpr, "BLAKE2b:", 8) == 0;
+}
+
 static void test_auth_and_trust(void **state)
 {
 	(void)state;
@@ -433,21 +440,12 @@ static void test_auth_and_trust(void **state)
 	assert_int_equal(sisy_client_connect(&o, &c), SISY_E_KEYCHANGED);
 	remove(F.known);
 	/* Trust on first use: the callback says yes, the key is pinned. */
-	o.confirm = NULL;
-	bool yes(void *ctx, const char *host, const char *fpr);
 	o.confirm = yes;
 	assert_int_equal(sisy_client_connect(&o, &c), SISY_OK);
 	sisy_client_close(c);
 	o.confirm = NULL;
 	assert_int_equal(sisy_client_connect(&o, &c), SISY_OK);
 	sisy_client_close(c);
-}
-
-bool yes(void *ctx, const char *host, const char *fpr)
-{
-	(void)ctx;
-	(void)host;
-	return strncmp(fpr, "BLAKE2b:", 8) == 0;
 }
 
 static void test_roles_and_users(void **state)
