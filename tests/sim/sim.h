@@ -232,11 +232,19 @@ typedef struct sim_check {
 /* ---- operator (membership)
  * ---------------------------------------------------- */
 
+enum { SIM_TASK_REMOVE = 1, SIM_TASK_ADD = 2 };
+
+typedef struct sim_task {
+	int kind;
+	uint64_t id; /* REMOVE: the member; ADD: the new node, once made */
+	bool linger; /* REMOVE of a live node: stop it a while later */
+} sim_task;
+
+#define SIM_OP_TASKS 4
+
 typedef struct sim_operator {
-	uint64_t remove_id; /* member to remove (lost disk or planned) */
-	uint64_t add_id;    /* its replacement, once created */
-	bool busy;
-	bool stop_removed; /* planned removal: stop it some time after */
+	sim_task q[SIM_OP_TASKS]; /* q[0] is in progress */
+	int n;
 } sim_operator;
 
 /* ---- the world
@@ -275,7 +283,8 @@ typedef struct sim {
 	uint64_t partition_gen; /* a heal event heals only its partition */
 	sim_time fault_gap_max; /* this seed's storminess */
 	int down_count;
-	int replacements;
+	int conf_changes;	  /* operator tasks completed */
+	uint32_t leader_churn_pm; /* chance a new leader is hit soon */
 	/* Counters for the summary. */
 	uint64_t elections, crashes, snapshots_sent, compactions, transfers;
 	uint64_t ops_ok, ops_failed, ops_unknown;
@@ -309,7 +318,8 @@ enum {
 	SIM_EV_READ_TIMEOUT,   /* a: ctx */
 	SIM_EV_END_FAULTS,
 	SIM_EV_LIVENESS,
-	SIM_EV_STOP_NODE, /* a: id of a removed node to stop */
+	SIM_EV_STOP_NODE,    /* a: id of a removed node to stop */
+	SIM_EV_LEADER_FAULT, /* crash or isolate a young leader */
 };
 
 struct sim_event {
@@ -423,10 +433,19 @@ uint64_t sim_view_chain(const sim_view *v, uint64_t i);
 void sim_faults_start(sim *s);
 void sim_fault(sim *s);
 void sim_heal_link(sim *s, uint64_t gen);
+/* A node just became leader (it may be hit soon: leader churn). */
+void sim_new_leader(sim *s, sim_node *n);
+void sim_leader_fault(sim *s, sim_node *n);
+
+/* sim_operator.c */
+/* Queues a membership task; false if the queue is full. */
+bool sim_operator_push(sim *s, int kind, uint64_t id, bool linger);
 void sim_operator_step(sim *s);
+void sim_stop_removed(sim *s, uint64_t id);
+
+/* sim_liveness.c */
 void sim_end_faults(sim *s);
 void sim_liveness_check(sim *s);
-void sim_stop_removed(sim *s, uint64_t id);
 
 /* sim_run.c */
 /* Runs one seed; true if no violation. */

@@ -1,34 +1,26 @@
-/* sim_faults.c — the fault schedule, the operator, and the liveness phase.
+/* sim_faults.c — the fault schedule of the fault phase.
  *
- * Fault phase (--steps simulated milliseconds): every 20-250 ms one random
- * action — a partition (isolate a node, isolate the leader, split the
- * cluster in two, or block some links one way; each heals after a while),
- * a crash (any node, the leader more often; it restarts 20-1500 ms later
- * from what its disk kept), the loss of a node's disk (the node is gone for
- * good and the operator replaces it), a planned replacement of a live
- * member, a leadership transfer, or a change of the network's loss,
- * duplication, delay and reordering.
+ * For --steps simulated milliseconds, every 10 ms to fault_gap_max (a
+ * per-seed storminess) one random action: a partition (isolate a node,
+ * isolate the leader, split the cluster in two, or block some links one
+ * way; each heals after a while), a crash of one node (the leader more
+ * often) or a power failure of several at once (each restarts 20-1500 ms
+ * later from what its disk kept), the loss of a node's disk (gone for good;
+ * the operator removes it and adds a fresh node), a planned replacement, a
+ * shrink or growth of the cluster (3..5 voters), a leadership transfer, or
+ * a change of the network's loss, duplication, delay and reordering.
  *
- * The operator replaces one member at a time through single-server
- * membership changes at the current leader, retrying until each step is
- * committed: remove the old member; start a fresh node with a NEW id (a
- * node never comes back with its old identity and an empty log); add it as
- * a learner; promote it to voter once it has caught up.
- *
- * Recovery phase: faults stop (links healed, loss and duplication off,
- * crashed nodes restarted). Within LIVENESS_BOUND of simulated time a
- * leader must be known to every member, every entry it holds must be
- * committed and applied everywhere, the operator's change must be done, and
- * a write and a read issued after the faults stopped must have succeeded;
- * otherwise that is a liveness violation.
+ * Leader churn: with a per-seed probability, a node that has just become
+ * leader is crashed or isolated 1-30 ms later, so leaders come and go
+ * while they still hold entries of older terms (the Figure 8 situations of
+ * the Raft paper).
  */
 #include <string.h>
 
 #include "sim.h"
 
-#define LIVENESS_BOUND	   (10 * SIM_S)
-#define CLIENTS_AFTER_HEAL (1500 * SIM_MS)
-#define MAX_REPLACEMENTS   6
+#define MIN_VOTERS 3
+#define MAX_VOTERS 5
 
 #define U(x) ((unsigned long long)(x))
 
@@ -43,6 +35,8 @@ void sim_faults_start(sim *s)
 	static const sim_time gaps[] = {100 * SIM_MS, 250 * SIM_MS,
 					600 * SIM_MS};
 	s->fault_gap_max = gaps[sisy_rand_below(&s->rand, 3)];
+	static const uint32_t churn[] = {0, 0, 300, 700};
+	s->leader_churn_pm = churn[sisy_rand_below(&s->rand, 4)];
 	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 100 * SIM_MS, 300 * SIM_MS),
 		 0);
 	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
@@ -159,8 +153,7 @@ void sim_heal_link(sim *s, uint64_t gen)
 	sim_tracef(s, "partition healed");
 }
 
-/* ---- crashes, lost disks, replacements
- * ------------------------------------------ */
+/* ---- crashes ---- */
 
 static void crash_one(sim *s, sim_node *n)
 {
@@ -202,19 +195,27 @@ static void crash(sim *s)
 	crash_one(s, &s->nodes[x]);
 }
 
-/* A voter of the leader's (committed) membership, or -1. */
-static int pick_voter(sim *s, bool up_only)
+/* ---- membership ---- */
+
+/* The leader's committed membership (false if no leader or a change is in
+ * flight). */
+static bool membership(sim *s, sisy_raft_membership *m)
 {
 	int l = sim_leader_slot(s);
-	if (l < 0)
-		return -1;
+	if (l < 0 || s->op.n)
+		return false;
 	sisy_raft_status st;
 	sisy_raft_get_status(s->nodes[l].r, &st);
-	if (st.pending_conf_index || st.membership.n_voters < 3)
-		return -1;
+	*m = st.membership;
+	return st.pending_conf_index == 0;
+}
+
+/* A voter of m whose node is up (or, !up_only, down), or -1. */
+static int pick_voter(sim *s, const sisy_raft_membership *m, bool up_only)
+{
 	int cand[SIM_MAX_SLOTS], k = 0;
-	for (uint32_t i = 0; i < st.membership.n_voters; i++) {
-		int x = sim_slot_of(s, st.membership.voters[i]);
+	for (uint32_t i = 0; i < m->n_voters; i++) {
+		int x = sim_slot_of(s, m->voters[i]);
 		if (x >= 0 &&
 		    (s->nodes[x].state == SIM_NODE_UP ||
 		     (!up_only && s->nodes[x].state == SIM_NODE_DOWN)))
@@ -223,38 +224,37 @@ static int pick_voter(sim *s, bool up_only)
 	return k ? cand[sisy_rand_below(&s->rand, (uint64_t)k)] : -1;
 }
 
-static bool can_replace(const sim *s)
+static void membership_fault(sim *s)
 {
-	return !s->op.busy && s->replacements < MAX_REPLACEMENTS &&
-	       s->nslots < SIM_MAX_SLOTS;
+	sisy_raft_membership m;
+	if (!membership(s, &m) || s->nslots >= SIM_MAX_SLOTS)
+		return;
+	uint64_t kind = sisy_rand_below(&s->rand, 4);
+	int x = pick_voter(s, &m, kind != 0);
+	if (kind == 0 && x >= 0 && m.n_voters >= MIN_VOTERS) {
+		sim_node *n = &s->nodes[x];
+		if (n->state == SIM_NODE_DOWN)
+			s->down_count--;
+		sim_tracef(s, "DISK LOST n%llu: remove it, add a new node",
+			   U(n->id));
+		sim_node_stop_forever(s, n, "disk lost");
+		sim_operator_push(s, SIM_TASK_REMOVE, n->id, false);
+		sim_operator_push(s, SIM_TASK_ADD, 0, false);
+	} else if (kind == 1 && x >= 0 && m.n_voters >= MIN_VOTERS) {
+		sim_tracef(s, "REPLACE n%llu: remove it, add a new node",
+			   U(s->nodes[x].id));
+		sim_operator_push(s, SIM_TASK_REMOVE, s->nodes[x].id, true);
+		sim_operator_push(s, SIM_TASK_ADD, 0, false);
+	} else if (kind == 2 && x >= 0 && m.n_voters > MIN_VOTERS) {
+		sim_tracef(s, "SHRINK: remove n%llu", U(s->nodes[x].id));
+		sim_operator_push(s, SIM_TASK_REMOVE, s->nodes[x].id, true);
+	} else if (kind == 3 && m.n_voters < MAX_VOTERS) {
+		sim_tracef(s, "GROW: add a new node");
+		sim_operator_push(s, SIM_TASK_ADD, 0, false);
+	}
 }
 
-static void lose_disk(sim *s)
-{
-	if (!can_replace(s))
-		return;
-	int x = pick_voter(s, false);
-	if (x < 0)
-		return;
-	sim_node *n = &s->nodes[x];
-	if (n->state == SIM_NODE_DOWN)
-		s->down_count--;
-	sim_tracef(s, "DISK LOST n%llu: it is removed and replaced", U(n->id));
-	sim_node_stop_forever(s, n, "disk lost");
-	s->op = (sim_operator){n->id, 0, true, false};
-}
-
-static void planned_replacement(sim *s)
-{
-	if (!can_replace(s))
-		return;
-	int x = pick_voter(s, true);
-	if (x < 0)
-		return;
-	sim_tracef(s, "REPLACE n%llu (planned: remove, then add a new node)",
-		   U(s->nodes[x].id));
-	s->op = (sim_operator){s->nodes[x].id, 0, true, true};
-}
+/* ---- leadership ---- */
 
 static void transfer(sim *s)
 {
@@ -305,187 +305,39 @@ void sim_fault(sim *s)
 		partition(s);
 	else if (r < 380)
 		crash(s);
-	else if (r < 400)
-		lose_disk(s);
 	else if (r < 430)
-		planned_replacement(s);
+		membership_fault(s);
 	else if (r < 510)
 		transfer(s);
 	else if (r < 610)
 		network_quality(s);
 }
 
-/* ---- the operator
- * ---------------------------------------------------------------- */
-
-static sisy_err propose_conf(sim *s, sim_node *l, int type, uint64_t id)
+void sim_new_leader(sim *s, sim_node *n)
 {
-	sisy_raft_conf_change cc = {(uint8_t)type, id, {NULL, 0}};
-	uint64_t term, index;
-	sisy_err rc = sisy_raft_propose_conf(l->r, &cc, &term, &index);
-	static const char *const names[] = {"?", "add voter", "add learner",
-					    "remove"};
-	if (rc == SISY_OK)
-		sim_tracef(s, "CONF n%llu proposes %s n%llu at %llu/%llu",
-			   U(l->id), names[type], U(id), U(index), U(term));
-	sim_node_pump(s, l);
-	return rc;
+	if (s->phase != SIM_PHASE_FAULTS ||
+	    sisy_rand_below(&s->rand, 1000) >= s->leader_churn_pm)
+		return;
+	sim_event ev = {.type = SIM_EV_LEADER_FAULT,
+			.slot = (int16_t)n->slot,
+			.inc = n->inc};
+	sim_schedule(s, s->now + sim_rand_range(s, 1 * SIM_MS, 30 * SIM_MS),
+		     &ev);
 }
 
-static bool caught_up(sim_node *l, uint64_t id, uint64_t commit)
+void sim_leader_fault(sim *s, sim_node *n)
 {
-	sisy_raft_progress pr[SIM_MAX_SLOTS];
-	size_t n = sisy_raft_get_progress(l->r, pr, SIM_MAX_SLOTS);
-	for (size_t i = 0; i < n && i < SIM_MAX_SLOTS; i++)
-		if (pr[i].id == id)
-			return pr[i].match >= commit;
-	return false;
-}
-
-void sim_operator_step(sim *s)
-{
-	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
-	sim_operator *op = &s->op;
-	int ls = sim_leader_slot(s);
-	if (!op->busy || ls < 0)
+	if (s->phase != SIM_PHASE_FAULTS || n->last_role != SISY_RAFT_LEADER)
 		return;
-	sim_node *l = &s->nodes[ls];
-	sisy_raft_status st;
-	sisy_raft_get_status(l->r, &st);
-	if (st.pending_conf_index)
-		return; /* a change is in flight: wait for it to commit */
-	const sisy_raft_membership *m = &st.membership;
-	if (sisy_raft_membership_is_voter(m, op->remove_id) ||
-	    sisy_raft_membership_is_learner(m, op->remove_id)) {
-		propose_conf(s, l, SISY_RAFT_CONF_REMOVE, op->remove_id);
+	if (sisy_rand_chance(&s->rand, 1, 2)) {
+		crash_one(s, n);
 		return;
 	}
-	if (op->stop_removed) {
-		/* A removed node keeps running (and may campaign) until the
-		 * operator gets round to stopping it. */
-		schedule(s, SIM_EV_STOP_NODE, sim_rand_range(s, 0, 3 * SIM_S),
-			 op->remove_id);
-		op->stop_removed = false;
-	}
-	if (!op->add_id) {
-		op->add_id = s->next_id++;
-		sim_node_start_fresh(s, s->nslots, op->add_id);
-	}
-	if (!sisy_raft_membership_is_voter(m, op->add_id) &&
-	    !sisy_raft_membership_is_learner(m, op->add_id)) {
-		propose_conf(s, l, SISY_RAFT_CONF_ADD_LEARNER, op->add_id);
-		return;
-	}
-	if (sisy_raft_membership_is_learner(m, op->add_id)) {
-		if (caught_up(l, op->add_id, st.commit))
-			propose_conf(s, l, SISY_RAFT_CONF_ADD_VOTER,
-				     op->add_id);
-		return;
-	}
-	sim_tracef(s, "CONF replacement of n%llu by n%llu done",
-		   U(op->remove_id), U(op->add_id));
-	op->busy = false;
-	s->replacements++;
-}
-
-void sim_stop_removed(sim *s, uint64_t id)
-{
-	int x = sim_slot_of(s, id);
-	if (x < 0 || s->nodes[x].state == SIM_NODE_GONE)
-		return;
-	if (s->nodes[x].state == SIM_NODE_DOWN)
-		s->down_count--;
-	sim_node_stop_forever(s, &s->nodes[x], "removed from the cluster");
-}
-
-/* ---- recovery and liveness
- * -------------------------------------------------------- */
-
-void sim_end_faults(sim *s)
-{
-	s->phase = SIM_PHASE_RECOVERY;
-	s->heal_at = s->now;
-	s->clients_stop_at = s->now + CLIENTS_AFTER_HEAL;
-	s->liveness_deadline = s->now + LIVENESS_BOUND;
 	sim_net_heal_all(s);
-	s->net.loss_pm = s->net.dup_pm = s->net.slow_pm = 0;
-	s->net.delay_min = 300;
-	s->net.delay_jitter = 2 * SIM_MS;
-	sim_tracef(s, "FAULTS END: network healed, crashed nodes restart");
-	for (int i = 0; i < s->nslots; i++)
-		if (s->nodes[i].state == SIM_NODE_DOWN)
-			sim_node_restart(s, &s->nodes[i]);
-	s->down_count = 0;
-	schedule(s, SIM_EV_LIVENESS, 20 * SIM_MS, 0);
-}
-
-/* NULL when the cluster has settled, else what is still missing. */
-static const char *unsettled(sim *s, char *buf, size_t cap)
-{
-	int ls = sim_leader_slot(s);
-	if (ls < 0)
-		return "no leader";
-	sim_node *l = &s->nodes[ls];
-	sisy_raft_status st;
-	sisy_raft_get_status(l->r, &st);
-	if (st.pending_conf_index || s->op.busy)
-		return "the membership change has not finished";
-	if (st.commit != st.last_index) {
-		snprintf(buf, cap, "leader n%llu has committed %llu of %llu",
-			 U(l->id), U(st.commit), U(st.last_index));
-		return buf;
-	}
-	const sisy_raft_membership *m = &st.membership;
-	for (uint32_t i = 0; i < m->n_voters + m->n_learners; i++) {
-		uint64_t id = i < m->n_voters ? m->voters[i]
-					      : m->learners[i - m->n_voters];
-		int x = sim_slot_of(s, id);
-		if (x < 0 || s->nodes[x].state != SIM_NODE_UP) {
-			snprintf(buf, cap, "member n%llu is not running",
-				 U(id));
-			return buf;
-		}
-		if (x == ls)
-			continue;
-		sisy_raft_status fs;
-		sisy_raft_get_status(s->nodes[x].r, &fs);
-		if (fs.leader != l->id || fs.term != st.term ||
-		    s->nodes[x].applied != st.commit) {
-			snprintf(buf, cap,
-				 "n%llu: leader n%llu term %llu applied %llu; "
-				 "leader n%llu term %llu commit %llu",
-				 U(id), U(fs.leader), U(fs.term),
-				 U(s->nodes[x].applied), U(l->id), U(st.term),
-				 U(st.commit));
-			return buf;
-		}
-	}
-	if (l->applied != st.commit)
-		return "the leader has not applied its commit";
-	if (s->now < s->clients_stop_at)
-		return "clients still running";
-	for (int i = 0; i < s->nclients; i++)
-		if (s->clients[i].busy)
-			return "a client operation is outstanding";
-	if (!s->ok_puts_after_heal || !s->ok_gets_after_heal)
-		return "no write and read succeeded after the faults stopped";
-	return NULL;
-}
-
-void sim_liveness_check(sim *s)
-{
-	char buf[256];
-	const char *why = unsettled(s, buf, sizeof buf);
-	if (!why) {
-		sim_tracef(s, "settled %.0f ms after the faults stopped",
-			   (double)(s->now - s->heal_at) / 1000.0);
-		s->phase = SIM_PHASE_DONE;
-		return;
-	}
-	if (s->now >= s->liveness_deadline) {
-		sim_fail(s, "liveness", "%.0f s after the faults stopped: %s",
-			 (double)LIVENESS_BOUND / 1e6, why);
-		return;
-	}
-	schedule(s, SIM_EV_LIVENESS, 20 * SIM_MS, 0);
+	s->partition_gen++;
+	isolate(s, n->slot);
+	sim_tracef(s, "PARTITION young leader n%llu isolated", U(n->id));
+	schedule(s, SIM_EV_HEAL_LINK,
+		 sim_rand_range(s, 50 * SIM_MS, 500 * SIM_MS),
+		 s->partition_gen);
 }

@@ -58,12 +58,12 @@ static void report(const sim *s, const sim_opts *o)
 static void summary(const sim *s)
 {
 	printf("seed %" PRIu64 ": %s, %.1f s simulated, %" PRIu64
-	       " elections, %" PRIu64 " crashes, %d replacements, %" PRIu64
+	       " elections, %" PRIu64 " crashes, %d conf changes, %" PRIu64
 	       " transfers, %" PRIu64 " snapshots sent, %" PRIu64
 	       " compactions, ops ok/failed/unknown %" PRIu64 "/%" PRIu64
 	       "/%" PRIu64 ", msgs %" PRIu64 " (%" PRIu64 " dropped)\n",
 	       s->seed, s->violated ? "VIOLATION" : "ok", (double)s->now / 1e6,
-	       s->elections, s->crashes, s->replacements, s->transfers,
+	       s->elections, s->crashes, s->conf_changes, s->transfers,
 	       s->snapshots_sent, s->compactions, s->ops_ok, s->ops_failed,
 	       s->ops_unknown, s->net.sent, s->net.dropped);
 }

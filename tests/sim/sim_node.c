@@ -520,8 +520,10 @@ static void soft_state(sim *s, sim_node *n, const sisy_raft_ready *rd)
 	if (!rd->soft_changed)
 		return;
 	if (rd->role != n->last_role || rd->term != n->last_term) {
-		if (rd->role == SISY_RAFT_LEADER)
+		if (rd->role == SISY_RAFT_LEADER) {
 			s->elections++;
+			sim_new_leader(s, n);
+		}
 		if (rd->role == SISY_RAFT_LEADER ||
 		    n->last_role == SISY_RAFT_LEADER || s->opts.trace)
 			sim_tracef(s, "n%llu %s term %llu (leader n%llu)",

@@ -95,6 +95,10 @@ static void dispatch(sim *s, const sim_event *ev)
 	case SIM_EV_STOP_NODE:
 		sim_stop_removed(s, ev->a);
 		break;
+	case SIM_EV_LEADER_FAULT:
+		if ((n = node_of(s, ev, SIM_NODE_UP)))
+			sim_leader_fault(s, n);
+		break;
 	}
 }
 
