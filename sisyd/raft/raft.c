@@ -148,7 +148,10 @@ sisy_err sisy_raft_restore(sisy_raft *r, const sisy_raft_hard_state *hs,
 	uint64_t last = raft_log_last(&r->log);
 	r->term = raft_max(hs->term, raft_log_last_term(&r->log));
 	r->vote = r->term == hs->term ? hs->vote : SISY_RAFT_NONE;
-	r->commit = raft_min(raft_max(hs->commit, s.index), last);
+	/* What the state machine applied was committed, even if the lazily
+	 * written commit index on disk lags it: never hand it out again. */
+	r->commit =
+	    raft_min(raft_max(raft_max(hs->commit, s.index), applied), last);
 	r->applied = raft_min(raft_max(applied, s.index), r->commit);
 	r->unstable = last + 1;
 	r->durable = last;

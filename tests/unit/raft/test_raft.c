@@ -90,6 +90,43 @@ static void test_restore_validation(void **state)
 	sisy_raft_destroy(r);
 }
 
+static void test_restore_applied_counts_as_committed(void **state)
+{
+	(void)state;
+	sisy_raft_config c;
+	sisy_raft_config_default(&c, 1);
+	sisy_raft *r;
+	assert_int_equal(sisy_raft_create(&c, &r), SISY_OK);
+	sisy_raft_membership m = {0};
+	m.voters[m.n_voters++] = 1;
+	m.voters[m.n_voters++] = 2;
+	sisy_raft_conf_change cc = {SISY_RAFT_CONF_ADD_VOTER, 1, {NULL, 0}};
+	sisy_buf b = {0};
+	assert_int_equal(sisy_raft_conf_encode(&cc, &m, &b), SISY_OK);
+	const uint8_t d = 'x';
+	sisy_raft_entry e[4] = {{1, 1, SISY_RAFT_ENTRY_CONFIG, b.data, b.len},
+				{2, 2, 0, &d, 1},
+				{2, 3, 0, &d, 1},
+				{2, 4, 0, &d, 1}};
+	/* The commit on disk (lazily written) lags what the engine
+	 * applied durably. */
+	sisy_raft_hard_state hs = {2, 1, 1};
+	assert_int_equal(sisy_raft_restore(r, &hs, NULL, e, 4, 3), SISY_OK);
+	sisy_buf_free(&b);
+	sisy_raft_status st;
+	sisy_raft_get_status(r, &st);
+	assert_int_equal(st.commit, 3);
+	assert_int_equal(st.applied, 3);
+	/* Entries 2 and 3 are not handed out a second time. */
+	while (sisy_raft_has_ready(r)) {
+		sisy_raft_ready rd;
+		sisy_raft_get_ready(r, &rd);
+		assert_int_equal(rd.n_committed, 0);
+		sisy_raft_advance(r);
+	}
+	sisy_raft_destroy(r);
+}
+
 static void test_malformed_messages_rejected(void **state)
 {
 	(void)state;
@@ -262,6 +299,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_validation),
 	    cmocka_unit_test(test_restore_validation),
+	    cmocka_unit_test(test_restore_applied_counts_as_committed),
 	    cmocka_unit_test(test_malformed_messages_rejected),
 	    cmocka_unit_test(test_stale_term_messages),
 	    cmocka_unit_test(test_proposal_errors),

@@ -280,6 +280,39 @@ static void test_restarted_follower_catches_up(void **state)
 	h_free(&h);
 }
 
+static const sisy_raft_progress *find_pr(const sisy_raft_progress *pr, size_t n,
+					 uint64_t id)
+{
+	for (size_t k = 0; k < n; k++)
+		if (pr[k].id == id)
+			return &pr[k];
+	fail();
+	return NULL;
+}
+
+static void test_unreachable_falls_back_to_probe(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, NULL);
+	h_elect(&h, 1);
+	sisy_raft_progress pr[2];
+	sisy_raft_get_progress(h.nodes[1].r, pr, 2);
+	assert_int_equal(find_pr(pr, 2, 2)->state, SISY_RAFT_REPLICATE);
+	sisy_raft_report_unreachable(h.nodes[1].r, 2);
+	sisy_raft_get_progress(h.nodes[1].r, pr, 2);
+	const sisy_raft_progress *p2 = find_pr(pr, 2, 2);
+	assert_int_equal(p2->state, SISY_RAFT_PROBE);
+	assert_int_equal(p2->next, p2->match + 1);
+	/* The next exchange finds the match again and pipelines on. */
+	assert_int_equal(h_propose(&h, 1, "u", NULL), SISY_OK);
+	h_tick(&h, 1);
+	sisy_raft_get_progress(h.nodes[1].r, pr, 2);
+	assert_int_equal(find_pr(pr, 2, 2)->state, SISY_RAFT_REPLICATE);
+	assert_true(h_applied_find(&h, 2, "u") > 0);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +325,7 @@ int main(void)
 	    cmocka_unit_test(test_short_follower_log_one_round_trip),
 	    cmocka_unit_test(test_recovers_from_lost_messages),
 	    cmocka_unit_test(test_restarted_follower_catches_up),
+	    cmocka_unit_test(test_unreachable_falls_back_to_probe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
