@@ -509,6 +509,8 @@ void raft_check_invariants(const sisy_raft *r)
 	for (uint32_t k = 0; k < r->n_prs; k++) {
 		assert(r->prs[k].id != r->id);
 		assert(r->prs[k].match < r->prs[k].next);
+		assert(r->role != SISY_RAFT_LEADER ||
+		       r->prs[k].next <= raft_log_last(l) + 1);
 	}
 }
 #endif

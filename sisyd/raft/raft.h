@@ -23,8 +23,8 @@
  * data. It never reads storage. On restart the caller restores it with
  * sisy_raft_restore() from what its durable log holds; memory is bounded by
  * the caller compacting (sisy_raft_compact) after its state machine has
- * made a snapshot (an engine checkpoint) durable. sisy_raft_status() reports
- * the log's size in bytes so the node can decide when to compact.
+ * made a snapshot (an engine checkpoint) durable. sisy_raft_get_status()
+ * reports the log's size in bytes so the node can decide when to compact.
  *
  * THE READY / ADVANCE / PERSISTED PROTOCOL (the ordering rules):
  *
@@ -118,6 +118,7 @@
  *   SISY_E_INVAL      malformed request (bad membership change, bad args)
  *   SISY_E_NOLEADER   read index asked on a follower with no known leader
  *   SISY_E_NOMEM      allocation failed; the instance is unchanged
+ *   SISY_E_RANGE      compaction / snapshot meta outside the log
  *   SISY_E_CORRUPT    sisy_raft_restore() / decode: inconsistent input
  *
  * BUILD-TIME BUG SWITCHES (simulator self-test only; never in a release):
