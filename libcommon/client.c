@@ -179,37 +179,61 @@ sisy_err client_flush(sisy_client *c)
 	return SISY_OK;
 }
 
+/* Opens the next whole frame buffered in c->in into c->plain, or says
+ * SISY_E_AGAIN. */
+static sisy_err next_buffered(sisy_client *c)
+{
+	while (c->in_off < c->in.len) {
+		size_t used = 0;
+		bool done = false;
+		sisy_slice frame;
+		sisy_err rc = sisy_frame_feed(&c->rd, c->in.data + c->in_off,
+					      c->in.len - c->in_off, &used,
+					      &done, &frame);
+		c->in_off += used;
+		if (rc != SISY_OK)
+			return client_fail(c, sisy_errf(SISY_E_PROTO,
+							"client.c: %s",
+							sisy_errmsg()));
+		if (done) {
+			rc = sisy_session_open(&c->sess, frame, &c->plain);
+			sisy_frame_reader_next(&c->rd);
+			if (rc == SISY_E_CLOSED)
+				return client_fail(
+				    c, sisy_errf(SISY_E_CLOSED,
+						 "client.c: %s ended the "
+						 "session",
+						 c->host));
+			if (rc != SISY_OK)
+				return client_fail(c, rc);
+			return SISY_OK;
+		}
+	}
+	return SISY_E_AGAIN;
+}
+
+sisy_err client_try_msg(sisy_client *c)
+{
+	if (c->dead)
+		return sisy_errf(SISY_E_CONN, "client.c: connection is gone");
+	sisy_err rc = next_buffered(c);
+	if (rc != SISY_E_AGAIN)
+		return rc;
+	rc = read_some(c);
+	if (rc == SISY_OK)
+		return next_buffered(c);
+	if (rc == SISY_E_AGAIN)
+		return rc;
+	return client_fail(c, rc);
+}
+
 sisy_err client_read_msg(sisy_client *c)
 {
 	uint64_t deadline = sisy_now_ms() + c->io_timeout_ms;
 	for (;;) {
-		while (c->in_off < c->in.len) {
-			size_t used = 0;
-			bool done = false;
-			sisy_slice frame;
-			sisy_err rc = sisy_frame_feed(
-			    &c->rd, c->in.data + c->in_off,
-			    c->in.len - c->in_off, &used, &done, &frame);
-			c->in_off += used;
-			if (rc != SISY_OK)
-				return client_fail(c, sisy_errf(SISY_E_PROTO,
-								"client.c: %s",
-								sisy_errmsg()));
-			if (done) {
-				rc = sisy_session_open(&c->sess, frame,
-						       &c->plain);
-				sisy_frame_reader_next(&c->rd);
-				if (rc == SISY_E_CLOSED)
-					return client_fail(
-					    c, sisy_errf(SISY_E_CLOSED,
-							 "client.c: %s ended "
-							 "the session",
-							 c->host));
-				if (rc != SISY_OK)
-					return client_fail(c, rc);
-				return SISY_OK;
-			}
-		}
+		sisy_err rc = next_buffered(c);
+		if (rc != SISY_E_AGAIN)
+			return rc;
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
 		int pr = poll(&p, 1, remaining_ms(deadline));
 		if (pr == 0)
@@ -222,10 +246,15 @@ sisy_err client_read_msg(sisy_client *c)
 			return client_fail(c, sisy_errf(SISY_E_CONN,
 							"client.c: poll: %s",
 							strerror(errno)));
-		sisy_err rc = read_some(c);
+		rc = read_some(c);
 		if (rc != SISY_OK && rc != SISY_E_AGAIN)
 			return client_fail(c, rc);
 	}
+}
+
+int sisy_client_fd(const sisy_client *c)
+{
+	return c->fd;
 }
 
 sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len)

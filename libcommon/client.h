@@ -283,6 +283,14 @@ sisy_err sisy_client_recv(sisy_client *c, sisy_reply **out);
 /* Requests sent and not yet received. */
 size_t sisy_client_inflight(const sisy_client *c);
 
+/* For event loops driving many clients from one thread (sisy-bench): the
+ * socket to watch for input, and a receive that never waits. try_recv
+ * reads what the socket has and returns SISY_OK with a reply when a whole
+ * one is buffered, SISY_E_AGAIN when not yet (watch fd again), or a
+ * connection error as sisy_client_recv. */
+int sisy_client_fd(const sisy_client *c);
+sisy_err sisy_client_try_recv(sisy_client *c, sisy_reply **out);
+
 /* One round trip: send + recv. *out is set whenever a reply came. */
 sisy_err sisy_client_call(sisy_client *c, const sisy_req *r, sisy_reply **out);
 

@@ -46,6 +46,8 @@ struct sisy_client {
 sisy_err client_flush(sisy_client *c);
 /* Reads and opens the next frame into c->plain. */
 sisy_err client_read_msg(sisy_client *c);
+/* Same without waiting: SISY_E_AGAIN when no whole frame is buffered. */
+sisy_err client_try_msg(sisy_client *c);
 /* Seals c->plain's message into c->out as one frame. */
 sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len);
 sisy_err client_fail(sisy_client *c, sisy_err rc);

@@ -527,16 +527,9 @@ void sisy_reply_free(sisy_reply *r)
 	free(ri);
 }
 
-sisy_err sisy_client_recv(sisy_client *c, sisy_reply **out)
+/* Turns the message in c->plain into the reply to the oldest request. */
+static sisy_err take_reply(sisy_client *c, sisy_reply **out)
 {
-	*out = NULL;
-	if (c->pend_count == 0)
-		return sisy_errf(SISY_E_INVAL, "no request in flight");
-	sisy_err rc = client_flush(c);
-	if (rc != SISY_OK)
-		return rc;
-	if ((rc = client_read_msg(c)) != SISY_OK)
-		return rc;
 	client_pending *p = &c->pend[c->pend_head];
 	reply_impl *ri = calloc(1, sizeof *ri);
 	if (ri == NULL)
@@ -562,7 +555,8 @@ sisy_err sisy_client_recv(sisy_client *c, sisy_reply **out)
 	r->redirect = ri->resp->redirect && ri->resp->redirect->address
 			  ? ri->resp->redirect->address
 			  : "";
-	if ((rc = fill_reply(ri)) != SISY_OK) {
+	sisy_err rc = fill_reply(ri);
+	if (rc != SISY_OK) {
 		sisy_reply_free(r);
 		return client_fail(c, rc);
 	}
@@ -570,6 +564,32 @@ sisy_err sisy_client_recv(sisy_client *c, sisy_reply **out)
 		c->dead = true; /* the server ends this session after it */
 	*out = r;
 	return SISY_OK;
+}
+
+sisy_err sisy_client_recv(sisy_client *c, sisy_reply **out)
+{
+	*out = NULL;
+	if (c->pend_count == 0)
+		return sisy_errf(SISY_E_INVAL, "no request in flight");
+	sisy_err rc = client_flush(c);
+	if (rc != SISY_OK)
+		return rc;
+	if ((rc = client_read_msg(c)) != SISY_OK)
+		return rc;
+	return take_reply(c, out);
+}
+
+sisy_err sisy_client_try_recv(sisy_client *c, sisy_reply **out)
+{
+	*out = NULL;
+	if (c->pend_count == 0)
+		return sisy_errf(SISY_E_INVAL, "no request in flight");
+	sisy_err rc = client_flush(c);
+	if (rc != SISY_OK)
+		return rc;
+	if ((rc = client_try_msg(c)) != SISY_OK)
+		return rc;
+	return take_reply(c, out);
 }
 
 sisy_err sisy_client_call(sisy_client *c, const sisy_req *r, sisy_reply **out)
