@@ -115,7 +115,7 @@ static void aligned_flush(cli_out *o)
 		for (size_t c = 0; c < o->ncols; c++) {
 			const cli_cellref *ref = chunk_cell(o, r, c);
 			bool last = c + 1 == o->ncols;
-			bool right = o->cols[c].type != CLI_COL_TEXT;
+			bool right = o->cols[c].type == CLI_COL_INT;
 			puts_(o, c ? "| " : " ");
 			if (right)
 				pad(o, width[c] - ref->width);
