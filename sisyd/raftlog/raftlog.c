@@ -125,6 +125,34 @@ static sisy_err init(sisy_raftlog *lg, const sisy_raftlog_opts *o)
 	return SISY_OK;
 }
 
+/* Creates the log directory if needed, durably: a new directory's name
+ * lives in its parent, which is synced too. */
+static sisy_err make_dir(sisy_fs *fs, const char *dir)
+{
+	bool exists;
+	char parent[4096];
+	sisy_err rc = sisy_fs_exists(fs, dir, &exists);
+	if (rc != SISY_OK || exists)
+		return rc;
+	if ((rc = sisy_fs_mkdir(fs, dir)) != SISY_OK)
+		return rc;
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	while (n > 0 && dir[n - 1] != '/')
+		n--;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 0)
+		snprintf(parent, sizeof parent, ".");
+	else if (n >= sizeof parent)
+		return sisy_errf(SISY_E_TOOBIG, "raftlog: path too long: %s",
+				 dir);
+	else
+		snprintf(parent, sizeof parent, "%.*s", (int)n, dir);
+	return sisy_fs_sync_dir(fs, parent);
+}
+
 sisy_err sisy_raftlog_open(const sisy_raftlog_opts *o, sisy_raftlog **out)
 {
 	sisy_err rc = check_opts(o);
@@ -142,7 +170,7 @@ sisy_err sisy_raftlog_open(const sisy_raftlog_opts *o, sisy_raftlog **out)
 			       o->dir);
 		goto fail;
 	}
-	if ((rc = sisy_fs_mkdir_p(o->fs, o->dir)) != SISY_OK ||
+	if ((rc = make_dir(o->fs, o->dir)) != SISY_OK ||
 	    (rc = sisy_fs_lock(o->fs, lockpath, &lg->lock)) != SISY_OK ||
 	    (rc = raftlog_recover(lg)) != SISY_OK)
 		goto fail;

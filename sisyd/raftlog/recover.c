@@ -3,10 +3,16 @@
  * corruption with the file and offset; start a fresh current segment.
  *
  * Replay rules (the same the live calls follow): an ENTRY at index i drops
- * the group's entries >= i first; an entry at or below base is stale and
- * skipped; an entry past last + 1 means the entries between sat in deleted
- * segments, so the log restarts there with base term "unknown" (0), which a
- * later BASE record must settle, or recovery reports a missing segment.
+ * the group's entries >= i first; a BASE applies the snapshot rule.
+ * Replay may start in the middle of a group's history, because segments
+ * whose entries were all compacted are deleted: the oldest segment left
+ * can hold entries that a later append replaced, past a gap. So an entry
+ * past last + 1 restarts the log there with an "unknown" base (term 0),
+ * and so does an entry below an unknown base (in the live log, that append
+ * replaced everything replay knows of). An entry at or below a known base
+ * is stale and skipped. Deletion only happens below a durable BASE, so a
+ * later BASE record settles every unknown base; if none does, a segment
+ * is missing and recovery says so.
  *
  * Telling a torn tail from corruption. Every segment but the newest ends
  * with a SEAL that was synced before the next segment was created, so a bad
@@ -24,6 +30,7 @@
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,9 +120,13 @@ static sisy_err apply(sisy_raftlog *lg, raftlog_seg *seg, const raftlog_rec *r,
 		return rc;
 	switch (r->type) {
 	case RAFTLOG_REC_ENTRY: {
-		if (r->index <= g->base_index)
+		bool known = g->base_term != 0 || g->base_index == 0;
+		if (r->index <= g->base_index && known)
 			return SISY_OK; /* compacted before this was written */
-		if (r->index > raftlog_group_last(g) + 1)
+		/* Below an unknown start (this append replaced everything we
+		 * know of) or past a gap: the log restarts here. */
+		if (r->index <= g->base_index ||
+		    r->index > raftlog_group_last(g) + 1)
 			raftlog_group_reset(lg, g, r->index - 1, 0);
 		raftlog_meta m = {.term = r->term,
 				  .seq = seg->seq,
@@ -155,6 +166,41 @@ static sisy_err remove_torn_creation(sisy_raftlog *lg, scan *s)
 	if (rc == SISY_OK)
 		rc = sisy_fs_sync_dir(lg->o.fs, lg->dir);
 	return rc;
+}
+
+/* A newest segment with a bad header: is it a creation a crash cut short?
+ * Records are written only after the header and checkpoint were synced, so
+ * it is not if an ENTRY record follows, or if non-zero bytes reach past
+ * what an unsynced header, checkpoint (one HARDSTATE and one BASE per group
+ * known by now) and torn window can cover. */
+static sisy_err torn_creation(sisy_raftlog *lg, scan *s, bool *entries)
+{
+	uint64_t bound = lg->torn_window + RAFTLOG_HDR_SIZE +
+			 (uint64_t)lg->ngroups * 2 * (RAFTLOG_REC_HDR + 40);
+	uint64_t z, off = RAFTLOG_HDR_SIZE;
+	sisy_err rc = last_nonzero(s, 0, &z);
+	if (rc != SISY_OK)
+		return rc;
+	*entries = z > bound;
+	while (!*entries && off < s->fsize) {
+		const uint8_t *p;
+		size_t avail, need;
+		raftlog_rec r;
+		if ((rc = scan_at(s, off, RAFTLOG_REC_HDR, &p, &avail)) !=
+		    SISY_OK)
+			return rc;
+		raftlog_parse pr = raftlog_rec_decode(p, avail, &r, &need);
+		if (pr == RAFTLOG_PARSE_SHORT && off + need <= s->fsize) {
+			if ((rc = scan_at(s, off, need, &p, &avail)) != SISY_OK)
+				return rc;
+			pr = raftlog_rec_decode(p, avail, &r, &need);
+		}
+		if (pr != RAFTLOG_PARSE_OK)
+			break;
+		*entries = r.type == RAFTLOG_REC_ENTRY;
+		off += r.size;
+	}
+	return SISY_OK;
 }
 
 /* Reads the records from RAFTLOG_HDR_SIZE on; *end is where the valid ones
@@ -209,6 +255,7 @@ static sisy_err recover_segment(sisy_raftlog *lg, uint64_t seq, bool is_last,
 	raftlog_seghdr h = {0};
 	uint64_t end, z;
 	*outcome = SEG_KEPT;
+
 	sisy_err rc = raftlog_seg_path_of(lg, seq, path, sizeof path);
 	if (rc != SISY_OK)
 		return rc;
@@ -228,22 +275,20 @@ static sisy_err recover_segment(sisy_raftlog *lg, uint64_t seq, bool is_last,
 			     "a segment header",
 			     path, s.fsize);
 	if (rc == SISY_E_CORRUPT && is_last) {
-		/* Unsynced creation: at most a header, a checkpoint (one
-		 * HARDSTATE and one BASE per group known by now) and zeros. */
-		uint64_t bound =
-		    lg->torn_window + RAFTLOG_HDR_SIZE +
-		    (uint64_t)lg->ngroups * 2 * (RAFTLOG_REC_HDR + 40);
-		if ((rc = last_nonzero(&s, 0, &z)) != SISY_OK)
+		bool entries;
+		char why[256];
+		snprintf(why, sizeof why, "%s", sisy_errmsg());
+		if ((rc = torn_creation(lg, &s, &entries)) != SISY_OK)
 			goto fail;
-		if (z <= bound) {
+		if (!entries) {
 			*outcome = SEG_REMOVED;
 			rc = remove_torn_creation(lg, &s);
 			goto fail; /* nothing more to do either way */
 		}
 		rc = sisy_errf(SISY_E_CORRUPT,
-			       "raftlog: %s: bad segment header at offset 0 "
-			       "with data behind it; the log is corrupt",
-			       path);
+			       "%s; entries follow it, so this is damage, not "
+			       "an interrupted segment creation",
+			       why);
 	}
 	if (rc != SISY_OK)
 		goto fail;
