@@ -14,8 +14,9 @@
 #define CLI_LEX_MAX_BYTES (64u << 20)
 /* Tokens in one line (MGET with many keys is the big case). */
 #define CLI_TOKENS_MAX 65536u
-/* A value read from @file or @-. */
-#define CLI_FILE_VALUE_MAX (64u << 20)
+/* A value read from @file or @- (above the server's own value limit, so
+ * that the server's message is the one a user sees). */
+#define CLI_FILE_VALUE_MAX (16u << 20)
 /* \set variables: how many, name length, value length. */
 #define CLI_VARS_MAX	 256u
 #define CLI_VARNAME_MAX	 63u

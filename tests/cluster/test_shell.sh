@@ -112,6 +112,8 @@ rm "$HOME/.sisyrc"
 	expect_rc 2 "$C" -c "PING"
 	err_has "not trusted"
 	expect_rc 0 "$C" --server-key "$(awk '{print $2}' "$NODE1_DIR/cluster.pub")" -c "PING"
+	# ... or the name of a file holding it.
+	expect_rc 0 "$C" --server-key "$NODE1_DIR/cluster.pub" -c "PING"
 ) || exit 1
 SISY_SERVER_KEY=$(head -c 32 /dev/urandom | base64) expect_rc 0 "$C" --server-key "$SISY_SERVER_KEY" -c "PING"
 SISY_SERVER_KEY=$(head -c 32 /dev/urandom | base64) expect_rc 2 "$C" -c "PING"
