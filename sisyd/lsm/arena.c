@@ -22,6 +22,7 @@ struct lsm_arena {
 	size_t left;	     /* bytes left in the current block */
 	arena_block *blocks; /* every block, newest first */
 	_Atomic size_t usage;
+	_Atomic size_t allocated;
 };
 
 lsm_arena *lsm_arena_new(void)
@@ -60,6 +61,7 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
 	if (n > SIZE_MAX - LSM_ARENA_ALIGN)
 		return NULL;
 	n = (n + LSM_ARENA_ALIGN - 1) & ~(size_t)(LSM_ARENA_ALIGN - 1);
+	atomic_fetch_add_explicit(&a->allocated, n, memory_order_relaxed);
 	if (n <= a->left) {
 		unsigned char *p = a->ptr;
 		a->ptr += n;
@@ -79,4 +81,9 @@ void *lsm_arena_alloc(lsm_arena *a, size_t n)
 size_t lsm_arena_usage(const lsm_arena *a)
 {
 	return atomic_load_explicit(&a->usage, memory_order_relaxed);
+}
+
+size_t lsm_arena_allocated(const lsm_arena *a)
+{
+	return atomic_load_explicit(&a->allocated, memory_order_relaxed);
 }

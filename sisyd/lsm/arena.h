@@ -22,5 +22,8 @@ void lsm_arena_free(lsm_arena *a);
 void *lsm_arena_alloc(lsm_arena *a, size_t n);
 /* Bytes reserved from the system (blocks + big allocations); any thread. */
 size_t lsm_arena_usage(const lsm_arena *a);
+/* Bytes handed out so far (aligned sizes); any thread. At most one block
+ * less than the usage, so it is what a size limit should look at. */
+size_t lsm_arena_allocated(const lsm_arena *a);
 
 #endif

@@ -22,10 +22,12 @@ typedef struct level_iter {
 
 static void li_open(level_iter *li, int idx)
 {
+	if (li->status != SISY_OK)
+		return; /* stopped by an error: stay there */
 	lsm_iter_destroy(li->cur);
 	li->cur = NULL;
 	li->idx = idx;
-	if (idx >= li->n || li->status != SISY_OK)
+	if (idx >= li->n)
 		return;
 	const lsm_file_meta *f = li->files[idx];
 	li->cur =
@@ -41,9 +43,9 @@ static void li_skip_empty(level_iter *li)
 	while (li->cur != NULL && !lsm_iter_valid(li->cur)) {
 		sisy_err rc = lsm_iter_status(li->cur);
 		if (rc != SISY_OK) {
+			/* keep the failed child: its status() re-attaches
+			 * the message naming file and offset */
 			li->status = rc;
-			lsm_iter_destroy(li->cur);
-			li->cur = NULL;
 			return;
 		}
 		li_open(li, li->idx + 1);
@@ -61,6 +63,8 @@ static bool li_valid(lsm_iter *it)
 static void li_seek_first(lsm_iter *it)
 {
 	level_iter *li = (level_iter *)it;
+	if (li->status != SISY_OK)
+		return;
 	li_open(li, 0);
 	if (li->cur != NULL)
 		lsm_iter_seek_first(li->cur);
@@ -70,6 +74,8 @@ static void li_seek_first(lsm_iter *it)
 static void li_seek(lsm_iter *it, sisy_slice target)
 {
 	level_iter *li = (level_iter *)it;
+	if (li->status != SISY_OK)
+		return;
 	int lo = 0, hi = li->n;
 	while (lo < hi) {
 		int mid = lo + (hi - lo) / 2;
@@ -107,9 +113,9 @@ static sisy_slice li_value(lsm_iter *it)
 static sisy_err li_status(lsm_iter *it)
 {
 	level_iter *li = (level_iter *)it;
-	if (li->status != SISY_OK)
-		return li->status;
-	return li->cur != NULL ? lsm_iter_status(li->cur) : SISY_OK;
+	if (li->cur != NULL)
+		return lsm_iter_status(li->cur);
+	return li->status;
 }
 
 static void li_destroy(lsm_iter *it)

@@ -217,6 +217,11 @@ lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 
 size_t lsm_memtable_usage(const lsm_memtable *m)
 {
+	return lsm_arena_allocated(m->arena);
+}
+
+size_t lsm_memtable_memory(const lsm_memtable *m)
+{
 	return lsm_arena_usage(m->arena);
 }
 

@@ -42,8 +42,10 @@ typedef enum lsm_mem_result {
 lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 				sisy_slice *value);
 
-/* Bytes of memory held (arena); any thread. */
+/* Bytes of entries and skiplist nodes (what fills a memtable); any thread. */
 size_t lsm_memtable_usage(const lsm_memtable *m);
+/* Bytes of memory held (arena blocks); any thread. */
+size_t lsm_memtable_memory(const lsm_memtable *m);
 /* Entries added; any thread. */
 uint64_t lsm_memtable_entries(const lsm_memtable *m);
 

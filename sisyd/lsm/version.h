@@ -210,6 +210,11 @@ static inline void lsm_vset_mark_used(lsm_version_set *vs, uint64_t n)
 		vs->next_file = n + 1;
 }
 
+/* Points <dir>/CURRENT at MANIFEST-number durably (temp file, sync,
+ * rename, sync dir). *fatal: a failure left CURRENT's state unknown. */
+sisy_err lsm_write_current(sisy_fs *fs, const char *dir, uint64_t number,
+			   bool *fatal);
+
 /* Calls fn for every table number listed by any live version. */
 void lsm_vset_live_files(lsm_version_set *vs, void (*fn)(void *, uint64_t),
 			 void *ctx);

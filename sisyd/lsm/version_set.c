@@ -342,21 +342,20 @@ static sisy_err read_current(lsm_version_set *vs, uint64_t *number)
 	return SISY_OK;
 }
 
-/* Points CURRENT at MANIFEST-number durably. *fatal tells whether a failure
- * left CURRENT's durability unknown. */
-static sisy_err write_current(lsm_version_set *vs, uint64_t number, bool *fatal)
+sisy_err lsm_write_current(sisy_fs *fs, const char *dir, uint64_t number,
+			   bool *fatal)
 {
 	char body[128], text[160], tmp[4096], path[4096];
 	snprintf(body, sizeof body, "%s %d MANIFEST-%06" PRIu64, CURRENT_FORMAT,
 		 CURRENT_VERSION, number);
 	int len = snprintf(text, sizeof text, "%s %08x\n", body,
 			   (unsigned)sisy_checksum32(body, strlen(body)));
-	path_in(vs, tmp, sizeof tmp, "CURRENT.tmp");
-	path_in(vs, path, sizeof path, "CURRENT");
+	snprintf(tmp, sizeof tmp, "%s/CURRENT.tmp", dir);
+	snprintf(path, sizeof path, "%s/CURRENT", dir);
 	sisy_file *f = NULL;
 	*fatal = false;
 	sisy_err rc = sisy_fs_open(
-	    vs->o.fs, tmp, SISY_O_WRITE | SISY_O_CREATE | SISY_O_TRUNC, &f);
+	    fs, tmp, SISY_O_WRITE | SISY_O_CREATE | SISY_O_TRUNC, &f);
 	if (rc == SISY_OK)
 		rc = sisy_file_append(f, text, (size_t)len);
 	if (rc == SISY_OK) {
@@ -369,16 +368,16 @@ static sisy_err write_current(lsm_version_set *vs, uint64_t number, bool *fatal)
 			rc = crc;
 	}
 	if (rc == SISY_OK) {
-		rc = sisy_fs_rename(vs->o.fs, tmp, path);
+		rc = sisy_fs_rename(fs, tmp, path);
 		if (rc == SISY_OK) {
-			rc = sisy_fs_sync_dir(vs->o.fs, vs->o.dir);
+			rc = sisy_fs_sync_dir(fs, dir);
 			*fatal = rc != SISY_OK;
 			return rc;
 		}
 	}
 	if (rc != SISY_E_NOSPC)
 		*fatal = true;
-	sisy_fs_unlink(vs->o.fs, tmp);
+	sisy_fs_unlink(fs, tmp);
 	return rc;
 }
 
@@ -512,7 +511,7 @@ static sisy_err write_manifest(lsm_version_set *vs, uint64_t num,
 		*fatal = rc != SISY_OK;
 	}
 	if (rc == SISY_OK)
-		rc = write_current(vs, num, fatal);
+		rc = lsm_write_current(vs->o.fs, vs->o.dir, num, fatal);
 	if (rc == SISY_OK) {
 		*out = w;
 		return SISY_OK;

@@ -1,0 +1,323 @@
+/* Tests the engine end to end (sisyd/lsm/db_*.c): open/close and options,
+ * put/get/delete, atomic batches, flushes and compactions under a small
+ * memtable, reopen after each, WAL on and off, statistics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm.h"
+#include "lsm_test_util.h"
+#include "rand.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_mkdtemp(dir, sizeof dir, "db");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmdir(dir);
+	return 0;
+}
+
+static sisy_lsm_options opts(void)
+{
+	sisy_lsm_options o;
+	sisy_lsm_options_init(&o);
+	o.dir = dir;
+	return o;
+}
+
+static sisy_lsm *open_db(const sisy_lsm_options *o)
+{
+	sisy_lsm *db = NULL;
+	sisy_err rc = sisy_lsm_open(o, &db);
+	if (rc != SISY_OK)
+		fprintf(stderr, "open: %s\n", sisy_errmsg());
+	assert_int_equal(rc, SISY_OK);
+	return db;
+}
+
+static void put_s(sisy_lsm *db, const char *k, const char *v)
+{
+	assert_int_equal(sisy_lsm_put(db, k, strlen(k), v, strlen(v), 0),
+			 SISY_OK);
+}
+
+static void expect(sisy_lsm *db, const char *k, const char *v)
+{
+	sisy_buf b = {0};
+	sisy_err rc = sisy_lsm_get(db, NULL, k, strlen(k), &b);
+	if (v == NULL) {
+		assert_int_equal(rc, SISY_E_NOTFOUND);
+	} else {
+		if (rc != SISY_OK)
+			fprintf(stderr, "get %s: %s\n", k, sisy_errmsg());
+		assert_int_equal(rc, SISY_OK);
+		assert_int_equal(b.len, strlen(v));
+		assert_memory_equal(b.data, v, b.len);
+	}
+	sisy_buf_free(&b);
+}
+
+static void test_put_get_delete_reopen(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	sisy_lsm *db = open_db(&o);
+	expect(db, "a", NULL);
+	put_s(db, "a", "1");
+	put_s(db, "b", "2");
+	put_s(db, "a", "3");
+	expect(db, "a", "3");
+	expect(db, "b", "2");
+	assert_int_equal(sisy_lsm_delete(db, "b", 1, 0), SISY_OK);
+	expect(db, "b", NULL);
+	assert_int_equal(sisy_lsm_delete(db, "nothing", 7, 0), SISY_OK);
+	/* empty values are values, not deletes */
+	assert_int_equal(sisy_lsm_put(db, "e", 1, "", 0, 0), SISY_OK);
+	expect(db, "e", "");
+	assert_int_equal(sisy_lsm_last_seq(db), 6);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	/* recovered from the WAL */
+	db = open_db(&o);
+	expect(db, "a", "3");
+	expect(db, "b", NULL);
+	expect(db, "e", "");
+	assert_int_equal(sisy_lsm_last_seq(db), 6);
+	/* from a table after a flush */
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	expect(db, "a", "3");
+	put_s(db, "a", "4");
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	db = open_db(&o);
+	expect(db, "a", "4");
+	expect(db, "b", NULL);
+	assert_int_equal(sisy_lsm_last_seq(db), 7);
+	assert_null(sisy_lsm_failed(db));
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
+static void test_options(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	sisy_lsm *db = NULL;
+	o.dir = NULL;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_INVAL);
+	o = opts();
+	o.memtable_bytes = 10;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_INVAL);
+	assert_non_null(strstr(sisy_errmsg(), "memtable_bytes"));
+	o = opts();
+	o.l0_stop_trigger = 2; /* below the slowdown trigger */
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_INVAL);
+	/* a missing directory without create_if_missing */
+	o = opts();
+	char sub[300];
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	o.dir = sub;
+	o.create_if_missing = false;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_NOTFOUND);
+	assert_null(db);
+	o.create_if_missing = true;
+	db = open_db(&o);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	o.error_if_exists = true;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_EXISTS);
+	/* an existing empty directory without create_if_missing */
+	o = opts();
+	o.create_if_missing = false;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_NOTFOUND);
+	assert_int_equal(sisy_lsm_close(NULL), SISY_OK);
+}
+
+static void test_batches_are_atomic(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	sisy_lsm *db = open_db(&o);
+	put_s(db, "x", "old");
+	sisy_lsm_batch *b = sisy_lsm_batch_new();
+	sisy_lsm_batch_put(b, "k1", 2, "v1", 2);
+	sisy_lsm_batch_put(b, "k2", 2, "v2", 2);
+	sisy_lsm_batch_delete(b, "x", 1);
+	sisy_lsm_batch_put(b, "k1", 2, "v1b", 3); /* later op wins */
+	const sisy_lsm_snapshot *before = sisy_lsm_snapshot_new(db);
+	assert_int_equal(sisy_lsm_write(db, b, SISY_LSM_SYNC), SISY_OK);
+	assert_int_equal(sisy_lsm_last_seq(db), 1 + 4);
+	expect(db, "k1", "v1b");
+	expect(db, "k2", "v2");
+	expect(db, "x", NULL);
+	/* the snapshot taken before sees none of it */
+	sisy_buf v = {0};
+	assert_int_equal(sisy_lsm_get(db, before, "k2", 2, &v),
+			 SISY_E_NOTFOUND);
+	assert_int_equal(sisy_lsm_get(db, before, "x", 1, &v), SISY_OK);
+	assert_memory_equal(v.data, "old", 3);
+	sisy_buf_free(&v);
+	sisy_lsm_snapshot_release(db, before);
+	/* an empty batch is a no-op */
+	sisy_lsm_batch_clear(b);
+	assert_int_equal(sisy_lsm_write(db, b, 0), SISY_OK);
+	assert_int_equal(sisy_lsm_last_seq(db), 5);
+	assert_int_equal(sisy_lsm_write(db, b, SISY_LSM_SYNC | SISY_LSM_NOSYNC),
+			 SISY_E_INVAL);
+	sisy_lsm_batch_free(b);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	db = open_db(&o);
+	expect(db, "k1", "v1b");
+	expect(db, "x", NULL);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
+/* Writes n keys with values derived from (i, round); small memtables so
+ * flushes and compactions run. */
+static void fill(sisy_lsm *db, int n, int round, sisy_rand *r)
+{
+	for (int i = 0; i < n; i++) {
+		char k[32], v[128];
+		int key = (int)sisy_rand_below(r, (uint64_t)n);
+		size_t kl = tu_key(k, sizeof k, (uint64_t)key);
+		int vl =
+		    snprintf(v, sizeof v, "value-%d-%d-%080d", key, round, key);
+		assert_int_equal(sisy_lsm_put(db, k, kl, v, (size_t)vl, 0),
+				 SISY_OK);
+	}
+}
+
+static void test_flush_and_compaction(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	o.memtable_bytes = 64 << 10;
+	o.target_file_bytes = 64 << 10;
+	o.l1_max_bytes = 256 << 10;
+	o.block_cache_bytes = 1 << 20;
+	sisy_lsm *db = open_db(&o);
+	sisy_rand r;
+	sisy_rand_seed(&r, tu_seed("flush_and_compaction"));
+	enum { N = 20000 };
+	/* the last value written for each key */
+	int *last = calloc(N, sizeof *last);
+	for (int i = 0; i < N; i++)
+		last[i] = -1;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			char k[32], v[128];
+			int key = (int)sisy_rand_below(&r, N);
+			size_t kl = tu_key(k, sizeof k, (uint64_t)key);
+			int vl = snprintf(v, sizeof v, "value-%d-%d-%060d", key,
+					  round * N + i, key);
+			assert_int_equal(
+			    sisy_lsm_put(db, k, kl, v, (size_t)vl, 0), SISY_OK);
+			last[key] = round * N + i;
+			if (i % 7 == 0) {
+				key = (int)sisy_rand_below(&r, N);
+				kl = tu_key(k, sizeof k, (uint64_t)key);
+				assert_int_equal(sisy_lsm_delete(db, k, kl, 0),
+						 SISY_OK);
+				last[key] = -1;
+			}
+		}
+	}
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	assert_true(st.flushes > 10);
+	assert_true(st.compactions > 0);
+	assert_true(st.compaction_bytes_written > 0);
+	assert_true(st.puts == 3 * N);
+	int files = 0;
+	for (int l = 1; l < 7; l++)
+		files += st.files_per_level[l];
+	assert_true(files > 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int key = 0; key < N; key++) {
+			char k[32], v[128];
+			size_t kl = tu_key(k, sizeof k, (uint64_t)key);
+			sisy_buf b = {0};
+			sisy_err rc = sisy_lsm_get(db, NULL, k, kl, &b);
+			if (last[key] < 0) {
+				assert_int_equal(rc, SISY_E_NOTFOUND);
+			} else {
+				assert_int_equal(rc, SISY_OK);
+				int vl =
+				    snprintf(v, sizeof v, "value-%d-%d-%060d",
+					     key, last[key], key);
+				assert_int_equal(b.len, (size_t)vl);
+				assert_memory_equal(b.data, v, b.len);
+			}
+			sisy_buf_free(&b);
+		}
+		/* and again after a reopen and a full compaction */
+		assert_int_equal(sisy_lsm_close(db), SISY_OK);
+		db = open_db(&o);
+		assert_int_equal(sisy_lsm_compact_all(db), SISY_OK);
+	}
+	sisy_lsm_get_stats(db, &st);
+	int nonempty = 0;
+	for (int l = 0; l < 7; l++)
+		nonempty += st.files_per_level[l] > 0;
+	assert_int_equal(nonempty, 1); /* everything in one level */
+	assert_int_equal(st.files_per_level[0], 0);
+	free(last);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	(void)fill;
+}
+
+static void test_wal_off_close_flushes(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	o.wal = false;
+	sisy_lsm *db = open_db(&o);
+	put_s(db, "k", "v");
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.wal_bytes, 0);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	db = open_db(&o);
+	expect(db, "k", "v");
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.files_per_level[0] + st.files_per_level[1] +
+			     st.files_per_level[2],
+			 1);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	/* switching the WAL back on keeps the data */
+	o.wal = true;
+	db = open_db(&o);
+	expect(db, "k", "v");
+	put_s(db, "k2", "v2");
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	o.wal = false;
+	db = open_db(&o);
+	expect(db, "k2", "v2");
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_put_get_delete_reopen, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batches_are_atomic, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_and_compaction, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_wal_off_close_flushes, setup,
+					    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
