@@ -458,7 +458,7 @@ void handler_flush_replies(sisy_server *s, srv_conn *c)
 		handler_req_free(r);
 	}
 	if (!c->dead)
-		conn_on_writable(s, c);
+		srv_conn_want_flush(s, c);
 }
 
 static void end_sessions_of(sisy_server *s, const char *user)

@@ -296,6 +296,27 @@ void srv_conn_close(sisy_server *s, srv_conn *c, const char *why)
 	s->ndead++;
 }
 
+void srv_conn_want_flush(sisy_server *s, srv_conn *c)
+{
+	if (c->dirty || c->dead)
+		return;
+	c->dirty = true;
+	c->dnext = s->dirty;
+	s->dirty = c;
+}
+
+static void flush_dirty(sisy_server *s)
+{
+	while (s->dirty) {
+		srv_conn *c = s->dirty;
+		s->dirty = c->dnext;
+		c->dirty = false;
+		c->dnext = NULL;
+		if (!c->dead)
+			conn_on_writable(s, c);
+	}
+}
+
 /* Frees closed connections with nothing in flight. Only here, at the end
  * of an iteration, so no pointer in this iteration's epoll events or
  * lists can dangle. */
@@ -482,6 +503,7 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 		*last_sweep = now;
 		sweep(s, now);
 	}
+	flush_dirty(s);
 	reap(s);
 }
 

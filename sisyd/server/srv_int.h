@@ -95,6 +95,8 @@ struct srv_conn {
 	srv_conn *prev, *next;
 	srv_conn *uprev, *unext;
 	bool in_unauth;
+	bool dirty; /* on the server's flush list */
+	srv_conn *dnext;
 };
 
 typedef struct work_queue {
@@ -122,6 +124,7 @@ struct sisy_server {
 	srv_conn *conns;       /* all */
 	srv_conn *unauth_head; /* oldest first */
 	srv_conn *unauth_tail;
+	srv_conn *dirty; /* replies queued, written at the end of the turn */
 	size_t nconns, nunauth, ndead;
 	/* workers */
 	work_queue readq, applyq;
@@ -142,6 +145,9 @@ struct sisy_server {
 void srv_conn_update_events(sisy_server *s, srv_conn *c);
 void srv_conn_close(sisy_server *s, srv_conn *c, const char *why);
 void srv_unauth_remove(sisy_server *s, srv_conn *c);
+/* Schedules a write of c's queued output at the end of this loop turn, so
+ * many replies leave in one write(2). */
+void srv_conn_want_flush(sisy_server *s, srv_conn *c);
 
 /* conn.c */
 void conn_on_readable(sisy_server *s, srv_conn *c);
@@ -168,8 +174,9 @@ void handler_run_writes(sisy_server *s, srv_req **reqs, size_t n);
 sisy_err work_start(sisy_server *s);
 void work_stop(sisy_server *s);
 void work_submit(sisy_server *s, srv_req *r);
-/* Called by workers when a request is done. */
+/* Called by workers when a request (a list of them) is done. */
 void work_done(sisy_server *s, srv_req *r);
+void work_done_list(sisy_server *s, srv_req *first, srv_req *last);
 /* Loop: takes the finished requests. */
 srv_req *work_take_done(sisy_server *s);
 

@@ -61,19 +61,38 @@ static size_t q_pop(work_queue *q, srv_req **out, size_t max)
 	return n;
 }
 
-void work_done(sisy_server *s, srv_req *r)
+/* Hands finished requests (a qnext-linked list) back to the loop. The
+ * eventfd is written only when the list was empty: the loop takes the whole
+ * list at once, so one wake-up serves every completion queued meanwhile. */
+void work_done_list(sisy_server *s, srv_req *first, srv_req *last)
 {
 	pthread_mutex_lock(&s->done_mu);
-	r->qnext = NULL;
+	bool was_empty = s->done_head == NULL;
+	last->qnext = NULL;
 	if (s->done_tail)
-		s->done_tail->qnext = r;
+		s->done_tail->qnext = first;
 	else
-		s->done_head = r;
-	s->done_tail = r;
+		s->done_head = first;
+	s->done_tail = last;
 	pthread_mutex_unlock(&s->done_mu);
-	uint64_t one = 1;
-	ssize_t w = write(s->evfd, &one, sizeof one);
-	(void)w;
+	if (was_empty) {
+		uint64_t one = 1;
+		ssize_t w = write(s->evfd, &one, sizeof one);
+		(void)w;
+	}
+}
+
+void work_done(sisy_server *s, srv_req *r)
+{
+	work_done_list(s, r, r);
+}
+
+/* Links reqs[0..n) through qnext and hands them back in one go. */
+static void done_batch(sisy_server *s, srv_req **reqs, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		reqs[i]->qnext = reqs[i + 1];
+	work_done_list(s, reqs[0], reqs[n - 1]);
 }
 
 srv_req *work_take_done(sisy_server *s)
@@ -85,13 +104,17 @@ srv_req *work_take_done(sisy_server *s)
 	return r;
 }
 
+#define READ_BATCH 16
+
 static void *reader_main(void *arg)
 {
 	sisy_server *s = arg;
-	srv_req *r;
-	while (q_pop(&s->readq, &r, 1) == 1) {
-		handler_run_read(s, r);
-		work_done(s, r);
+	srv_req *batch[READ_BATCH];
+	size_t n;
+	while ((n = q_pop(&s->readq, batch, READ_BATCH)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			handler_run_read(s, batch[i]);
+		done_batch(s, batch, n);
 	}
 	return NULL;
 }
@@ -106,8 +129,7 @@ static void *applier_main(void *arg)
 	size_t n;
 	while ((n = q_pop(&s->applyq, batch, max)) > 0) {
 		handler_run_writes(s, batch, n);
-		for (size_t i = 0; i < n; i++)
-			work_done(s, batch[i]);
+		done_batch(s, batch, n);
 	}
 	free(batch);
 	return NULL;
