@@ -61,6 +61,19 @@ typedef struct cli_scan_page {
 	bool stale;
 } cli_scan_page;
 
+/* A row of CLUSTER NODES. */
+typedef struct cli_node {
+	uint64_t id;
+	char address[300]; /* host:port */
+	char role[32];	   /* leader, follower, learner, ... */
+	uint64_t term;
+	uint64_t commit_index;
+	uint64_t applied_index;
+	uint64_t lag; /* entries behind the leader */
+} cli_node;
+
+typedef sisy_err (*cli_node_fn)(void *ctx, const cli_node *n);
+
 typedef struct cli_whoami {
 	char user[256];
 	char role[32];
@@ -108,6 +121,16 @@ typedef struct cli_backend_ops {
 	sisy_err (*user_password)(cli_backend *b, const char *name,
 				  const char *password);
 	sisy_err (*user_role)(cli_backend *b, const char *name, cli_role role);
+	/* CLUSTER commands, when has_cluster() says the server offers them
+	 * (the parser refuses CLUSTER otherwise). */
+	bool (*has_cluster)(cli_backend *b);
+	sisy_err (*cluster_info)(cli_backend *b, cli_kv_fn fn, void *ctx);
+	sisy_err (*cluster_nodes)(cli_backend *b, cli_node_fn fn, void *ctx);
+	/* The one-time join token for the new node, into *token. */
+	sisy_err (*cluster_add_node)(cli_backend *b, const char *address,
+				     sisy_buf *token);
+	sisy_err (*cluster_remove_node)(cli_backend *b, uint64_t id);
+	sisy_err (*cluster_failover)(cli_backend *b, bool has_to, uint64_t to);
 	/* --pipe: queue a write without waiting (SISY_E_BUSY when the
 	 * window is full: receive first), and take the outcome of the
 	 * oldest write still in flight. */

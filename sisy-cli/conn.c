@@ -426,6 +426,50 @@ static sisy_err k_user_role(cli_backend *b, const char *name, cli_role role)
 	return user_write(b, &q);
 }
 
+/* The client library has no CLUSTER requests yet (issue 5 adds them to
+ * libcommon/client.h); until then the parser never accepts CLUSTER. */
+static bool k_has_cluster(cli_backend *b)
+{
+	(void)b;
+	return false;
+}
+
+static sisy_err no_cluster(void)
+{
+	return sisy_errf(SISY_E_NOTSUP, "this server has no CLUSTER commands");
+}
+
+static sisy_err k_cluster_info(cli_backend *b, cli_kv_fn fn, void *ctx)
+{
+	(void)b, (void)fn, (void)ctx;
+	return no_cluster();
+}
+
+static sisy_err k_cluster_nodes(cli_backend *b, cli_node_fn fn, void *ctx)
+{
+	(void)b, (void)fn, (void)ctx;
+	return no_cluster();
+}
+
+static sisy_err k_cluster_add_node(cli_backend *b, const char *address,
+				   sisy_buf *token)
+{
+	(void)b, (void)address, (void)token;
+	return no_cluster();
+}
+
+static sisy_err k_cluster_remove_node(cli_backend *b, uint64_t id)
+{
+	(void)b, (void)id;
+	return no_cluster();
+}
+
+static sisy_err k_cluster_failover(cli_backend *b, bool has_to, uint64_t to)
+{
+	(void)b, (void)has_to, (void)to;
+	return no_cluster();
+}
+
 /* --pipe: one attempt each; the shell counts what failed. */
 static sisy_err k_pipe_send(cli_backend *b, const cli_write *w)
 {
@@ -511,6 +555,12 @@ static const cli_backend_ops conn_ops = {
     .user_list = k_user_list,
     .user_password = k_user_password,
     .user_role = k_user_role,
+    .has_cluster = k_has_cluster,
+    .cluster_info = k_cluster_info,
+    .cluster_nodes = k_cluster_nodes,
+    .cluster_add_node = k_cluster_add_node,
+    .cluster_remove_node = k_cluster_remove_node,
+    .cluster_failover = k_cluster_failover,
     .pipe_send = k_pipe_send,
     .pipe_recv = k_pipe_recv,
     .pipe_inflight = k_pipe_inflight,

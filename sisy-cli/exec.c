@@ -2,11 +2,13 @@
  * result (see parse.h for the commands, out.h for the formats).
  *
  * Results: GET -> (value[, version]); MGET and SCAN -> (key, value), a row
- * per key that exists; EXISTS -> (exists); INFO -> (name, value); WHOAMI ->
- * (user, role, node_id, node_role); USER LIST -> (user, role). Writes and
- * the rest print a status tag: "PUT 1 VERSION 7", "DEL 1" (0 when there
- * was nothing to delete), "BEGIN", "QUEUED", "COMMIT 3 VERSION 9",
- * "ROLLBACK", "PONG", "USER ADD", ...
+ * per key that exists; EXISTS -> (exists); INFO and CLUSTER INFO -> (name,
+ * value); WHOAMI -> (user, role, node_id, node_role); USER LIST -> (user,
+ * role); CLUSTER NODES -> (id, address, role, term, commit_index,
+ * applied_index, lag); CLUSTER ADD NODE -> (join_token), so that -At gives
+ * the token alone. Writes and the rest print a status tag: "PUT 1 VERSION
+ * 7", "DEL 1" (0 when there was nothing to delete), "BEGIN", "QUEUED",
+ * "COMMIT 3 VERSION 9", "ROLLBACK", "PONG", "USER ADD", ...
  *
  * Batches: between BEGIN and COMMIT, PUT and DEL are copied into the batch
  * (bounded by CLI_BATCH_MAX_OPS and CLI_BATCH_MAX_BYTES) and sent as one
@@ -495,6 +497,79 @@ static sisy_err do_user_list(cli_shell *sh)
 	return cli_out_end(&sh->out);
 }
 
+/* ----------------------------------------------------------- cluster */
+
+static sisy_err print_node(void *ctx, const cli_node *n)
+{
+	cli_shell *sh = ctx;
+	char id[24], term[24], commit[24], applied[24], lag[24];
+	snprintf(id, sizeof id, "%" PRIu64, n->id);
+	snprintf(term, sizeof term, "%" PRIu64, n->term);
+	snprintf(commit, sizeof commit, "%" PRIu64, n->commit_index);
+	snprintf(applied, sizeof applied, "%" PRIu64, n->applied_index);
+	snprintf(lag, sizeof lag, "%" PRIu64, n->lag);
+	sisy_slice cells[7] = {
+	    sisy_slice_str(id),	     sisy_slice_str(n->address),
+	    sisy_slice_str(n->role), sisy_slice_str(term),
+	    sisy_slice_str(commit),  sisy_slice_str(applied),
+	    sisy_slice_str(lag)};
+	return cli_out_row(&sh->out, cells);
+}
+
+static sisy_err do_cluster(cli_shell *sh, const cli_cmd *cmd)
+{
+	static const cli_col node_cols[] = {
+	    {"id", CLI_COL_INT},	   {"address", CLI_COL_TEXT},
+	    {"role", CLI_COL_TEXT},	   {"term", CLI_COL_INT},
+	    {"commit_index", CLI_COL_INT}, {"applied_index", CLI_COL_INT},
+	    {"lag", CLI_COL_INT}};
+	static const cli_col info_cols[] = {{"name", CLI_COL_TEXT},
+					    {"value", CLI_COL_TEXT}};
+	static const cli_col token_cols[] = {{"join_token", CLI_COL_TEXT}};
+	const cli_backend_ops *ops = sh->be->ops;
+	sisy_err rc;
+	switch (cmd->kind) {
+	case CLI_CMD_CLUSTER_INFO: {
+		if ((rc = cli_out_begin(&sh->out, info_cols, 2)) != SISY_OK)
+			return rc;
+		kv_print p = {.sh = sh};
+		rc = ops->cluster_info(sh->be, print_kv, &p);
+		break;
+	}
+	case CLI_CMD_CLUSTER_NODES:
+		if ((rc = cli_out_begin(&sh->out, node_cols, 7)) != SISY_OK)
+			return rc;
+		rc = ops->cluster_nodes(sh->be, print_node, sh);
+		break;
+	case CLI_CMD_CLUSTER_ADD_NODE: {
+		char addr[CLI_HOSTNAME_MAX + 16];
+		if ((rc = cstring(&cmd->key, "node address", sizeof addr - 1,
+				  addr)) != SISY_OK)
+			return rc;
+		rc = ops->cluster_add_node(sh->be, addr, &sh->scratch[1]);
+		if (rc != SISY_OK)
+			return rc;
+		sisy_slice tok = sisy_buf_slice(&sh->scratch[1]);
+		if ((rc = cli_out_begin(&sh->out, token_cols, 1)) != SISY_OK)
+			return rc;
+		rc = cli_out_row(&sh->out, &tok);
+		break;
+	}
+	case CLI_CMD_CLUSTER_REMOVE_NODE:
+		rc = ops->cluster_remove_node(sh->be, cmd->node_id);
+		return rc != SISY_OK ? rc : tag(sh, "CLUSTER REMOVE NODE");
+	default:
+		rc = ops->cluster_failover(sh->be, cmd->has_node_id,
+					   cmd->node_id);
+		return rc != SISY_OK ? rc : tag(sh, "CLUSTER FAILOVER");
+	}
+	if (rc != SISY_OK) {
+		cli_out_abort(&sh->out);
+		return rc;
+	}
+	return cli_out_end(&sh->out);
+}
+
 /* ------------------------------------------------------------ entry */
 
 static sisy_err batch_cmd(cli_shell *sh, const cli_cmd *cmd)
@@ -571,9 +646,16 @@ sisy_err shell_exec(cli_shell *sh, const cli_cmd *cmd)
 	case CLI_CMD_USER_ROLE:
 		rc = do_user(sh, cmd);
 		break;
+	case CLI_CMD_CLUSTER_INFO:
+	case CLI_CMD_CLUSTER_NODES:
+	case CLI_CMD_CLUSTER_ADD_NODE:
+	case CLI_CMD_CLUSTER_REMOVE_NODE:
+	case CLI_CMD_CLUSTER_FAILOVER:
+		rc = do_cluster(sh, cmd);
+		break;
 	default:
-		rc = sisy_errf(SISY_E_NOTSUP, "%s is not supported yet",
-			       cli_cmd_name(cmd->kind));
+		assert(0 && "a parsed command without an executor");
+		rc = sisy_errf(SISY_E_INTERNAL, "exec.c: unknown command");
 		break;
 	}
 	return rc;

@@ -206,6 +206,7 @@ static int run(startup *s)
 		goto out;
 	}
 	sh.be = be;
+	sh.popts.cluster = be->ops->has_cluster(be);
 	if (s->o.pipe) {
 		status = cli_pipe_run(be, stdin, stdout, stderr, "<stdin>");
 		goto out;

@@ -352,6 +352,66 @@ static sisy_err f_user_role(cli_backend *b, const char *name, cli_role role)
 	return SISY_OK;
 }
 
+static bool f_has_cluster(cli_backend *b)
+{
+	return F(b)->cluster;
+}
+
+static sisy_err f_cluster_info(cli_backend *b, cli_kv_fn fn, void *ctx)
+{
+	sisy_err rc = enter(F(b));
+	cli_kv kv = {.key = sisy_slice_str("cluster.nodes"),
+		     .value = sisy_slice_str("3")};
+	return rc != SISY_OK ? rc : fn(ctx, &kv);
+}
+
+static sisy_err f_cluster_nodes(cli_backend *b, cli_node_fn fn, void *ctx)
+{
+	sisy_err rc = enter(F(b));
+	for (uint64_t i = 1; i <= 3 && rc == SISY_OK; i++) {
+		cli_node n = {.id = i,
+			      .term = 4,
+			      .commit_index = 90,
+			      .applied_index = 90 - i,
+			      .lag = i - 1};
+		snprintf(n.address, sizeof n.address, "127.0.0.1:%d",
+			 7420 + (int)i);
+		snprintf(n.role, sizeof n.role, "%s",
+			 i == 2 ? "leader" : "follower");
+		rc = fn(ctx, &n);
+	}
+	return rc;
+}
+
+static sisy_err f_cluster_add_node(cli_backend *b, const char *address,
+				   sisy_buf *token)
+{
+	sisy_err rc = enter(F(b));
+	if (rc == SISY_OK) {
+		char t[320];
+		snprintf(t, sizeof t, "join-token-for-%s", address);
+		rc = sisy_buf_set(token, t, strlen(t));
+	}
+	return rc;
+}
+
+static sisy_err f_cluster_remove_node(cli_backend *b, uint64_t id)
+{
+	sisy_err rc = enter(F(b));
+	if (rc == SISY_OK && (id == 0 || id > 3))
+		rc = sisy_errf(SISY_E_NOTFOUND, "no node %llu",
+			       (unsigned long long)id);
+	return rc;
+}
+
+static sisy_err f_cluster_failover(cli_backend *b, bool has_to, uint64_t to)
+{
+	sisy_err rc = enter(F(b));
+	if (rc == SISY_OK)
+		F(b)->failover_to = has_to ? to : 0;
+	return rc;
+}
+
 static sisy_err f_pipe_send(cli_backend *b, const cli_write *w)
 {
 	fake_backend *f = F(b);
@@ -435,6 +495,12 @@ static const cli_backend_ops fake_ops = {
     .user_list = f_user_list,
     .user_password = f_user_password,
     .user_role = f_user_role,
+    .has_cluster = f_has_cluster,
+    .cluster_info = f_cluster_info,
+    .cluster_nodes = f_cluster_nodes,
+    .cluster_add_node = f_cluster_add_node,
+    .cluster_remove_node = f_cluster_remove_node,
+    .cluster_failover = f_cluster_failover,
     .pipe_send = f_pipe_send,
     .pipe_recv = f_pipe_recv,
     .pipe_inflight = f_pipe_inflight,

@@ -34,6 +34,8 @@ typedef struct fake_backend {
 	uint32_t page_max;
 	fake_user users[16];
 	size_t nusers;
+	bool cluster;	      /* offers CLUSTER commands */
+	uint64_t failover_to; /* the last CLUSTER FAILOVER (0: any) */
 	/* Faults. */
 	sisy_err fail_next;	 /* the next operation fails with this */
 	unsigned fail_countdown; /* ... after this many more succeed */

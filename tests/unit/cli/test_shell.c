@@ -683,6 +683,39 @@ static void test_help(void **state)
 	err_has("\\h: no command \"nosuch\"");
 }
 
+static void test_cluster_commands(void **state)
+{
+	(void)state;
+	/* Not offered: not a command at all. */
+	cmd("CLUSTER NODES");
+	err_has("unknown command \"CLUSTER\"");
+	clear();
+	t->fake.cluster = true;
+	t->sh.popts.cluster = true;
+	set_format(CLI_FMT_CSV, false);
+	cmd("CLUSTER NODES");
+	/* The failover check reads columns id and role from this. */
+	out_is("id,address,role,term,commit_index,applied_index,lag\n"
+	       "1,127.0.0.1:7421,follower,4,90,89,0\n"
+	       "2,127.0.0.1:7422,leader,4,90,88,1\n"
+	       "3,127.0.0.1:7423,follower,4,90,87,2\n");
+	clear();
+	set_format(CLI_FMT_UNALIGNED, true);
+	cmd("CLUSTER ADD NODE 10.0.0.9:7420");
+	out_is("join-token-for-10.0.0.9:7420\n");
+	clear();
+	cmd("CLUSTER INFO; CLUSTER FAILOVER TO 3");
+	out_is("cluster.nodes|3\nCLUSTER FAILOVER\n");
+	assert_int_equal(t->fake.failover_to, 3);
+	clear();
+	cmd("CLUSTER REMOVE NODE 9");
+	err_has("no node 9");
+	assert_int_equal(cli_shell_status(&t->sh), CLI_EXIT_FAILED);
+	clear();
+	cmd("\\h cluster");
+	assert_non_null(strstr(out(), "CLUSTER FAILOVER [TO id]"));
+}
+
 /* ------------------------------------------------ connections, status */
 
 static void test_lost_connection_reconnects(void **state)
@@ -836,6 +869,7 @@ int main(void)
 	    T_(test_output_file),
 	    T_(test_watch),
 	    T_(test_help),
+	    T_(test_cluster_commands),
 	    T_(test_lost_connection_reconnects),
 	    T_(test_reconnect_fails_in_script),
 	    T_(test_reconnect_fails_interactive),
