@@ -61,27 +61,27 @@ typedef struct startup {
 	bool tty_in; /* a person may answer prompts */
 	char password[CLI_PASSWORD_MAX + 1];
 	bool have_password;
-	const char *passfile; /* checked, or NULL */
+	const char *passfile; /* checked (points at passfile_buf), or NULL */
+	char passfile_buf[4096];
 	bool passfile_refused;
 } startup;
 
 static void resolve_password(startup *s)
 {
 	char buf[4096];
-	s->passfile =
+	const char *path =
 	    home_path("SISY_PASSFILE", ".sisy/passfile", buf, sizeof buf);
-	if (s->passfile != NULL) {
-		sisy_err rc = cli_passfile_check(s->passfile);
+	s->passfile = NULL;
+	if (path != NULL) {
+		sisy_err rc = cli_passfile_check(path);
 		if (rc == SISY_E_PERM || rc == SISY_E_IO) {
 			fprintf(stderr, "sisy-cli: warning: %s\n",
 				sisy_errmsg());
 			s->passfile_refused = true;
-			s->passfile = NULL;
 		} else {
-			/* Keep the path: conn copies it. */
-			static char keep[4096];
-			snprintf(keep, sizeof keep, "%s", s->passfile);
-			s->passfile = keep;
+			snprintf(s->passfile_buf, sizeof s->passfile_buf, "%s",
+				 path);
+			s->passfile = s->passfile_buf;
 		}
 	}
 	if (s->o.password != NULL) {
