@@ -416,15 +416,18 @@ void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
 	else
 		c->head = r;
 	c->tail = r;
+	if (c->undispatched == NULL)
+		c->undispatched = r;
 	c->nreq++;
 }
 
 /* Dispatches in order, under the rule in srv_int.h. */
 void handler_dispatch(sisy_server *s, srv_conn *c)
 {
-	for (srv_req *r = c->head; r; r = r->next) {
-		if (r->dispatched)
-			continue;
+	/* Everything before `undispatched` was dispatched: no rescans, so a
+	 * deep pipeline costs O(1) per request. */
+	srv_req *r;
+	for (r = c->undispatched; r; r = r->next) {
 		if (r->kind != REQ_WRITE && c->running_writes > 0)
 			break;
 		if (r->kind == REQ_WRITE && c->running_reads > 0)
@@ -442,6 +445,7 @@ void handler_dispatch(sisy_server *s, srv_conn *c)
 			c->running_writes++;
 		work_submit(s, r);
 	}
+	c->undispatched = r;
 	handler_flush_replies(s, c);
 }
 

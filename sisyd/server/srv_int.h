@@ -83,6 +83,7 @@ struct srv_conn {
 	size_t out_off;
 	sisy_buf plain;
 	srv_req *head, *tail;
+	srv_req *undispatched; /* first request not yet dispatched, or NULL */
 	size_t nreq;
 	size_t running_reads, running_writes;
 	uint64_t accepted_ms, active_ms, partial_ms, stall_ms, penalty_ms;
