@@ -134,6 +134,7 @@ struct sisy_lsm {
 	bool bg_nospc;	   /* background work hit ENOSPC; retrying */
 	uint64_t bg_retry_at_us;
 	uint64_t bg_backoff_us;
+	int stalled;  /* writers waiting for the background thread */
 	char *failed; /* why the engine stopped, or NULL */
 	uint64_t manifest_max_bytes;
 };
@@ -220,5 +221,8 @@ sisy_err db_recover(sisy_lsm *db);
 /* Test hooks (tests include db.h): a tiny MANIFEST limit makes MANIFEST
  * switches happen during normal work, where crash tests can hit them. */
 void lsm_db_set_manifest_max(sisy_lsm *db, uint64_t bytes);
+/* Writers queued (the front one included) and writers waiting for the
+ * background thread, so tests can wait for a state instead of sleeping. */
+void lsm_db_debug_state(sisy_lsm *db, int *queued, int *stalled);
 
 #endif

@@ -87,7 +87,9 @@ static sisy_err make_room(sisy_lsm *db, bool force)
 			if (stall_start == 0)
 				stall_start = sisy_now_us();
 			db_bg_wake(db);
+			db->stalled++;
 			pthread_cond_wait(&db->bg_cv, &db->mu);
+			db->stalled--;
 			continue;
 		}
 		if (force && lsm_memtable_entries(db->mem) == 0 &&
@@ -348,4 +350,15 @@ sisy_err sisy_lsm_write(sisy_lsm *db, sisy_lsm_batch *b, int flags)
 	if (rc == SISY_OK)
 		LSM_COUNT(&db->counters, batches, 1);
 	return rc;
+}
+
+void lsm_db_debug_state(sisy_lsm *db, int *queued, int *stalled)
+{
+	pthread_mutex_lock(&db->mu);
+	int n = 0;
+	for (const db_writer *w = db->wq_head; w != NULL; w = w->next)
+		n++;
+	*queued = n;
+	*stalled = db->stalled;
+	pthread_mutex_unlock(&db->mu);
 }

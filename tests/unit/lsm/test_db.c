@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "db.h"
+#include "gate_fs.h"
 #include "lsm.h"
 #include "lsm_test_util.h"
 #include "rand.h"
@@ -306,6 +310,190 @@ static void test_wal_off_close_flushes(void **state)
 	assert_int_equal(sisy_lsm_close(db), SISY_OK);
 }
 
+/* Polls (bounded, 30 s) until the engine has `queued` writers queued and
+ * `stalled` waiting on the background thread (-1: don't care). */
+static bool wait_state(sisy_lsm *db, int queued, int stalled)
+{
+	for (int i = 0; i < 300000; i++) {
+		int q, s;
+		lsm_db_debug_state(db, &q, &s);
+		if ((queued < 0 || q == queued) &&
+		    (stalled < 0 || s == stalled))
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+typedef struct putter {
+	sisy_lsm *db;
+	int first, n;
+	int flags;
+	sisy_err rc;
+} putter;
+
+static void *putter_main(void *arg)
+{
+	putter *p = arg;
+	p->rc = SISY_OK;
+	for (int i = p->first; i < p->first + p->n && p->rc == SISY_OK; i++) {
+		char k[32], v[128];
+		size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+		int vl = snprintf(v, sizeof v, "v%d-%0100d", i, i);
+		p->rc = sisy_lsm_put(p->db, k, kl, v, (size_t)vl, p->flags);
+	}
+	return NULL;
+}
+
+static void test_group_commit_one_sync_for_many(void **state)
+{
+	(void)state;
+	gate_fs g;
+	gate_init(&g, sisy_fs_posix());
+	sisy_lsm_options o = opts();
+	o.fs = &g.base;
+	sisy_lsm *db = open_db(&o);
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	uint64_t syncs_before = st.wal_syncs;
+	gate_arm(&g, GATE_SYNC, ".log");
+	/* A syncs the WAL and is held there, at the front of the queue */
+	putter p[4];
+	pthread_t th[4];
+	p[0] = (putter){db, 0, 1, SISY_LSM_SYNC, SISY_OK};
+	pthread_create(&th[0], NULL, putter_main, &p[0]);
+	assert_true(gate_wait_parked(&g, 1));
+	/* three more synced writers queue up behind it */
+	for (int i = 1; i < 4; i++) {
+		p[i] = (putter){db, i, 1, SISY_LSM_SYNC, SISY_OK};
+		pthread_create(&th[i], NULL, putter_main, &p[i]);
+	}
+	assert_true(wait_state(db, 4, -1));
+	gate_open(&g);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].rc, SISY_OK);
+	}
+	/* A's sync, then one sync for the group of the other three */
+	assert_int_equal(gate_passed_syncs(&g), 2);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.wal_syncs, syncs_before + 2);
+	for (int i = 0; i < 4; i++) {
+		char k[32];
+		size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+		sisy_buf b = {0};
+		assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+		sisy_buf_free(&b);
+	}
+	assert_int_equal(sisy_lsm_last_seq(db), 4);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	gate_destroy(&g);
+}
+
+static void test_concurrent_writers(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	o.memtable_bytes = 64 << 10;
+	sisy_lsm *db = open_db(&o);
+	enum { T = 4, N = 3000 };
+	putter p[T];
+	pthread_t th[T];
+	for (int i = 0; i < T; i++) {
+		p[i] =
+		    (putter){db, i * N, N, i == 0 ? SISY_LSM_SYNC : 0, SISY_OK};
+		pthread_create(&th[i], NULL, putter_main, &p[i]);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].rc, SISY_OK);
+	}
+	assert_int_equal(sisy_lsm_last_seq(db), T * N);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	db = open_db(&o);
+	for (int i = 0; i < T * N; i++) {
+		char k[32], v[128];
+		size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+		int vl = snprintf(v, sizeof v, "v%d-%0100d", i, i);
+		sisy_buf b = {0};
+		assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+		assert_int_equal(b.len, (size_t)vl);
+		assert_memory_equal(b.data, v, b.len);
+		sisy_buf_free(&b);
+	}
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
+/* Writes the same ten keys and flushes. */
+static void flush_round(sisy_lsm *db, int round)
+{
+	for (int i = 0; i < 10; i++) {
+		char k[32], v[32];
+		size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+		int vl = snprintf(v, sizeof v, "r%d", round);
+		assert_int_equal(sisy_lsm_put(db, k, kl, v, (size_t)vl, 0),
+				 SISY_OK);
+	}
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+}
+
+static void test_writers_slow_down_then_wait(void **state)
+{
+	(void)state;
+	gate_fs g;
+	gate_init(&g, sisy_fs_posix());
+	sisy_lsm_options o = opts();
+	o.fs = &g.base;
+	o.memtable_bytes = 64 << 10;
+	o.l0_compaction_trigger = 2;
+	o.l0_slowdown_trigger = 2;
+	o.l0_stop_trigger = 3;
+	sisy_lsm *db = open_db(&o);
+	/* Compactions read their input tables; flushes never read. Holding
+	 * table reads holds the first compaction and nothing else. */
+	gate_arm(&g, GATE_READ, ".sst");
+	sisy_lsm_stats st;
+	/* flushes of overlapping keys land in L2, L1, then L0 twice */
+	for (int round = 0; round < 4; round++)
+		flush_round(db, round);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.files_per_level[0], 2);
+	assert_true(gate_wait_parked(&g, 1)); /* the L0 compaction */
+	assert_int_equal(st.stalls, 0);
+
+	/* L0 at the slowdown trigger: each write sleeps 1 ms once */
+	assert_int_equal(sisy_lsm_put(db, "s", 1, "1", 1, 0), SISY_OK);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.stalls, 1);
+	assert_true(st.stall_micros >= 1000);
+
+	/* fill the memtable twice over: the writer must wait for the flush
+	 * the held background thread cannot do -- and not fail */
+	putter p = {db, 100000, 2000, 0, SISY_OK};
+	pthread_t th;
+	pthread_create(&th, NULL, putter_main, &p);
+	assert_true(wait_state(db, -1, 1));
+	assert_int_equal(p.rc, SISY_OK);
+	uint64_t stalled_before = st.stall_micros;
+	gate_open(&g);
+	pthread_join(th, NULL);
+	assert_int_equal(p.rc, SISY_OK);
+	sisy_lsm_get_stats(db, &st);
+	assert_true(st.stall_micros > stalled_before);
+	assert_true(st.stalls >= 2);
+	assert_int_equal(sisy_lsm_compact_all(db), SISY_OK);
+	sisy_buf b = {0};
+	char k[32];
+	size_t kl = tu_key(k, sizeof k, 100000 + 1999);
+	assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+	kl = tu_key(k, sizeof k, 3);
+	assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+	assert_memory_equal(b.data, "r3", 2);
+	sisy_buf_free(&b);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	gate_destroy(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +506,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_off_close_flushes, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_one_sync_for_many,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_writers_slow_down_then_wait,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
