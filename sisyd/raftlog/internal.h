@@ -147,6 +147,7 @@ struct sisy_raftlog {
 	size_t nbatch, capbatch;
 	uint8_t *zeros;
 	size_t nzeros;
+	bool ballast; /* <dir>/ballast is in place */
 };
 
 /* --- group.c (lock held) ---------------------------------------------------
@@ -203,6 +204,12 @@ sisy_err raftlog_seg_seal(sisy_raftlog *lg, raftlog_seg *s);
 
 sisy_err raftlog_wgroup_get(sisy_raftlog *lg, uint64_t id,
 			    raftlog_wgroup **out);
+
+/* --- ballast.c (writer side, lock not held) ------------------------------- */
+
+/* Writes the ballast unless present; a full disk only skips it. */
+sisy_err raftlog_ballast_make(sisy_raftlog *lg);
+sisy_err raftlog_ballast_release(sisy_raftlog *lg);
 
 /* --- recover.c
  * ----------------------------------------------------------------- */

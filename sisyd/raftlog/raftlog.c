@@ -30,6 +30,7 @@ void sisy_raftlog_opts_default(sisy_raftlog_opts *o)
 	o->prefill_bytes = 1 * MIB;
 	o->cache_bytes = 16 * MIB;
 	o->queue_bytes = 64 * MIB;
+	o->reserve_bytes = 4 * MIB;
 }
 
 /* The state every call checks first (lock held). */
@@ -172,7 +173,8 @@ sisy_err sisy_raftlog_open(const sisy_raftlog_opts *o, sisy_raftlog **out)
 	}
 	if ((rc = make_dir(o->fs, o->dir)) != SISY_OK ||
 	    (rc = sisy_fs_lock(o->fs, lockpath, &lg->lock)) != SISY_OK ||
-	    (rc = raftlog_recover(lg)) != SISY_OK)
+	    (rc = raftlog_recover(lg)) != SISY_OK ||
+	    (rc = raftlog_ballast_make(lg)) != SISY_OK)
 		goto fail;
 	if (pthread_create(&lg->thread, NULL, raftlog_writer_main, lg) != 0) {
 		rc = sisy_errf(SISY_E_NOMEM,

@@ -22,8 +22,9 @@
  * a failed state for good: every later call returns SISY_E_FAILED with the
  * first error's message; a failed fsync is never retried. A full disk
  * (ENOSPC) makes sisy_raftlog_append() return SISY_E_NOSPC until the writer
- * succeeds again (it retries every 100 ms and after each compaction); reads
- * keep working.
+ * succeeds again (it retries every 100 ms and after each compaction, for
+ * which it first gives up a ballast file, see reserve_bytes); reads keep
+ * working.
  */
 #ifndef SISY_RAFTLOG_H
 #define SISY_RAFTLOG_H
@@ -51,6 +52,9 @@ typedef struct sisy_raftlog_opts {
 	size_t cache_bytes;	   /* recent written payloads kept; 16 MiB */
 	size_t queue_bytes;	   /* queued, unwritten bytes before
 				    * SISY_E_BUSY; default 64 MiB */
+	uint64_t reserve_bytes;	   /* ballast given up on a full disk so
+				    * that compaction can go through;
+				    * default 4 MiB, 0: none */
 } sisy_raftlog_opts;
 
 /* Fills in the defaults (fs and dir stay NULL). */

@@ -20,6 +20,7 @@
  *
  * Errors: ENOSPC keeps the batch and retries it every 100 ms, or at once
  * when a compaction may have freed space; appends are refused meanwhile.
+ * With a compaction waiting, the ballast goes first (ballast.c).
  * Rewriting a batch from its start is safe: replaying a record twice in
  * order gives the same log. Any other error fails the log for good.
  *
@@ -355,6 +356,8 @@ static sisy_err delete_segments(sisy_raftlog *lg)
 	 * left are still one consecutive run. */
 	if (rc == SISY_OK)
 		rc = sisy_fs_sync_dir(lg->o.fs, lg->dir);
+	if (rc == SISY_OK && !lg->ballast)
+		rc = raftlog_ballast_make(lg);
 	pthread_mutex_lock(&lg->mu);
 	return rc;
 }
@@ -372,6 +375,18 @@ static void fail(sisy_raftlog *lg, sisy_err rc)
 			 "the raft log failed and stopped: %s", lg->failmsg);
 	}
 	pthread_cond_broadcast(&lg->done);
+}
+
+/* Is a compaction or snapshot record waiting (lock held)? */
+static bool base_queued(sisy_raftlog *lg)
+{
+	for (size_t i = 0; i < lg->qn; i++)
+		if (lg->q[(lg->qhead + i) % lg->qcap].type == RAFTLOG_REC_BASE)
+			return true;
+	for (size_t k = 0; k < lg->nbatch; k++)
+		if (lg->batch[k].type == RAFTLOG_REC_BASE)
+			return true;
+	return false;
 }
 
 static void take_batch(sisy_raftlog *lg)
@@ -431,7 +446,17 @@ void *raftlog_writer_main(void *arg)
 		} else if (lg->nospace) {
 			if (lg->stop)
 				break; /* close reports the disk is full */
-			wait_retry(lg);
+			if (lg->ballast && base_queued(lg)) {
+				pthread_mutex_unlock(&lg->mu);
+				sisy_err rc = raftlog_ballast_release(lg);
+				pthread_mutex_lock(&lg->mu);
+				if (rc != SISY_OK) {
+					fail(lg, rc);
+					continue;
+				}
+			} else {
+				wait_retry(lg);
+			}
 		}
 		pthread_mutex_unlock(&lg->mu);
 		sisy_err rc = write_batch(lg);

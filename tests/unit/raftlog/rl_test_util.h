@@ -30,6 +30,7 @@ static inline void rl_opts_small(sisy_raftlog_opts *o, sisy_fs *fs,
 	o->prefill_bytes = 2048;
 	o->cache_bytes = 2048;
 	o->queue_bytes = 1 << 20;
+	o->reserve_bytes = 4096;
 }
 
 /* The payload of (g, i, t): its length and bytes depend on all three. */

@@ -579,6 +579,57 @@ static void test_enospc_refuses_appends_then_recovers(void **state)
 	assert_int_equal(rl_read_check(x->lg, 1, 1, last + 11, NULL), SISY_OK);
 }
 
+/* Flushes until it succeeds, waiting for reports in between (bounded). */
+static void flush_until_ok(efx *x)
+{
+	sisy_err rc;
+	for (int tries = 0; (rc = sisy_raftlog_flush(x->lg)) != SISY_OK;
+	     tries++) {
+		assert_int_equal(rc, SISY_E_NOSPC);
+		assert_true(tries < 200);
+		sisy_raftlog_durable d[8];
+		size_t n;
+		assert_int_equal(sisy_raftlog_drain(x->lg, d, 8, &n), SISY_OK);
+		struct pollfd p = {.fd = sisy_raftlog_event_fd(x->lg),
+				   .events = POLLIN};
+		poll(&p, 1, 50);
+	}
+}
+
+/* The log itself fills the disk: only compacting it can free space, and
+ * the compaction's record must reach the disk first. The ballast makes
+ * room for it. */
+static void test_full_disk_compaction_uses_ballast(void **state)
+{
+	efx *x = *state;
+	bool ex;
+	assert_int_equal(sisy_fs_exists(x->fs, DIR "/ballast", &ex), SISY_OK);
+	assert_true(ex);
+	sisy_fs_fault_set_capacity(x->ff, sisy_fs_fault_used(x->ff) + 40000);
+	uint64_t i = 1;
+	sisy_err rc = SISY_OK;
+	for (; i < 5000 && rc == SISY_OK; i += 5) {
+		rc = rl_append(x->lg, 1, i, i + 4, 1);
+		if (rc == SISY_OK)
+			rc = sisy_raftlog_flush(x->lg);
+	}
+	assert_int_equal(rc, SISY_E_NOSPC);
+	int before = rl_count_segments(x->fs, DIR);
+	sisy_raftlog_state st;
+	assert_int_equal(sisy_raftlog_state_of(x->lg, 1, &st), SISY_OK);
+	assert_int_equal(sisy_raftlog_compact(x->lg, 1, st.last_index),
+			 SISY_OK);
+	flush_until_ok(x);
+	assert_true(rl_count_segments(x->fs, DIR) < before);
+	/* Appends are taken again, and the ballast is back in place. */
+	assert_int_equal(
+	    rl_append(x->lg, 1, st.last_index + 1, st.last_index + 5, 1),
+	    SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	assert_int_equal(sisy_fs_exists(x->fs, DIR "/ballast", &ex), SISY_OK);
+	assert_true(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -589,6 +640,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_enospc_refuses_appends_then_recovers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_full_disk_compaction_uses_ballast, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
