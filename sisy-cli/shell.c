@@ -301,7 +301,7 @@ void cli_shell_run_stream(cli_shell *sh, FILE *f, const char *name)
 	unsigned long save_line = sh->loc_line;
 	bool save_cmd = sh->loc_command;
 	sisy_buf line = {0};
-	bool too_long, err;
+	bool too_long = false, err = false;
 	sh->loc_name = name;
 	sh->loc_line = 0;
 	sh->loc_command = false;

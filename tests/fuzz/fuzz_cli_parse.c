@@ -12,10 +12,10 @@
  *  - escaped text (what the aligned format and messages show) holds no
  *    control byte, so no input can drive the terminal.
  */
-#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +25,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Checked in every build: a release build of the target must not lose
+ * its invariants with NDEBUG. */
+#define CHECK(x)                                                         \
+	do {                                                             \
+		if (!(x)) {                                              \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", \
+				__FILE__, __LINE__, #x);                 \
+			abort();                                         \
+		}                                                        \
+	} while (0)
+
 static void check_arg(const cli_lexed *lx, const cli_arg *a)
 {
 	if (!a->present || a->data.len == 0)
 		return;
 	const uint8_t *lo = lx->bytes.data, *hi = lo + lx->bytes.len;
-	assert(a->data.data >= lo && a->data.data + a->data.len <= hi);
+	CHECK(a->data.data >= lo && a->data.data + a->data.len <= hi);
 }
 
 static void check_escape(sisy_slice s)
@@ -38,7 +49,7 @@ static void check_escape(sisy_slice s)
 	sisy_buf b = {0};
 	cli_escape_append(&b, s);
 	for (size_t i = 0; i < b.len; i++)
-		assert(b.data[i] >= 0x20 && b.data[i] != 0x7f);
+		CHECK(b.data[i] >= 0x20 && b.data[i] != 0x7f);
 	sisy_buf_free(&b);
 }
 
@@ -46,11 +57,11 @@ static void one_line(const char *s, size_t n, const cli_vars *vars,
 		     const cli_parse_opts *po, cli_lexed *lx)
 {
 	if (cli_lex(s, n, vars, lx) != SISY_OK) {
-		assert(lx->nstmts == 0);
+		CHECK(lx->nstmts == 0);
 		return;
 	}
 	for (size_t t = 0; t < lx->ntoks; t++) {
-		assert(lx->toks[t].off + lx->toks[t].len <= lx->bytes.len);
+		CHECK(lx->toks[t].off + lx->toks[t].len <= lx->bytes.len);
 		sisy_slice tok = cli_tok_slice(lx, t);
 		bool meta_name = false;
 		for (size_t i = 0; i < lx->nstmts; i++)
@@ -58,28 +69,28 @@ static void one_line(const char *s, size_t n, const cli_vars *vars,
 						  lx->stmts[i].first == t);
 		if (lx->toks[t].kind == CLI_TOK_WORD && !meta_name)
 			for (size_t i = 0; i < tok.len; i++)
-				assert(
+				CHECK(
 				    tok.data[i] != ' ' && tok.data[i] != '\t' &&
 				    tok.data[i] != '\'' && tok.data[i] != '"');
 		check_escape(tok);
 	}
 	for (size_t i = 0; i < lx->nstmts; i++) {
 		const cli_stmt *st = &lx->stmts[i];
-		assert(st->ntoks >= 1 && st->first + st->ntoks <= lx->ntoks);
-		assert(st->src_off + st->src_len <= n);
+		CHECK(st->ntoks >= 1 && st->first + st->ntoks <= lx->ntoks);
+		CHECK(st->src_off + st->src_len <= n);
 		if (st->meta)
 			continue;
 		cli_cmd cmd;
 		if (cli_parse(lx, st, po, &cmd) != SISY_OK)
 			continue;
-		assert(cmd.kind < CLI_CMD__COUNT);
+		CHECK(cmd.kind < CLI_CMD__COUNT);
 		check_arg(lx, &cmd.key);
 		check_arg(lx, &cmd.value);
 		check_arg(lx, &cmd.from);
 		check_arg(lx, &cmd.to);
 		for (size_t k = 0; k < cmd.nkeys; k++)
 			check_arg(lx, &cmd.keys[k]);
-		assert(cmd.kind != CLI_CMD_MGET || cmd.nkeys >= 1);
+		CHECK(cmd.kind != CLI_CMD_MGET || cmd.nkeys >= 1);
 		cli_cmd_free(&cmd);
 	}
 }
