@@ -9,3 +9,6 @@ HERE=$(dirname "$0")
 
 echo "== storage engine vs LevelDB (bench/engine-vs-leveldb.sh) =="
 bash "$HERE/engine-vs-leveldb.sh" "$BUILD"
+
+echo "== request processing: sisyd vs redis-server (bench/kv-vs-redis.sh) =="
+bash "$HERE/kv-vs-redis.sh" "$BUILD"
