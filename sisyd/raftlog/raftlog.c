@@ -498,6 +498,22 @@ sisy_err sisy_raftlog_drain(sisy_raftlog *lg, sisy_raftlog_durable *out,
 	return rc;
 }
 
+uint64_t sisy_raftlog_ticket(sisy_raftlog *lg)
+{
+	pthread_mutex_lock(&lg->mu);
+	uint64_t t = lg->qseq_next - 1;
+	pthread_mutex_unlock(&lg->mu);
+	return t;
+}
+
+uint64_t sisy_raftlog_durable_ticket(sisy_raftlog *lg)
+{
+	pthread_mutex_lock(&lg->mu);
+	uint64_t t = lg->durable_qseq;
+	pthread_mutex_unlock(&lg->mu);
+	return t;
+}
+
 sisy_err sisy_raftlog_flush(sisy_raftlog *lg)
 {
 	pthread_mutex_lock(&lg->mu);

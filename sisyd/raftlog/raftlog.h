@@ -130,6 +130,15 @@ int sisy_raftlog_event_fd(sisy_raftlog *lg);
  * the failure are still handed out first). */
 sisy_err sisy_raftlog_drain(sisy_raftlog *lg, sisy_raftlog_durable *out,
 			    size_t max, size_t *n);
+/* Tickets: every queued record gets the next number. ticket() is the
+ * number of the newest record queued so far (call it after a ready's
+ * writes; with other threads writing too it can only be later, which is a
+ * safe bound); durable_ticket() the newest one durable, records being
+ * durable in queue order. With them a caller can map its own batches (a
+ * Raft ready's persist id) to durability without matching per-group
+ * reports. */
+uint64_t sisy_raftlog_ticket(sisy_raftlog *lg);
+uint64_t sisy_raftlog_durable_ticket(sisy_raftlog *lg);
 /* Blocks until everything queued before the call is durable. For tests and
  * shutdown; never from an event loop. */
 sisy_err sisy_raftlog_flush(sisy_raftlog *lg);

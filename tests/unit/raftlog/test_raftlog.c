@@ -380,6 +380,22 @@ static void test_event_fd(void **state)
 	assert_int_equal(poll(&p, 1, 0), 0);
 }
 
+static void test_tickets(void **state)
+{
+	fx *x = *state;
+	uint64_t t0 = sisy_raftlog_ticket(x->lg);
+	assert_int_equal(sisy_raftlog_durable_ticket(x->lg), t0);
+	assert_int_equal(rl_append(x->lg, 1, 1, 5, 1), SISY_OK);
+	uint64_t t1 = sisy_raftlog_ticket(x->lg);
+	assert_int_equal(t1, t0 + 5); /* one per record */
+	sisy_raftlog_hardstate hs = {1, 1, 5};
+	assert_int_equal(sisy_raftlog_set_hardstate(x->lg, 1, &hs), SISY_OK);
+	uint64_t t2 = sisy_raftlog_ticket(x->lg);
+	assert_int_equal(t2, t1 + 1);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	assert_true(sisy_raftlog_durable_ticket(x->lg) >= t2);
+}
+
 static void test_bad_arguments(void **state)
 {
 	fx *x = *state;
@@ -475,6 +491,7 @@ int main(void)
 	    T(test_compaction_deletes_segments),
 	    T(test_snapshot),
 	    T(test_event_fd),
+	    T(test_tickets),
 	    T(test_bad_arguments),
 	    T(test_threads),
 	};
