@@ -90,6 +90,7 @@ void sisy_config_defaults(sisy_server_config *c)
 	c->io_timeout_ms = 30000;
 	c->max_pipeline = 1024;
 	c->max_output_bytes = 8u << 20;
+	c->max_request_bytes = 64u << 20;
 	c->read_threads = 2;
 	c->apply_group = 512;
 	c->scan_page_max = 1000;

@@ -24,9 +24,10 @@ typedef struct sisy_server_config {
 	uint32_t max_unauth;	       /* connections not yet logged in */
 	uint32_t handshake_timeout_ms; /* accept -> logged in */
 	uint32_t idle_timeout_ms;      /* no request for this long; 0: never */
-	uint32_t io_timeout_ms;	   /* a frame half received or output unsent */
-	uint32_t max_pipeline;	   /* requests queued per connection */
-	uint32_t max_output_bytes; /* per connection, before reads pause */
+	uint32_t io_timeout_ms;	    /* a frame half received or output unsent */
+	uint32_t max_pipeline;	    /* requests queued per connection */
+	uint32_t max_output_bytes;  /* per connection, before reads pause */
+	uint32_t max_request_bytes; /* queued request bytes per connection */
 	uint32_t read_threads;
 	uint32_t apply_group;	/* commands per engine batch at most */
 	uint32_t scan_page_max; /* entries per SCAN page */

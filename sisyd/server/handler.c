@@ -419,6 +419,8 @@ void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
 	if (c->undispatched == NULL)
 		c->undispatched = r;
 	c->nreq++;
+	r->bytes = msg.len;
+	c->queued_bytes += msg.len;
 }
 
 /* Dispatches in order, under the rule in srv_int.h. */
@@ -458,6 +460,7 @@ void handler_flush_replies(sisy_server *s, srv_conn *c)
 		if (c->head == NULL)
 			c->tail = NULL;
 		c->nreq--;
+		c->queued_bytes -= r->bytes;
 		conn_send_frame(s, c, r->out.data, r->out.len, true);
 		handler_req_free(r);
 	}

@@ -226,6 +226,7 @@ void srv_conn_update_events(sisy_server *s, srv_conn *c)
 		return;
 	bool want_read = !c->closing && c->state != CONN_PENALTY &&
 			 c->nreq < s->cfg.max_pipeline &&
+			 c->queued_bytes < s->cfg.max_request_bytes &&
 			 c->out.len - c->out_off < s->cfg.max_output_bytes &&
 			 !s->stop_requested;
 	bool want_write = c->out_off < c->out.len;

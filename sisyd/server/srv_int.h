@@ -60,6 +60,7 @@ typedef struct srv_req {
 	struct Sisy__Request *msg;
 	req_kind kind;
 	bool dispatched, done;
+	size_t bytes; /* size of the request's frame */
 	sisy_buf out; /* packed Response */
 	/* writes */
 	sisy_kv_op *ops;
@@ -85,6 +86,7 @@ struct srv_conn {
 	srv_req *head, *tail;
 	srv_req *undispatched; /* first request not yet dispatched, or NULL */
 	size_t nreq;
+	size_t queued_bytes; /* frame bytes of the requests in the FIFO */
 	size_t running_reads, running_writes;
 	uint64_t accepted_ms, active_ms, partial_ms, stall_ms, penalty_ms;
 	char addr[64];
