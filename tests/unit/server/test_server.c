@@ -567,6 +567,49 @@ static void test_restart_keeps_data_and_versions(void **state)
 	sisy_client_close(c);
 }
 
+/* Thousands of sessions at once, each with bounded memory: all logged in
+ * (one Argon2id, then the cached key), all answered, then all gone. */
+static void test_many_sessions(void **state)
+{
+	(void)state;
+	enum { N = 1500 };
+	sisy_client **cs = calloc(N, sizeof *cs);
+	assert_non_null(cs);
+	for (int i = 0; i < N; i++)
+		cs[i] = connect_as("admin", "s3cret");
+	for (int i = 0; i < N; i++) {
+		sisy_req q = {.op = SISY_OP_PING};
+		assert_int_equal(sisy_client_send(cs[i], &q, NULL), SISY_OK);
+		assert_int_equal(sisy_client_flush(cs[i]), SISY_OK);
+	}
+	for (int i = 0; i < N; i++) {
+		sisy_reply *r;
+		assert_int_equal(sisy_client_recv(cs[i], &r), SISY_OK);
+		assert_int_equal(r->err, SISY_OK);
+		sisy_reply_free(r);
+	}
+	sisy_client *c = cs[0];
+	sisy_req q = {.op = SISY_OP_INFO, .info_section = "clients"};
+	sisy_reply *r;
+	assert_int_equal(sisy_client_call(c, &q, &r), SISY_OK);
+	bool seen = false;
+	for (size_t i = 0; i < r->nentries; i++)
+		if (sisy_slice_eq(r->entries[i].key,
+				  S("clients.connections"))) {
+			char v[32];
+			snprintf(v, sizeof v, "%.*s",
+				 (int)r->entries[i].value.len,
+				 r->entries[i].value.data);
+			assert_true(atoi(v) >= N);
+			seen = true;
+		}
+	assert_true(seen);
+	sisy_reply_free(r);
+	for (int i = 0; i < N; i++)
+		sisy_client_close(cs[i]);
+	free(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +619,7 @@ int main(void)
 	    cmocka_unit_test(test_scan_pages),
 	    cmocka_unit_test(test_auth_and_trust),
 	    cmocka_unit_test(test_roles_and_users),
+	    cmocka_unit_test(test_many_sessions),
 	    cmocka_unit_test(test_restart_keeps_data_and_versions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
