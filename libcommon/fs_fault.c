@@ -595,7 +595,7 @@ static sisy_err ff_open(sisy_fs *fs, const char *path, int flags,
 	    gate(ff, mutates ? SISY_FAULT_OPEN : 0, "open", path, NULL);
 	ff_path p;
 	ff_inode *parent, *ino;
-	const char *name;
+	const char *name = NULL;
 	if (rc != SISY_OK)
 		goto fail;
 	if ((rc = resolve_parent(ff, path, &p, &parent, &name)) != SISY_OK)
@@ -895,7 +895,7 @@ static sisy_err ff_rename(sisy_fs *fs, const char *from, const char *to)
 	sisy_fs_fault *ff = ff_of(fs);
 	ff_path pf, pt;
 	ff_inode *dfrom, *dto;
-	const char *nfrom, *nto;
+	const char *nfrom = NULL, *nto = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_RENAME, "rename", from, to);
 	if (rc != SISY_OK ||
@@ -959,7 +959,7 @@ static sisy_err ff_unlink(sisy_fs *fs, const char *path)
 	sisy_fs_fault *ff = ff_of(fs);
 	ff_path p;
 	ff_inode *parent;
-	const char *name;
+	const char *name = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_UNLINK, "unlink", path, NULL);
 	if (rc != SISY_OK ||
@@ -988,7 +988,7 @@ static sisy_err ff_link(sisy_fs *fs, const char *from, const char *to)
 	sisy_fs_fault *ff = ff_of(fs);
 	ff_path pt;
 	ff_inode *src, *dto;
-	const char *nto;
+	const char *nto = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_LINK, "link", from, to);
 	if (rc != SISY_OK || (rc = resolve(ff, from, &src)) != SISY_OK ||
@@ -1016,7 +1016,7 @@ static sisy_err ff_mkdir(sisy_fs *fs, const char *path)
 	sisy_fs_fault *ff = ff_of(fs);
 	ff_path p;
 	ff_inode *parent, *d;
-	const char *name;
+	const char *name = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_MKDIR, "mkdir", path, NULL);
 	if (rc != SISY_OK ||
@@ -1044,7 +1044,7 @@ static sisy_err ff_rmdir(sisy_fs *fs, const char *path)
 	sisy_fs_fault *ff = ff_of(fs);
 	ff_path p;
 	ff_inode *parent;
-	const char *name;
+	const char *name = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_UNLINK, "rmdir", path, NULL);
 	if (rc != SISY_OK ||
@@ -1159,7 +1159,7 @@ static sisy_err ff_lock_path(sisy_fs *fs, const char *path, sisy_lockfile **out)
 				 "fs_fault: lock %s: out of memory", path);
 	ff_path p;
 	ff_inode *parent, *ino;
-	const char *name;
+	const char *name = NULL;
 	lock_ff(ff);
 	sisy_err rc = gate(ff, SISY_FAULT_OPEN, "lock", path, NULL);
 	if (rc != SISY_OK ||

@@ -90,8 +90,8 @@ static sisy_err last_nonzero(scan *s, uint64_t from, uint64_t *end)
 {
 	*end = from;
 	for (uint64_t off = from; off < s->fsize;) {
-		const uint8_t *p;
-		size_t n;
+		const uint8_t *p = NULL;
+		size_t n = 0;
 		sisy_err rc = scan_at(s, off, 1, &p, &n);
 		if (rc != SISY_OK)
 			return rc;
@@ -253,7 +253,7 @@ static sisy_err recover_segment(sisy_raftlog *lg, uint64_t seq, bool is_last,
 	scan s = {0};
 	raftlog_seg *seg = NULL;
 	raftlog_seghdr h = {0};
-	uint64_t end, z;
+	uint64_t end = 0, z = 0;
 	*outcome = SEG_KEPT;
 
 	sisy_err rc = raftlog_seg_path_of(lg, seq, path, sizeof path);
