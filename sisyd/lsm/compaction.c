@@ -143,6 +143,8 @@ lsm_compaction *lsm_compaction_level(lsm_version_set *vs, int level,
 		return NULL;
 	lsm_compaction *c = compaction_new(vs, level, target_file_bytes);
 	sisy_err rc = c != NULL ? SISY_OK : SISY_E_NOMEM;
+	if (c != NULL)
+		c->manual = true;
 	if (rc == SISY_OK)
 		rc = lsm_version_overlapping(c->v, level, NULL, NULL, &c->in[0],
 					     &c->nin[0]);
@@ -169,7 +171,7 @@ void lsm_compaction_free(lsm_compaction *c)
 
 bool lsm_compaction_is_trivial(const lsm_compaction *c)
 {
-	if (c->nin[0] != 1 || c->nin[1] != 0)
+	if (c->manual || c->nin[0] != 1 || c->nin[1] != 0)
 		return false;
 	uint64_t gp = 0;
 	for (int i = 0; i < c->ngp; i++)

@@ -38,6 +38,7 @@ typedef struct lsm_compaction {
 	int level_ptrs[LSM_NUM_LEVELS];
 	uint64_t max_output_bytes;
 	uint64_t max_gp_overlap;
+	bool manual; /* asked for: always rewrite, to drop old versions */
 } lsm_compaction;
 
 /* The compaction the size policy wants now, or NULL (none due, or ENOMEM).

@@ -54,10 +54,12 @@ sisy_err sisy_lsm_compact_all(sisy_lsm *db)
 	if (rc != SISY_OK)
 		return rc;
 	pthread_mutex_lock(&db->mu);
-	int deepest = deepest_level(db->vs->current);
-	if (deepest == 0)
-		deepest = 1; /* L0 alone still goes down to L1 */
-	for (int level = 0; level < deepest && rc == SISY_OK; level++) {
+	/* every level down to the deepest one holding data moves one further
+	 * down, so every table is rewritten: old versions and tombstones go */
+	int last = deepest_level(db->vs->current);
+	if (last > LSM_NUM_LEVELS - 2)
+		last = LSM_NUM_LEVELS - 2;
+	for (int level = 0; level <= last && rc == SISY_OK; level++) {
 		db_manual m = {.level = level};
 		while (db->manual != NULL &&
 		       (rc = db_check_failed(db)) == SISY_OK)
