@@ -5,14 +5,24 @@
  * out is also fed to a session's open (it must refuse forgeries without
  * crashing). Invariants checked: no frame longer than the maximum is ever
  * produced; the reader consumes everything or fails. */
-#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
 #include "session.h"
+
+/* Invariants hold in release builds too (no assert: NDEBUG drops it). */
+#define CHECK(x)                                                       \
+	do {                                                           \
+		if (!(x)) {                                            \
+			fprintf(stderr, "invariant failed: %s\n", #x); \
+			abort();                                       \
+		}                                                      \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,10 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    &r, data + off + in, piece - in, &used, &done, &f);
 			if (rc != SISY_OK)
 				goto out;
-			assert(used > 0 || done);
+			CHECK(used > 0 || done);
 			in += used;
 			if (done) {
-				assert(f.len <= max);
+				CHECK(f.len <= max);
 				(void)sisy_session_open(&s, f, &plain);
 				sisy_frame_reader_next(&r);
 			}

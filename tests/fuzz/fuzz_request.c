@@ -2,12 +2,22 @@
  * unpack + bounds + role checks + routing), for each role. Whatever the
  * bytes, the result is a request with a reply already packed (refused) or
  * a routed request whose bounds hold. */
-#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "srv_int.h"
+
+/* Invariants hold in release builds too (no assert: NDEBUG drops it). */
+#define CHECK(x)                                                       \
+	do {                                                           \
+		if (!(x)) {                                            \
+			fprintf(stderr, "invariant failed: %s\n", #x); \
+			abort();                                       \
+		}                                                      \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,16 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == NULL)
 		return 0;
 	if (r->kind == REQ_WRITE && r->nops > 0) {
-		assert(c.role >= SISY_ROLE_READWRITE);
-		assert(r->nops <= SISY_MAX_BATCH_OPS);
+		CHECK(c.role >= SISY_ROLE_READWRITE);
+		CHECK(r->nops <= SISY_MAX_BATCH_OPS);
 		for (size_t i = 0; i < r->nops; i++) {
-			assert(r->ops[i].key.len >= 1 &&
-			       r->ops[i].key.len <= SISY_MAX_KEY);
-			assert(r->ops[i].value.len <= SISY_MAX_VALUE);
+			CHECK(r->ops[i].key.len >= 1 &&
+			      r->ops[i].key.len <= SISY_MAX_KEY);
+			CHECK(r->ops[i].value.len <= SISY_MAX_VALUE);
 		}
 	}
 	if (r->kind == REQ_LOCAL && r->msg == NULL)
-		assert(r->out.len > 0);
+		CHECK(r->out.len > 0);
 	handler_req_free(r);
 	return 0;
 }
