@@ -98,9 +98,16 @@ bool lsm_bloom_may_match(const uint8_t *filter, size_t len, uint64_t hash)
 		return true;
 	uint64_t nbits = (uint64_t)(len - 1) * 8;
 	uint32_t h1 = (uint32_t)hash, h2 = (uint32_t)(hash >> 32);
+	/* The probes hit unrelated cache lines of a filter that is often not
+	 * in cache: start every load first, so the misses overlap instead of
+	 * following one another. */
+	uint32_t bits[LSM_BLOOM_MAX_K];
 	for (uint32_t i = 0; i < k; i++) {
-		uint32_t bit = bloom_bit(h1, h2, i, nbits);
-		if ((filter[bit >> 3] & (1u << (bit & 7))) == 0)
+		bits[i] = bloom_bit(h1, h2, i, nbits);
+		__builtin_prefetch(filter + (bits[i] >> 3));
+	}
+	for (uint32_t i = 0; i < k; i++) {
+		if ((filter[bits[i] >> 3] & (1u << (bits[i] & 7))) == 0)
 			return false;
 	}
 	return true;

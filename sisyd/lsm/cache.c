@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coding.h"
 #include "hash.h"
 
 #define CACHE_MIN_BUCKETS    16
@@ -88,9 +89,24 @@ static void list_append(cache_entry *head, cache_entry *e)
 	e->next->prev = e;
 }
 
-static uint64_t key_hash(const void *key, size_t klen)
+/* The keys the engine uses are 8 bytes (table numbers) or 16 (cache id,
+ * block offset): mix those inline (a multiply and the splitmix64 finaliser,
+ * so both the top bits, which pick the shard, and the low bits, which pick
+ * the bucket, depend on every input bit). Hashes never leave the process. */
+static inline uint64_t key_hash(const void *key, size_t klen)
 {
-	return sisy_hash64(key, klen, 0);
+	if (klen != 8 && klen != 16)
+		return sisy_hash64(key, klen, 0);
+	const uint8_t *p = key;
+	uint64_t h = sisy_get_u64(p) * UINT64_C(0x9e3779b97f4a7c15);
+	if (klen == 16)
+		h ^= sisy_get_u64(p + 8) + UINT64_C(0x632be59bd9b4e019);
+	h ^= h >> 30;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return h;
 }
 
 static cache_shard *shard_of(lsm_cache *c, uint64_t hash)
