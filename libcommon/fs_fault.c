@@ -15,6 +15,9 @@
  *     the order the ops were made: a prefix of the bytes written since the
  *     last sync survives, whether they were appends or pwrites in the middle
  *     of the file. A truncate in the log counts as one unit of that prefix.
+ *     With torn sectors on, the disk reorders instead: the file gets its old
+ *     or its new size, and each 512-byte sector that the unsynced ops
+ *     changed is, at random, all old or all new (zeros past an end).
  *   - memory: an inode lives while it is reachable from the root through
  *     current or durable entries, or is held by a live handle or lock; gc()
  *     sweeps the rest (mark and sweep, run after the operations that drop
@@ -51,6 +54,7 @@
 #define FF_PATH_MAX  4096
 #define FF_DEPTH_MAX 64
 #define FF_NAME_MAX  255
+#define FF_SECTOR    512
 
 typedef struct ff_inode ff_inode;
 
@@ -108,6 +112,7 @@ struct sisy_fs_fault {
 	uint64_t crash_at; /* 0: not armed; else the mutation number to fail */
 	uint64_t mutations;
 	bool torn;
+	bool torn_sectors;
 	char *ignore_dir_sync;
 	ff_rule *rules;
 	size_t nrules;
@@ -1316,10 +1321,55 @@ bool sisy_fs_fault_crashed(sisy_fs_fault *ff)
 	return c;
 }
 
-/* A file after the crash: its durable bytes, then a prefix of the ops. */
+/* Copies [from, to) of src into dst (both at the same offsets), zeros
+ * where src is shorter. */
+static void copy_range(sisy_buf *dst, const sisy_buf *src, size_t from,
+		       size_t to)
+{
+	size_t have = src->len > from ? src->len - from : 0;
+	size_t n = to - from < have ? to - from : have;
+	if (n)
+		memcpy(dst->data + from, src->data + from, n);
+	memset(dst->data + from + n, 0, to - from - n);
+}
+
+/* A file after a crash of a disk that reorders writes: the old or the new
+ * size, and each sector of it old or new at random. */
+static void restore_sectors(sisy_fs_fault *ff, ff_inode *ino)
+{
+	sisy_buf nw = {0}, out = {0};
+	if (sisy_buf_set(&nw, ino->dur.data, ino->dur.len) != SISY_OK)
+		abort();
+	for (size_t i = 0; i < ino->nops; i++)
+		if (op_apply(&nw, &ino->ops[i], ino->ops[i].len) != SISY_OK)
+			abort();
+	const sisy_buf *old = &ino->dur;
+	size_t len = nw.len;
+	if (old->len != nw.len && sisy_rand_below(&ff->rng, 2))
+		len = old->len;
+	if (buf_resize(&out, len) != SISY_OK)
+		abort();
+	for (size_t s = 0; s < len; s += FF_SECTOR) {
+		size_t e = s + FF_SECTOR < len ? s + FF_SECTOR : len;
+		bool same = e <= old->len && e <= nw.len &&
+			    memcmp(old->data + s, nw.data + s, e - s) == 0;
+		bool use_new = same || sisy_rand_below(&ff->rng, 2);
+		copy_range(&out, use_new ? &nw : old, s, e);
+	}
+	sisy_buf_free(&nw);
+	sisy_buf_free(&ino->cur);
+	ino->cur = out;
+}
+
+/* A file after the crash: its durable bytes, then a prefix of the ops (or,
+ * with torn sectors, a random mix of old and new sectors). */
 static void restore_file(sisy_fs_fault *ff, ff_inode *ino)
 {
 	uint64_t keep = 0;
+	if (ff->torn && ff->torn_sectors && ino->nops > 0) {
+		restore_sectors(ff, ino);
+		goto done;
+	}
 	if (ff->torn && ino->op_units > 0)
 		keep = sisy_rand_below(&ff->rng, ino->op_units + 1);
 	sisy_buf_free(&ino->cur);
@@ -1337,6 +1387,7 @@ static void restore_file(sisy_fs_fault *ff, ff_inode *ino)
 			abort();
 		keep -= units < keep ? units : keep;
 	}
+done:
 	ops_free(ino);
 	/* Whatever the crash kept is what is on the disk now. */
 	if (sisy_buf_set(&ino->dur, ino->cur.data, ino->cur.len) != SISY_OK)
@@ -1392,6 +1443,13 @@ void sisy_fs_fault_set_torn_writes(sisy_fs_fault *ff, bool on)
 {
 	lock_ff(ff);
 	ff->torn = on;
+	unlock_ff(ff);
+}
+
+void sisy_fs_fault_set_torn_sectors(sisy_fs_fault *ff, bool on)
+{
+	lock_ff(ff);
+	ff->torn_sectors = on;
 	unlock_ff(ff);
 }
 

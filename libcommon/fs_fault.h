@@ -68,6 +68,12 @@ void sisy_fs_fault_restart(sisy_fs_fault *ff);
 uint64_t sisy_fs_fault_mutations(sisy_fs_fault *ff);
 /* On a crash, keep a random prefix of unsynced bytes (default on). */
 void sisy_fs_fault_set_torn_writes(sisy_fs_fault *ff, bool on);
+/* With torn writes on: model a disk that reorders writes instead of a
+ * prefix. A crash gives each file with unsynced changes its old or its new
+ * size, and each 512-byte sector those changes touched is, at random, all
+ * old or all new (zeros past an end), so a later write can survive an
+ * earlier one that is lost. Default off. */
+void sisy_fs_fault_set_torn_sectors(sisy_fs_fault *ff, bool on);
 /* Pretend directory syncs on paths containing `substr` happen but make
  * nothing durable — as if the code under test had left them out. NULL turns
  * it off. Used to show a test notices a missing directory fsync. */

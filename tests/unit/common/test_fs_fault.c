@@ -347,6 +347,56 @@ static void test_torn_pwrite_middle(void **state)
 	assert_true(saw_partial);
 }
 
+/* A disk that reorders writes: each sector old or new, any size of the
+ * two, and a later sector can survive an earlier one that is lost. */
+static void test_torn_sectors(void **state)
+{
+	fx *x = *state;
+	sisy_fs_fault_set_torn_sectors(x->ff, true);
+	char old[8 * 512], nw[10 * 512];
+	memset(old, '.', sizeof old);
+	for (int k = 0; k < 10; k++)
+		memset(nw + k * 512, 'A' + k, 512);
+	bool reordered = false, sizes[2] = {false, false};
+	for (int i = 0; i < 64; i++) {
+		sisy_file *f;
+		assert_int_equal(
+		    sisy_fs_open(x->fs, "/s",
+				 SISY_O_WRITE | SISY_O_CREATE | SISY_O_TRUNC,
+				 &f),
+		    SISY_OK);
+		assert_int_equal(sisy_file_append(f, old, sizeof old), SISY_OK);
+		assert_int_equal(sisy_file_sync(f), SISY_OK);
+		assert_int_equal(sisy_fs_sync_dir(x->fs, "/"), SISY_OK);
+		assert_int_equal(sisy_file_pwrite(f, nw, 8 * 512, 0), SISY_OK);
+		assert_int_equal(sisy_file_append(f, nw + 8 * 512, 2 * 512),
+				 SISY_OK);
+		assert_int_equal(sisy_file_close(f), SISY_OK);
+		crash_restart(x);
+		uint8_t *data;
+		size_t len;
+		assert_int_equal(
+		    sisy_fs_read_all(x->fs, "/s", 1 << 20, &data, &len),
+		    SISY_OK);
+		assert_true(len == sizeof old || len == sizeof nw);
+		sizes[len == sizeof nw] = true;
+		bool lost = false;
+		for (size_t k = 0; k < len / 512; k++) {
+			const uint8_t *sec = data + k * 512;
+			bool is_new = memcmp(sec, nw + k * 512, 512) == 0;
+			bool is_old =
+			    k < 8
+				? memcmp(sec, old + k * 512, 512) == 0
+				: sec[0] == 0 && memcmp(sec, sec + 1, 511) == 0;
+			assert_true(is_new || is_old);
+			reordered |= lost && is_new;
+			lost |= !is_new;
+		}
+		free(data);
+	}
+	assert_true(reordered && sizes[0] && sizes[1]);
+}
+
 static void test_crash_after_counting(void **state)
 {
 	fx *x = *state;
@@ -712,6 +762,7 @@ int main(void)
 	    T(test_unlinked_open_file),
 	    T(test_torn_prefix),
 	    T(test_torn_pwrite_middle),
+	    T(test_torn_sectors),
 	    T(test_crash_after_counting),
 	    T(test_injection_rules),
 	    T(test_capacity),

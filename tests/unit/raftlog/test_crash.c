@@ -2,7 +2,8 @@
  *
  * The crash test runs a random multi-group workload (appends, conflicting
  * appends, hard states, compactions, snapshots) and crashes the machine at
- * a random mutation, with torn writes. The test keeps its own model: the
+ * a random mutation, with torn writes (a random prefix of the unsynced
+ * bytes, or random sectors of them). The test keeps its own model: the
  * list of records in the order it queued them, and the rules (written here
  * again, independently) that turn a record sequence into each group's log.
  * After restart the recovered log must be exactly the model after some
@@ -356,6 +357,8 @@ static void crash_one(uint64_t seed)
 	rl_opts_small(&o, fs, DIR);
 	if (sisy_rand_below(&x.r, 2))
 		o.prefill_bytes = 0;
+	/* A third of the crashes tear by sector (a disk that reorders). */
+	sisy_fs_fault_set_torn_sectors(ff, sisy_rand_below(&x.r, 3) == 0);
 	assert_int_equal(sisy_raftlog_open(&o, &x.lg), SISY_OK);
 	sisy_fs_fault_crash_after(ff, 1 + sisy_rand_below(&x.r, 400));
 	size_t nops = 20 + sisy_rand_below(&x.r, MAXOPS - 20);
