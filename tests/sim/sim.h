@@ -170,6 +170,7 @@ typedef struct sim_node {
 	bool removed;		/* a committed config no longer lists it */
 	uint8_t last_role;
 	uint64_t last_term;
+	uint64_t last_commit; /* as of the last ready */
 } sim_node;
 
 /* ---- network ---------------------------------------------------------------
@@ -285,6 +286,7 @@ typedef struct sim {
 	int down_count;
 	int conf_changes;	  /* operator tasks completed */
 	uint32_t leader_churn_pm; /* chance a new leader is hit soon */
+	uint32_t commit_hit_pm;	  /* chance a commit advance is hit */
 	/* Counters for the summary. */
 	uint64_t elections, crashes, snapshots_sent, compactions, transfers;
 	uint64_t ops_ok, ops_failed, ops_unknown;
@@ -436,6 +438,8 @@ void sim_heal_link(sim *s, uint64_t gen);
 /* A node just became leader (it may be hit soon: leader churn). */
 void sim_new_leader(sim *s, sim_node *n);
 void sim_leader_fault(sim *s, sim_node *n);
+/* After a ready: a leader whose commit index moved may be hit at once. */
+void sim_leader_committed(sim *s, sim_node *n);
 
 /* sim_operator.c */
 /* Queues a membership task; false if the queue is full. */

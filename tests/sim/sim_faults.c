@@ -11,9 +11,11 @@
  * a change of the network's loss, duplication, delay and reordering.
  *
  * Leader churn: with a per-seed probability, a node that has just become
- * leader is crashed or isolated 1-30 ms later, so leaders come and go
+ * leader is crashed or isolated 0-30 ms later, so leaders come and go
  * while they still hold entries of older terms (the Figure 8 situations of
- * the Raft paper).
+ * the Raft paper); and with another, a leader whose commit index has just
+ * moved is crashed or isolated 0-3 ms later, before its followers learn
+ * of it.
  */
 #include <string.h>
 
@@ -37,6 +39,8 @@ void sim_faults_start(sim *s)
 	s->fault_gap_max = gaps[sisy_rand_below(&s->rand, 3)];
 	static const uint32_t churn[] = {0, 0, 300, 700};
 	s->leader_churn_pm = churn[sisy_rand_below(&s->rand, 4)];
+	static const uint32_t hits[] = {0, 5, 20};
+	s->commit_hit_pm = hits[sisy_rand_below(&s->rand, 3)];
 	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 100 * SIM_MS, 300 * SIM_MS),
 		 0);
 	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
@@ -321,8 +325,31 @@ void sim_new_leader(sim *s, sim_node *n)
 	sim_event ev = {.type = SIM_EV_LEADER_FAULT,
 			.slot = (int16_t)n->slot,
 			.inc = n->inc};
-	sim_schedule(s, s->now + sim_rand_range(s, 1 * SIM_MS, 30 * SIM_MS),
-		     &ev);
+	/* A third of the hits land before the new leader's first messages
+	 * are out (they are dropped on arrival at a blocked link). */
+	sim_time after = sisy_rand_chance(&s->rand, 1, 3)
+			     ? 0
+			     : sim_rand_range(s, 1 * SIM_MS, 30 * SIM_MS);
+	sim_schedule(s, s->now + after, &ev);
+}
+
+void sim_leader_committed(sim *s, sim_node *n)
+{
+	if (n->state != SIM_NODE_UP)
+		return;
+	sisy_raft_status st;
+	sisy_raft_get_status(n->r, &st);
+	bool moved = st.commit > n->last_commit;
+	n->last_commit = st.commit;
+	if (!moved || st.role != SISY_RAFT_LEADER ||
+	    s->phase != SIM_PHASE_FAULTS ||
+	    sisy_rand_below(&s->rand, 1000) >= s->commit_hit_pm)
+		return;
+	/* Hit before the followers hear of the new commit index. */
+	sim_event ev = {.type = SIM_EV_LEADER_FAULT,
+			.slot = (int16_t)n->slot,
+			.inc = n->inc};
+	sim_schedule(s, s->now + sim_rand_range(s, 0, 3 * SIM_MS), &ev);
 }
 
 void sim_leader_fault(sim *s, sim_node *n)

@@ -569,6 +569,7 @@ void sim_node_pump(sim *s, sim_node *n)
 		handle_ready(s, n, &rd);
 		sisy_raft_advance(n->r);
 		sim_check_after_ready(s, n);
+		sim_leader_committed(s, n);
 	}
 }
 

@@ -5,7 +5,7 @@
  * step until the leader's configuration shows it committed (no pending
  * config entry):
  *   REMOVE id  until id is no longer a member; a removed node that is still
- *              running is stopped 0-3 s later (until then it may campaign:
+ *              running is stopped 0-5 s later (until then it may campaign:
  *              a removed server must not disrupt or split the cluster);
  *   ADD        start a fresh node with a NEW id and an empty disk (a node
  *              never comes back with its old identity and an empty log),
@@ -81,7 +81,7 @@ static bool step_remove(sim *s, sim_node *l, const sisy_raft_membership *m,
 	}
 	sim_tracef(s, "CONF n%llu removed", U(t->id));
 	if (t->linger)
-		schedule(s, SIM_EV_STOP_NODE, sim_rand_range(s, 0, 3 * SIM_S),
+		schedule(s, SIM_EV_STOP_NODE, sim_rand_range(s, 0, 5 * SIM_S),
 			 t->id);
 	return true;
 }
