@@ -145,6 +145,11 @@ sisy_err raftlog_group_create(sisy_raftlog *lg, uint64_t id,
 			return sisy_errf(SISY_E_NOMEM,
 					 "raftlog: out of memory");
 		lg->groups = v;
+		raftlog_group **d = realloc(lg->dirty, cap * sizeof *d);
+		if (d == NULL)
+			return sisy_errf(SISY_E_NOMEM,
+					 "raftlog: out of memory");
+		lg->dirty = d;
 		lg->capgroups = cap;
 	}
 	raftlog_group *g = calloc(1, sizeof *g);

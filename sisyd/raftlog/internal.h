@@ -121,7 +121,9 @@ struct sisy_raftlog {
 	raftlog_item *cache_head, *cache_tail;
 	size_t cache_bytes;
 
-	size_t ndirty; /* groups with dirty reports */
+	raftlog_group **dirty; /* groups with reports, oldest first; room for
+				* every group (grown with the table) */
+	size_t ndirty;
 
 	raftlog_seg **segs; /* sorted by seq; the last is current */
 	size_t nsegs, capsegs;

@@ -78,6 +78,7 @@ static void free_all(sisy_raftlog *lg)
 		raftlog_seg_free(lg->segs[i]);
 	free(lg->segs);
 	free(lg->groups);
+	free(lg->dirty);
 	free(lg->q);
 	free(lg->batch);
 	free(lg->wg);
@@ -482,15 +483,18 @@ sisy_err sisy_raftlog_drain(sisy_raftlog *lg, sisy_raftlog_durable *out,
 	(void)r;
 	*n = 0;
 	pthread_mutex_lock(&lg->mu);
-	for (size_t i = 0; i < lg->ngroups && lg->ndirty > 0 && *n < max; i++) {
-		raftlog_group *g = lg->groups[i];
-		if (!g->dirty)
-			continue;
+	size_t k = 0;
+	for (; k < lg->ndirty && *n < max; k++) {
+		raftlog_group *g = lg->dirty[k];
+		assert(g->dirty);
 		out[(*n)++] = g->rep;
 		memset(&g->rep, 0, sizeof g->rep);
 		g->dirty = false;
-		lg->ndirty--;
 	}
+	if (k > 0 && k < lg->ndirty)
+		memmove(lg->dirty, lg->dirty + k,
+			(lg->ndirty - k) * sizeof *lg->dirty);
+	lg->ndirty -= k;
 	if (lg->ndirty > 0 || lg->failed != SISY_OK)
 		raftlog_notify(lg); /* more to come: stay readable */
 	sisy_err rc = *n > 0 ? SISY_OK : check_failed(lg);

@@ -278,7 +278,8 @@ static void report(sisy_raftlog *lg, raftlog_group *g, const raftlog_prec *p)
 	}
 	if (!g->dirty) {
 		g->dirty = true;
-		lg->ndirty++;
+		assert(lg->ndirty < lg->capgroups);
+		lg->dirty[lg->ndirty++] = g;
 	}
 }
 
