@@ -3,12 +3,16 @@
  * substring, waits (bounded) until the engine's thread is parked there,
  * checks what the rest of the engine does meanwhile, then opens the gate.
  * This makes "while the flush is stuck" or "while the WAL sync is in
- * progress" deterministic, without sleeping and hoping. Header-only. */
+ * progress" deterministic, without sleeping and hoping.
+ * It also records the first operation that failed with SISY_E_CRASHED (over
+ * the fault layer: where a simulated crash hit), so crash tests can show
+ * which kinds of crash points they covered. Header-only. */
 #ifndef SISY_TEST_GATE_FS_H
 #define SISY_TEST_GATE_FS_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,8 +29,10 @@ typedef struct gate_fs {
 	int ops; /* GATE_* held while armed */
 	char substr[64];
 	bool armed;
-	int waiting;	  /* threads parked at the gate */
-	int passed_syncs; /* syncs that went through on matching paths */
+	int waiting;	   /* threads parked at the gate */
+	int passed_syncs;  /* syncs that went through on matching paths */
+	char crash_op[16]; /* first operation that returned SISY_E_CRASHED */
+	char crash_path[512];
 } gate_fs;
 
 typedef struct gate_file {
@@ -37,6 +43,21 @@ typedef struct gate_file {
 
 #define GATE(fs) ((gate_fs *)(fs))
 #define GF(f)	 ((gate_file *)(f))
+
+static inline sisy_err gate_note(gate_fs *g, sisy_err rc, const char *op,
+				 const char *path)
+{
+	if (rc == SISY_E_CRASHED) {
+		pthread_mutex_lock(&g->mu);
+		if (g->crash_op[0] == '\0') {
+			snprintf(g->crash_op, sizeof g->crash_op, "%s", op);
+			snprintf(g->crash_path, sizeof g->crash_path, "%s",
+				 path);
+		}
+		pthread_mutex_unlock(&g->mu);
+	}
+	return rc;
+}
 
 static inline void gate_pass(gate_fs *g, int op, const char *path)
 {
@@ -59,7 +80,7 @@ static inline sisy_err gf_open(sisy_fs *fs, const char *path, int flags,
 	sisy_err rc = sisy_fs_open(GATE(fs)->inner, path, flags, &f->inner);
 	if (rc != SISY_OK) {
 		free(f);
-		return rc;
+		return gate_note(GATE(fs), rc, "open", path);
 	}
 	f->base.fs = fs;
 	snprintf(f->path, sizeof f->path, "%s", path);
@@ -81,20 +102,24 @@ static inline sisy_err gf_pread(sisy_file *f, void *b, size_t n, uint64_t o,
 static inline sisy_err gf_pwrite(sisy_file *f, const void *b, size_t n,
 				 uint64_t o)
 {
-	return sisy_file_pwrite(GF(f)->inner, b, n, o);
+	return gate_note(GATE(f->fs), sisy_file_pwrite(GF(f)->inner, b, n, o),
+			 "write", GF(f)->path);
 }
 static inline sisy_err gf_append(sisy_file *f, const void *b, size_t n)
 {
-	return sisy_file_append(GF(f)->inner, b, n);
+	return gate_note(GATE(f->fs), sisy_file_append(GF(f)->inner, b, n),
+			 "write", GF(f)->path);
 }
 static inline sisy_err gf_sync(sisy_file *f)
 {
 	gate_pass(GATE(f->fs), GATE_SYNC, GF(f)->path);
-	return sisy_file_sync(GF(f)->inner);
+	return gate_note(GATE(f->fs), sisy_file_sync(GF(f)->inner), "sync",
+			 GF(f)->path);
 }
 static inline sisy_err gf_truncate(sisy_file *f, uint64_t s)
 {
-	return sisy_file_truncate(GF(f)->inner, s);
+	return gate_note(GATE(f->fs), sisy_file_truncate(GF(f)->inner, s),
+			 "truncate", GF(f)->path);
 }
 static inline sisy_err gf_size(sisy_file *f, uint64_t *s)
 {
@@ -115,19 +140,23 @@ static inline sisy_err gf_unmap(sisy_file *f)
 }
 static inline sisy_err gf_rename(sisy_fs *fs, const char *a, const char *b)
 {
-	return sisy_fs_rename(GATE(fs)->inner, a, b);
+	return gate_note(GATE(fs), sisy_fs_rename(GATE(fs)->inner, a, b),
+			 "rename", b);
 }
 static inline sisy_err gf_unlink(sisy_fs *fs, const char *p)
 {
-	return sisy_fs_unlink(GATE(fs)->inner, p);
+	return gate_note(GATE(fs), sisy_fs_unlink(GATE(fs)->inner, p), "unlink",
+			 p);
 }
 static inline sisy_err gf_link(sisy_fs *fs, const char *a, const char *b)
 {
-	return sisy_fs_link(GATE(fs)->inner, a, b);
+	return gate_note(GATE(fs), sisy_fs_link(GATE(fs)->inner, a, b), "link",
+			 b);
 }
 static inline sisy_err gf_mkdir(sisy_fs *fs, const char *p)
 {
-	return sisy_fs_mkdir(GATE(fs)->inner, p);
+	return gate_note(GATE(fs), sisy_fs_mkdir(GATE(fs)->inner, p), "mkdir",
+			 p);
 }
 static inline sisy_err gf_rmdir(sisy_fs *fs, const char *p)
 {
@@ -135,7 +164,8 @@ static inline sisy_err gf_rmdir(sisy_fs *fs, const char *p)
 }
 static inline sisy_err gf_sync_dir(sisy_fs *fs, const char *p)
 {
-	return sisy_fs_sync_dir(GATE(fs)->inner, p);
+	return gate_note(GATE(fs), sisy_fs_sync_dir(GATE(fs)->inner, p),
+			 "syncdir", p);
 }
 static inline sisy_err gf_exists(sisy_fs *fs, const char *p, bool *e)
 {
@@ -206,6 +236,15 @@ static inline bool gate_wait_parked(gate_fs *g, int n)
 	bool ok = g->waiting >= n;
 	pthread_mutex_unlock(&g->mu);
 	return ok;
+}
+
+/* Forgets the recorded crash point. */
+static inline void gate_clear_crash(gate_fs *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->crash_op[0] = '\0';
+	g->crash_path[0] = '\0';
+	pthread_mutex_unlock(&g->mu);
 }
 
 static inline int gate_passed_syncs(gate_fs *g)
