@@ -495,8 +495,11 @@ sisy_err sisy_raftlog_drain(sisy_raftlog *lg, sisy_raftlog_durable *out,
 		memmove(lg->dirty, lg->dirty + k,
 			(lg->ndirty - k) * sizeof *lg->dirty);
 	lg->ndirty -= k;
-	if (lg->ndirty > 0 || lg->failed != SISY_OK)
-		raftlog_notify(lg); /* more to come: stay readable */
+	/* More to come: stay readable. (A failure is signalled once, by the
+	 * writer; every later drain returns it, so a loop that keeps polling
+	 * does not spin on it.) */
+	if (lg->ndirty > 0)
+		raftlog_notify(lg);
 	sisy_err rc = *n > 0 ? SISY_OK : check_failed(lg);
 	pthread_mutex_unlock(&lg->mu);
 	return rc;

@@ -122,8 +122,8 @@ typedef struct sisy_raftlog_durable {
 	uint64_t snap_index, snap_term; /* SNAPSHOT: durable base */
 } sisy_raftlog_durable;
 
-/* An fd (eventfd) that is readable while reports wait to be drained, and
- * after the log failed. Owned by the log. */
+/* An fd (eventfd) that is readable while reports wait to be drained; it
+ * also turns readable once when the log fails. Owned by the log. */
 int sisy_raftlog_event_fd(sisy_raftlog *lg);
 /* Moves up to `max` reports into out (*n of them) and re-arms the fd.
  * Returns SISY_E_FAILED once the log has failed (reports published before
