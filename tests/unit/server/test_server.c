@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "client.h"
+#include "clock.h"
 #include "server.h"
 #include "trust.h"
 
@@ -610,6 +612,80 @@ static void test_many_sessions(void **state)
 	free(cs);
 }
 
+typedef struct bad_login {
+	sisy_err rc;
+	uint64_t ms;
+	volatile int finished;
+} bad_login;
+
+static void *try_bad_login(void *arg)
+{
+	bad_login *b = arg;
+	sisy_client_opts o;
+	sisy_client *c = NULL;
+	opts(&o, "admin", "not-the-password");
+	o.passfile = NULL; /* derive, do not consult the cache */
+	uint64_t t0 = sisy_now_ms();
+	b->rc = sisy_client_connect(&o, &c);
+	b->ms = sisy_now_ms() - t0;
+	__atomic_store_n(&b->finished, 1, __ATOMIC_RELEASE);
+	sisy_client_close(c);
+	return NULL;
+}
+
+static uint64_t info_value(sisy_client *c, const char *key)
+{
+	sisy_req q = {.op = SISY_OP_INFO};
+	sisy_reply *r;
+	uint64_t v = 0;
+	assert_int_equal(sisy_client_call(c, &q, &r), SISY_OK);
+	for (size_t i = 0; i < r->nentries; i++)
+		if (sisy_slice_eq(r->entries[i].key, S(key))) {
+			char b[32];
+			snprintf(b, sizeof b, "%.*s",
+				 (int)r->entries[i].value.len,
+				 r->entries[i].value.data);
+			v = strtoull(b, NULL, 10);
+		}
+	sisy_reply_free(r);
+	return v;
+}
+
+/* A failed login's answer is delayed by the rate limiter; a right one,
+ * from the same address for the same user, meanwhile is not. */
+static void test_failed_logins_delayed_valid_not(void **state)
+{
+	(void)state;
+	stop();
+	F.cfg.auth_free_failures = 0;
+	F.cfg.auth_delay_ms = 3000;
+	F.cfg.auth_delay_max_ms = 3000;
+	start();
+	sisy_client *adm = connect_as("admin", "s3cret");
+	uint64_t failures0 = info_value(adm, "clients.login_failures");
+	bad_login b = {0};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, try_bad_login, &b), 0);
+	/* Wait (bounded) until the server has judged the wrong proof. */
+	for (int i = 0;
+	     i < 3000 && info_value(adm, "clients.login_failures") == failures0;
+	     i++)
+		usleep(10000);
+	assert_true(info_value(adm, "clients.login_failures") > failures0);
+	/* Its answer is held back; a right login goes through meanwhile. */
+	sisy_client *ok = connect_as("admin", "s3cret");
+	assert_int_equal(sisy_client_ping(ok), SISY_OK);
+	assert_false(__atomic_load_n(&b.finished, __ATOMIC_ACQUIRE));
+	pthread_join(th, NULL);
+	assert_int_equal(b.rc, SISY_E_AUTH);
+	assert_true(b.ms >= 3000); /* the penalty, a lower bound */
+	sisy_client_close(ok);
+	sisy_client_close(adm);
+	stop();
+	F.cfg.auth_free_failures = 100;
+	start();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +696,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_and_trust),
 	    cmocka_unit_test(test_roles_and_users),
 	    cmocka_unit_test(test_many_sessions),
+	    cmocka_unit_test(test_failed_logins_delayed_valid_not),
 	    cmocka_unit_test(test_restart_keeps_data_and_versions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
