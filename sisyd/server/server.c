@@ -504,6 +504,7 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 		*last_sweep = now;
 		sweep(s, now);
 	}
+	work_flush(s);
 	flush_dirty(s);
 	reap(s);
 }

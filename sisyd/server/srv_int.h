@@ -107,7 +107,11 @@ typedef struct work_queue {
 	pthread_cond_t cv;
 	srv_req *head, *tail;
 	size_t n;
+	size_t waiting; /* workers asleep on cv */
 	bool stop;
+	/* Loop side: submissions of this turn, handed over in one go. */
+	srv_req *pend_head, *pend_tail;
+	size_t pend_n;
 } work_queue;
 
 typedef struct ratelimit ratelimit;
@@ -176,7 +180,10 @@ void handler_run_writes(sisy_server *s, srv_req **reqs, size_t n);
 /* work.c */
 sisy_err work_start(sisy_server *s);
 void work_stop(sisy_server *s);
+/* Queues r for a worker; it is handed over at the end of the loop turn
+ * (work_flush), so a turn's requests cost one lock and one wake-up. */
 void work_submit(sisy_server *s, srv_req *r);
+void work_flush(sisy_server *s);
 /* Called by workers when a request (a list of them) is done. */
 void work_done(sisy_server *s, srv_req *r);
 void work_done_list(sisy_server *s, srv_req *first, srv_req *last);

@@ -27,18 +27,28 @@ static void q_destroy(work_queue *q)
 	pthread_cond_destroy(&q->cv);
 }
 
-static void q_push(work_queue *q, srv_req *r)
+/* Hands the loop's pending list to the workers: one lock, and a wake-up
+ * only for workers that sleep. */
+static void q_hand_over(work_queue *q)
 {
+	if (q->pend_head == NULL)
+		return;
 	pthread_mutex_lock(&q->mu);
-	r->qnext = NULL;
 	if (q->tail)
-		q->tail->qnext = r;
+		q->tail->qnext = q->pend_head;
 	else
-		q->head = r;
-	q->tail = r;
-	q->n++;
-	pthread_cond_signal(&q->cv);
+		q->head = q->pend_head;
+	q->tail = q->pend_tail;
+	q->n += q->pend_n;
+	if (q->waiting > 0) {
+		if (q->pend_n > 1)
+			pthread_cond_broadcast(&q->cv);
+		else
+			pthread_cond_signal(&q->cv);
+	}
 	pthread_mutex_unlock(&q->mu);
+	q->pend_head = q->pend_tail = NULL;
+	q->pend_n = 0;
 }
 
 /* Waits for work; takes up to max requests. Returns 0 when stopping and
@@ -47,8 +57,11 @@ static size_t q_pop(work_queue *q, srv_req **out, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&q->mu);
-	while (q->head == NULL && !q->stop)
+	while (q->head == NULL && !q->stop) {
+		q->waiting++;
 		pthread_cond_wait(&q->cv, &q->mu);
+		q->waiting--;
+	}
 	while (q->head && n < max) {
 		srv_req *r = q->head;
 		q->head = r->qnext;
@@ -137,7 +150,20 @@ static void *applier_main(void *arg)
 
 void work_submit(sisy_server *s, srv_req *r)
 {
-	q_push(r->kind == REQ_READ ? &s->readq : &s->applyq, r);
+	work_queue *q = r->kind == REQ_READ ? &s->readq : &s->applyq;
+	r->qnext = NULL;
+	if (q->pend_tail)
+		q->pend_tail->qnext = r;
+	else
+		q->pend_head = r;
+	q->pend_tail = r;
+	q->pend_n++;
+}
+
+void work_flush(sisy_server *s)
+{
+	q_hand_over(&s->readq);
+	q_hand_over(&s->applyq);
 }
 
 sisy_err work_start(sisy_server *s)
@@ -177,6 +203,7 @@ void work_stop(sisy_server *s)
 {
 	if (s->readers == NULL)
 		return;
+	work_flush(s);
 	q_stop(&s->readq);
 	q_stop(&s->applyq);
 	for (size_t i = 0; i < s->nreaders; i++)
