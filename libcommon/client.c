@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,10 @@
 
 #define READ_CHUNK 65536
 
+/* Written once (pthread_once) from $HOME, read-only afterwards: the only
+ * process-wide state of the library, and immutable. */
 static char default_known[4096], default_passfile[4096];
+static pthread_once_t paths_once = PTHREAD_ONCE_INIT;
 
 static void init_paths(void)
 {
@@ -45,7 +49,7 @@ static void init_paths(void)
 void sisy_client_opts_init(sisy_client_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	init_paths();
+	pthread_once(&paths_once, init_paths);
 	o->known_servers = default_known[0] ? default_known : NULL;
 	o->passfile = default_passfile[0] ? default_passfile : NULL;
 }
