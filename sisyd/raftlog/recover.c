@@ -22,8 +22,10 @@
  * X + torn_window on, it is a torn write and the log ends at X; non-zero
  * bytes further on are synced data behind damage, so it is corruption. (A
  * bad record inside the final window is treated as torn: it cannot be told
- * apart from one.) A newest segment with a bad header and no non-zero byte
- * past the window is a creation the crash interrupted, and is removed.
+ * apart from one.) A newest segment with a bad header, no ENTRY record and
+ * no non-zero byte past what an unsynced creation writes is a creation the
+ * crash interrupted, and is removed, provided the segment before it is
+ * there and sealed (as it always is while a creation is under way).
  *
  * After replay the newest segment, unless sealed, is truncated at its end,
  * sealed and synced; then a new segment (with the checkpoint) is created.
@@ -274,7 +276,14 @@ static sisy_err recover_segment(sisy_raftlog *lg, uint64_t seq, bool is_last,
 			     "raftlog: %s: %" PRIu64 " bytes, shorter than "
 			     "a segment header",
 			     path, s.fsize);
-	if (rc == SISY_E_CORRUPT && is_last) {
+	/* A creation can only have been interrupted with the previous segment
+	 * sealed and still there: it is deleted only once a later segment
+	 * was fully created. */
+	bool prev_sealed =
+	    seq == 1 ||
+	    (lg->nsegs > 0 && lg->segs[lg->nsegs - 1]->seq == seq - 1 &&
+	     lg->segs[lg->nsegs - 1]->sealed);
+	if (rc == SISY_E_CORRUPT && is_last && prev_sealed) {
 		bool entries;
 		char why[256];
 		snprintf(why, sizeof why, "%s", sisy_errmsg());
