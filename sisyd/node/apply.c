@@ -1,0 +1,217 @@
+/* apply.c — the node's apply thread: it takes jobs from the loop in order
+ * (apply committed entries, install a snapshot, checkpoint, flush, remove a
+ * directory), runs them against the groups' engines and hands each job
+ * back on the completion list, waking the loop through an eventfd.
+ *
+ * One thread for every group of the node: jobs of one group stay in order,
+ * which is what makes "install, then apply what follows" and "checkpoint at
+ * exactly the applied index" hold. The queue's memory is bounded by the
+ * loop (node->max_apply_queue_bytes: followers stop taking APPENDs beyond
+ * it, leaders refuse proposals). A full disk while applying is retried
+ * every 100 ms (a committed entry is never dropped or failed); any other
+ * engine error stops the node.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "node_int.h"
+
+#define NOSPC_RETRY_MS 100
+
+void node_job_free(node_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->ents);
+	free(j->mem);
+	free(j->res);
+	free(j->files);
+	sisy_buf_free(&j->events);
+	free(j);
+}
+
+void node_apply_push(sisy_node *n, node_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&n->amu);
+	if (n->aq_tail)
+		n->aq_tail->next = j;
+	else
+		n->aq_head = j;
+	n->aq_tail = j;
+	pthread_cond_signal(&n->acv);
+	pthread_mutex_unlock(&n->amu);
+}
+
+node_job *node_apply_take(sisy_node *n)
+{
+	uint64_t v;
+	ssize_t r = read(n->cfd, &v, sizeof v); /* re-arm before looking */
+	(void)r;
+	pthread_mutex_lock(&n->cmu);
+	node_job *j = n->cq_head;
+	n->cq_head = n->cq_tail = NULL;
+	pthread_mutex_unlock(&n->cmu);
+	return j;
+}
+
+static void complete(sisy_node *n, node_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&n->cmu);
+	bool was_empty = n->cq_head == NULL;
+	if (n->cq_tail)
+		n->cq_tail->next = j;
+	else
+		n->cq_head = j;
+	n->cq_tail = j;
+	pthread_mutex_unlock(&n->cmu);
+	if (was_empty) {
+		uint64_t one = 1;
+		ssize_t w = write(n->cfd, &one, sizeof one);
+		(void)w;
+	}
+}
+
+/* Waits up to ms unless the node stops; true when stopping. */
+static bool pause_ms(sisy_node *n, unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&n->amu);
+	if (!n->astop)
+		pthread_cond_timedwait(&n->acv, &n->amu, &ts);
+	bool stop = n->astop;
+	pthread_mutex_unlock(&n->amu);
+	return stop;
+}
+
+static void note_error(node_job *j, sisy_err rc)
+{
+	j->err = rc;
+	snprintf(j->errmsg, sizeof j->errmsg, "%s", sisy_errmsg());
+}
+
+static void run_apply(sisy_node *n, node_job *j)
+{
+	node_sm *sm = &j->g->sm;
+	j->res = j->n ? calloc(j->n, sizeof *j->res) : NULL;
+	if (j->n && j->res == NULL) {
+		note_error(j, sisy_errf(SISY_E_NOMEM, "node: out of memory"));
+		return;
+	}
+	for (;;) {
+		size_t got = 0;
+		sisy_err rc = node_sm_apply(sm, j->ents, j->n, j->res + j->nres,
+					    &got, &j->events);
+		j->nres += got;
+		if (rc == SISY_OK)
+			break;
+		if (rc != SISY_E_NOSPC) {
+			note_error(j, rc);
+			break;
+		}
+		sisy_log(n->o.logger, SISY_LOG_WARN, "node",
+			 "group %" PRIu64 ": disk full while applying; "
+			 "retrying: %s",
+			 j->g->id, sisy_errmsg());
+		if (pause_ms(n, NOSPC_RETRY_MS)) {
+			note_error(j, rc);
+			break;
+		}
+	}
+	j->applied = sm->applied;
+	j->applied_term = sm->applied_term;
+	for (size_t i = 0; i < j->n; i++)
+		if (j->ents[i].type == SISY_RAFT_ENTRY_CONFIG)
+			j->members_changed = true;
+	if (j->members_changed)
+		j->members = sm->members;
+}
+
+static void run(sisy_node *n, node_job *j)
+{
+	node_sm *sm = &j->g->sm;
+	sisy_err rc = SISY_OK;
+	switch (j->kind) {
+	case JOB_APPLY:
+		run_apply(n, j);
+		return;
+	case JOB_INSTALL:
+		rc = node_sm_install(sm, j->dbname, j->index);
+		j->members_changed = true;
+		j->members = sm->members;
+		break;
+	case JOB_CHECKPOINT:
+		rc =
+		    node_sm_checkpoint(sm, j->path, sizeof j->path, &j->index,
+				       &j->applied_term, &j->files, &j->nfiles);
+		break;
+	case JOB_FLUSH:
+		rc = sisy_lsm_flush(sm->db);
+		break;
+	case JOB_RMDIR:
+		rc = node_rmdir_all(n->fs, j->path);
+		break;
+	}
+	if (rc != SISY_OK)
+		note_error(j, rc);
+	j->applied = sm->applied;
+	if (j->kind != JOB_CHECKPOINT)
+		j->applied_term = sm->applied_term;
+}
+
+static void *apply_main(void *arg)
+{
+	sisy_node *n = arg;
+	for (;;) {
+		pthread_mutex_lock(&n->amu);
+		while (n->aq_head == NULL && !n->astop)
+			pthread_cond_wait(&n->acv, &n->amu);
+		node_job *j = n->aq_head;
+		if (j != NULL) {
+			n->aq_head = j->next;
+			if (n->aq_head == NULL)
+				n->aq_tail = NULL;
+		}
+		pthread_mutex_unlock(&n->amu);
+		if (j == NULL)
+			return NULL; /* stopping, queue empty */
+		run(n, j);
+		complete(n, j);
+	}
+}
+
+sisy_err node_apply_start(sisy_node *n)
+{
+	n->cfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->cfd < 0)
+		return sisy_errf(SISY_E_IO, "node: eventfd: %s",
+				 strerror(errno));
+	if (pthread_create(&n->apply_thread, NULL, apply_main, n) != 0)
+		return sisy_errf(SISY_E_NOMEM,
+				 "node: cannot start the apply thread");
+	n->apply_started = true;
+	return SISY_OK;
+}
+
+void node_apply_stop(sisy_node *n)
+{
+	if (!n->apply_started)
+		return;
+	pthread_mutex_lock(&n->amu);
+	n->astop = true;
+	pthread_cond_broadcast(&n->acv);
+	pthread_mutex_unlock(&n->amu);
+	pthread_join(n->apply_thread, NULL);
+	n->apply_started = false;
+}

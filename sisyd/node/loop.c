@@ -1,0 +1,320 @@
+/* loop.c — one turn of the node's work on the event loop: apply
+ * completions, durability reports, every group's readies, then the Raft
+ * log's queue and the outbox; and the periodic housekeeping of ticks.
+ *
+ * A ready is taken apart in the order raft.h prescribes: persist (queue
+ * snapshot / entries / hard state to the log, durable when the turn's
+ * marker is), send (the outbox; a MSG_SNAPSHOT becomes a checkpoint to
+ * stream), apply (a copy of the committed entries to the apply thread),
+ * reads (to the read batches), then advance. A ready carrying a snapshot
+ * parks its persistence until the apply thread has installed the engine
+ * (raft.h rule 3); the group takes no further readies meanwhile, but keeps
+ * stepping messages and ticking.
+ *
+ * Housekeeping (every HOUSEKEEPING_TICKS ticks): read deadlines (every
+ * tick), engine flushes so that the durable applied index advances, log
+ * compaction below it, learner promotion, dropping an idle checkpoint.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+
+#define HOUSEKEEPING_TICKS 10
+#define CKPT_IDLE_TICKS	   600
+
+static node_job *job_new(node_group *g, node_job_kind kind)
+{
+	node_job *j = calloc(1, sizeof *j);
+	if (j == NULL) {
+		node_fail(g->n, sisy_errf(SISY_E_NOMEM, "out of memory"),
+			  "queueing work for the apply thread");
+		return NULL;
+	}
+	j->kind = kind;
+	j->g = g;
+	return j;
+}
+
+/* Copies entries (and their data) into *out / *mem. */
+static bool copy_entries(const sisy_raft_entry *e, size_t n,
+			 sisy_raft_entry **out, uint8_t **mem, size_t *bytes)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += e[i].len;
+	*out = malloc(n * sizeof **out + 1);
+	*mem = malloc(total + 1);
+	if (*out == NULL || *mem == NULL) {
+		free(*out);
+		free(*mem);
+		*out = NULL;
+		*mem = NULL;
+		return false;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i] = e[i];
+		if (e[i].len)
+			memcpy(*mem + off, e[i].data, e[i].len);
+		(*out)[i].data = *mem + off;
+		off += e[i].len;
+	}
+	*bytes = total + n * sizeof **out;
+	return true;
+}
+
+static void queue_apply(node_group *g, const sisy_raft_entry *e, size_t n)
+{
+	node_job *j = job_new(g, JOB_APPLY);
+	if (j == NULL)
+		return;
+	if (!copy_entries(e, n, &j->ents, &j->mem, &j->bytes)) {
+		free(j);
+		node_fail(g->n, sisy_errf(SISY_E_NOMEM, "out of memory"),
+			  "copying committed entries");
+		return;
+	}
+	j->n = n;
+	g->handed = e[n - 1].index;
+	g->queued_bytes += j->bytes;
+	node_apply_push(g->n, j);
+}
+
+/* A ready with a snapshot: install first, persist afterwards. */
+static void start_install(node_group *g, const sisy_raft_ready *rd)
+{
+	sisy_node *n = g->n;
+	node_deferred *d = &g->deferred;
+	const char *dbname = g->staged ? node_snap_in_dbname(g->staged) : NULL;
+	if (dbname == NULL) {
+		node_fail(n, sisy_errf(SISY_E_INTERNAL, "no staged snapshot"),
+			  "installing a snapshot");
+		return;
+	}
+	memset(d, 0, sizeof *d);
+	d->active = true;
+	d->persist_id = rd->persist_id;
+	d->snap = *rd->snapshot;
+	d->has_hs = rd->has_hard_state;
+	d->hs = rd->hard_state;
+	size_t bytes;
+	if (rd->n_entries > 0 && !copy_entries(rd->entries, rd->n_entries,
+					       &d->ents, &d->mem, &bytes)) {
+		node_fail(n, sisy_errf(SISY_E_NOMEM, "out of memory"),
+			  "keeping a snapshot's entries");
+		return;
+	}
+	d->n = rd->n_entries;
+	node_job *j = job_new(g, JOB_INSTALL);
+	if (j == NULL)
+		return;
+	snprintf(j->dbname, sizeof j->dbname, "%s", dbname);
+	j->index = rd->snapshot->index;
+	g->installing = true;
+	node_apply_push(n, j);
+}
+
+void node_loop_ready(node_group *g)
+{
+	sisy_node *n = g->n;
+	sisy_raft_ready rd;
+	sisy_raft_get_ready(g->raft, &rd);
+	if (rd.soft_changed) {
+		bool leader_changed = rd.leader != g->leader;
+		g->role = rd.role;
+		g->leader = rd.leader;
+		g->term = rd.term;
+		if (rd.role != SISY_RAFT_LEADER)
+			node_waiters_fail(g, SISY_E_UNKNOWN_OUTCOME);
+		if (leader_changed)
+			node_reads_reissue(g);
+	}
+	if (rd.snapshot != NULL) {
+		start_install(g, &rd);
+	} else if (rd.persist_id != 0) {
+		node_wq_append(n, g->id, rd.entries, rd.n_entries);
+		if (rd.has_hard_state)
+			node_wq_hardstate(n, g->id, &rd.hard_state);
+		node_wq_persist(g, rd.persist_id);
+	} else if (rd.has_hard_state) {
+		node_wq_hardstate(n, g->id, &rd.hard_state);
+	}
+	for (size_t i = 0; i < rd.n_entries; i++)
+		if (rd.entries[i].type == SISY_RAFT_ENTRY_CONFIG)
+			node_book_conf(n, &rd.entries[i]);
+	for (size_t i = 0; i < rd.n_msgs; i++) {
+		if (rd.msgs[i].type == SISY_RAFT_MSG_SNAPSHOT)
+			node_snap_request(g, &rd.msgs[i]);
+		else if (node_outbox_add(n, g->id, &rd.msgs[i]) != SISY_OK)
+			sisy_log(n->o.logger, SISY_LOG_WARN, "node",
+				 "dropped a message: %s", sisy_errmsg());
+	}
+	if (rd.n_committed > 0)
+		queue_apply(g, rd.committed, rd.n_committed);
+	node_reads_ready(g, rd.reads, rd.n_reads);
+	sisy_raft_advance(g->raft);
+}
+
+/* ---- completions
+ * ------------------------------------------------------------------ */
+
+static void user_events(sisy_node *n, const sisy_buf *ev)
+{
+	if (n->o.on_user_change == NULL)
+		return;
+	for (size_t off = 0; off < ev->len;) {
+		const char *name = (const char *)ev->data + off;
+		n->o.on_user_change(n->o.user_ctx, name);
+		off += strlen(name) + 1;
+	}
+}
+
+static void job_failed(sisy_node *n, node_job *j, const char *what)
+{
+	sisy_errf(j->err, "%s", j->errmsg);
+	node_fail(n, j->err, what);
+}
+
+static bool handle(sisy_node *n, node_job *j)
+{
+	node_group *g = j->g;
+	switch (j->kind) {
+	case JOB_APPLY:
+		g->queued_bytes -= j->bytes;
+		if (j->err != SISY_OK) {
+			job_failed(n, j, "applying committed entries");
+			return true;
+		}
+		g->applied = j->applied;
+		g->applied_term = j->applied_term;
+		if (j->members_changed)
+			node_book_members(n, &j->members);
+		node_waiters_applied(g, j->res, j->nres);
+		user_events(n, &j->events);
+		node_reads_applied(g);
+		return true;
+	case JOB_INSTALL:
+		node_snap_in_installed(g, j);
+		return true;
+	case JOB_CHECKPOINT:
+		node_snap_checkpoint_done(g, j);
+		return true;
+	case JOB_FLUSH:
+		g->flush_pending = false;
+		if (j->err == SISY_E_FAILED || j->err == SISY_E_IO)
+			job_failed(n, j, "flushing the engine");
+		else if (j->err != SISY_OK)
+			sisy_log(n->o.logger, SISY_LOG_WARN, "node",
+				 "group %" PRIu64 ": flushing the engine: %s",
+				 g->id, j->errmsg);
+		return true;
+	case JOB_RMDIR:
+		if (j->err != SISY_OK)
+			sisy_log(n->o.logger, SISY_LOG_WARN, "node",
+				 "removing %s: %s", j->path, j->errmsg);
+		return true;
+	}
+	return true;
+}
+
+void node_loop_completions(sisy_node *n)
+{
+	node_job *j = node_apply_take(n);
+	while (j) {
+		node_job *next = j->next;
+		if (handle(n, j))
+			node_job_free(j);
+		j = next;
+	}
+}
+
+sisy_err sisy_node_process(sisy_node *n)
+{
+	if (n->failed)
+		return sisy_errf(SISY_E_FAILED, "node: stopped: %s",
+				 n->failmsg);
+	node_loop_completions(n);
+	node_wq_drain(n);
+	for (size_t i = 0; i < n->ngroups && !n->failed; i++) {
+		node_group *g = n->groups[i];
+		node_reads_issue(g);
+		while (!g->installing && !n->failed &&
+		       sisy_raft_has_ready(g->raft))
+			node_loop_ready(g);
+	}
+	node_wq_flush(n);
+	node_outbox_flush(n);
+	if (n->failed)
+		return sisy_errf(SISY_E_FAILED, "node: stopped: %s",
+				 n->failmsg);
+	return SISY_OK;
+}
+
+/* ---- ticks
+ * ------------------------------------------------------------------------ */
+
+static void flush_and_compact(node_group *g)
+{
+	sisy_node *n = g->n;
+	uint64_t durable = 0;
+	sisy_raft_status st;
+	if (g->installing)
+		return;
+	if (node_sm_durable_applied(&g->sm, &durable) != SISY_OK)
+		return;
+	if (!g->flush_pending && g->applied > durable &&
+	    n->ticks - g->last_flush_tick >= n->o.flush_ticks) {
+		node_job *j = job_new(g, JOB_FLUSH);
+		if (j != NULL) {
+			g->flush_pending = true;
+			g->last_flush_tick = n->ticks;
+			node_apply_push(n, j);
+		}
+	}
+	sisy_raft_get_status(g->raft, &st);
+	if (durable > st.applied)
+		durable = st.applied;
+	if (durable < st.compaction.index + n->o.compact_entries ||
+	    durable <= n->o.compact_keep)
+		return;
+	uint64_t target = durable - n->o.compact_keep;
+	if (target <= st.compaction.index)
+		return;
+	if (sisy_raft_compact(g->raft, target, NULL) != SISY_OK) {
+		sisy_log(n->o.logger, SISY_LOG_WARN, "node",
+			 "group %" PRIu64 ": compacting to %" PRIu64 ": %s",
+			 g->id, target, sisy_errmsg());
+		return;
+	}
+	node_wq_compact(n, g->id, target);
+}
+
+void node_housekeeping(sisy_node *n)
+{
+	for (size_t i = 0; i < n->ngroups; i++) {
+		node_group *g = n->groups[i];
+		node_reads_tick(g);
+		if (n->ticks % HOUSEKEEPING_TICKS != 0)
+			continue;
+		flush_and_compact(g);
+		node_promote_learners(g);
+		if (g->ckpt && g->ckpt->refs == 1 &&
+		    n->ticks - g->ckpt->created > CKPT_IDLE_TICKS) {
+			node_ckpt *c = g->ckpt;
+			g->ckpt = NULL;
+			node_ckpt_unref(n, c);
+		}
+	}
+}
+
+void sisy_node_tick(sisy_node *n)
+{
+	if (n->failed)
+		return;
+	n->ticks++;
+	for (size_t i = 0; i < n->ngroups; i++)
+		sisy_raft_tick(n->groups[i]->raft);
+	node_housekeeping(n);
+}
