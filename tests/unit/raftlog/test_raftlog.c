@@ -258,6 +258,33 @@ static void test_rollover_and_group_commit(void **state)
 	assert_int_equal(rl_read_check(x->lg, 2, 1, 401, NULL), SISY_OK);
 }
 
+/* An entry larger than a segment (and than a batch) gets a segment of its
+ * own; zero-length entries are fine too. */
+static void test_big_and_empty_entries(void **state)
+{
+	fx *x = *state;
+	assert_int_equal(sisy_raftlog_close(x->lg), SISY_OK);
+	x->o.max_entry_bytes = 20000; /* more than segment_bytes */
+	x->lg = NULL;
+	reopen(x);
+	static uint8_t big[20000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i * 31 + 7);
+	sisy_raftlog_entry e[3] = {
+	    {1, 1, big, 100}, {2, 1, big, sizeof big}, {3, 1, NULL, 0}};
+	assert_int_equal(sisy_raftlog_append(x->lg, 5, e, 3), SISY_OK);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	reopen(x);
+	sisy_raftlog_entries es;
+	assert_int_equal(sisy_raftlog_read(x->lg, 5, 1, 4, 1 << 20, &es),
+			 SISY_OK);
+	assert_int_equal(es.n, 3);
+	assert_int_equal(es.v[1].len, sizeof big);
+	assert_memory_equal(es.v[1].data, big, sizeof big);
+	assert_int_equal(es.v[2].len, 0);
+	sisy_raftlog_entries_free(&es);
+}
+
 static void test_compaction_deletes_segments(void **state)
 {
 	fx *x = *state;
@@ -488,6 +515,7 @@ int main(void)
 	    T(test_hardstate),
 	    T(test_many_groups),
 	    T(test_rollover_and_group_commit),
+	    T(test_big_and_empty_entries),
 	    T(test_compaction_deletes_segments),
 	    T(test_snapshot),
 	    T(test_event_fd),
