@@ -56,6 +56,11 @@ static void find_next(sisy_lsm_iter *it, bool skipping)
 		return;
 	}
 	it->status = lsm_iter_status(m);
+	if (it->status == SISY_E_NOTFOUND) /* a missing table file */
+		it->status = sisy_errf(SISY_E_CORRUPT,
+				       "db_iter.c: a table the MANIFEST lists "
+				       "is missing: %s",
+				       sisy_errmsg());
 }
 
 sisy_lsm_iter *sisy_lsm_iter_new(sisy_lsm *db, const sisy_lsm_snapshot *snap)
@@ -170,8 +175,14 @@ const uint8_t *sisy_lsm_iter_value(const sisy_lsm_iter *it, size_t *len)
 
 sisy_err sisy_lsm_iter_status(const sisy_lsm_iter *it)
 {
-	if (it->status != SISY_OK && it->merged != NULL)
-		(void)lsm_iter_status(it->merged); /* re-attach its message */
+	if (it->status == SISY_OK || it->merged == NULL)
+		return it->status;
+	/* re-attach the failed source's message (file and offset) */
+	if (lsm_iter_status(it->merged) == SISY_E_NOTFOUND)
+		sisy_errf(SISY_E_CORRUPT,
+			  "db_iter.c: a table the MANIFEST lists is missing: "
+			  "%s",
+			  sisy_errmsg());
 	return it->status;
 }
 

@@ -104,6 +104,11 @@ static sisy_err get_in_file(lsm_table_cache *tc, const lsm_file_meta *f,
 	bool found = false;
 	sisy_err rc = lsm_table_cache_lookup(tc, f->number, f->size, lookup,
 					     get_fn, c, &found);
+	if (rc == SISY_E_NOTFOUND) /* never "no such key": data is missing */
+		rc = sisy_errf(SISY_E_CORRUPT,
+			       "version.c: table %06llu.sst is listed in the "
+			       "MANIFEST but cannot be opened: %s",
+			       (unsigned long long)f->number, sisy_errmsg());
 	if (rc == SISY_OK)
 		rc = c->rc;
 	return rc;
