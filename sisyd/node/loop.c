@@ -155,6 +155,8 @@ void node_loop_ready(node_group *g)
 		queue_apply(g, rd.committed, rd.n_committed);
 	node_reads_ready(g, rd.reads, rd.n_reads);
 	sisy_raft_advance(g->raft);
+	if (rd.n_reads > 0)
+		node_reads_applied(g); /* may be applied far enough already */
 }
 
 /* ---- completions
