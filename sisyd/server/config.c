@@ -47,8 +47,9 @@ static const row rows[] = {
      "requests queued per connection before reading pauses"},
     {"max_output_bytes", T_U32, F(max_output_bytes), 0, 65536, 1u << 30,
      "unsent reply bytes per connection before reading pauses"},
-    {"read_threads", T_U32, F(read_threads), 0, 1, 64,
-     "threads serving engine reads off the event loop"},
+    {"read_threads", T_U32, F(read_threads), 0, 0, 64,
+     "threads serving engine reads off the event loop (0: half the CPUs, "
+     "at least 1)"},
     {"apply_group", T_U32, F(apply_group), 0, 1, 65536,
      "write commands applied per engine batch at most"},
     {"scan_page_max", T_U32, F(scan_page_max), 0, 1, 1000000,
@@ -91,7 +92,7 @@ void sisy_config_defaults(sisy_server_config *c)
 	c->max_pipeline = 1024;
 	c->max_output_bytes = 8u << 20;
 	c->max_request_bytes = 64u << 20;
-	c->read_threads = 2;
+	c->read_threads = 0;
 	c->apply_group = 512;
 	c->scan_page_max = 1000;
 	c->scan_page_bytes = 1u << 20;

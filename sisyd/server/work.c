@@ -170,7 +170,11 @@ sisy_err work_start(sisy_server *s)
 {
 	q_init(&s->readq);
 	q_init(&s->applyq);
-	s->nreaders = s->cfg.read_threads;
+	/* Measured on 2 cores: one read thread beats two (the loop, the apply
+	 * thread and the engine need the other core). */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s->nreaders = s->cfg.read_threads ? s->cfg.read_threads
+					  : (size_t)(ncpu > 3 ? ncpu / 2 : 1);
 	s->readers = calloc(s->nreaders, sizeof *s->readers);
 	if (s->readers == NULL)
 		return sisy_errf(SISY_E_NOMEM, "work.c: out of memory");
