@@ -304,7 +304,7 @@ static sisy_err sync_flag(const sisy_lsm *db, int flags, bool *sync)
 sisy_err sisy_lsm_put(sisy_lsm *db, const void *key, size_t klen,
 		      const void *val, size_t vlen, int flags)
 {
-	bool sync;
+	bool sync = false;
 	sisy_err rc = sync_flag(db, flags, &sync);
 	if (rc != SISY_OK)
 		return rc;
@@ -322,7 +322,7 @@ sisy_err sisy_lsm_put(sisy_lsm *db, const void *key, size_t klen,
 
 sisy_err sisy_lsm_delete(sisy_lsm *db, const void *key, size_t klen, int flags)
 {
-	bool sync;
+	bool sync = false;
 	sisy_err rc = sync_flag(db, flags, &sync);
 	if (rc != SISY_OK)
 		return rc;
@@ -340,7 +340,7 @@ sisy_err sisy_lsm_delete(sisy_lsm *db, const void *key, size_t klen, int flags)
 
 sisy_err sisy_lsm_write(sisy_lsm *db, sisy_lsm_batch *b, int flags)
 {
-	bool sync;
+	bool sync = false;
 	sisy_err rc = sync_flag(db, flags, &sync);
 	if (rc != SISY_OK)
 		return rc;

@@ -385,7 +385,7 @@ sisy_err lsm_write_current(sisy_fs *fs, const char *dir, uint64_t number,
 
 sisy_err lsm_vset_recover(lsm_version_set *vs)
 {
-	uint64_t mnum;
+	uint64_t mnum = 0;
 	sisy_err rc = read_current(vs, &mnum);
 	if (rc != SISY_OK)
 		return rc;

@@ -200,9 +200,13 @@ static void test_meta_and_data_travel_together(void **state)
 		assert_int_equal(sisy_lsm_meta(db, SISY_LSM_META_LATEST, &b),
 				 SISY_OK);
 		int applied = 0;
-		if (b.len > 0)
-			assert_int_equal(
-			    sscanf((char *)b.data, "applied=%d", &applied), 1);
+		if (b.len > 0) {
+			char text[64];
+			snprintf(text, sizeof text, "%.*s", (int)b.len,
+				 (const char *)b.data);
+			assert_int_equal(sscanf(text, "applied=%d", &applied),
+					 1);
+		}
 		sisy_buf_free(&b);
 		assert_true(applied >= synced && applied <= total);
 		for (int i = 1; i <= total; i++) {
