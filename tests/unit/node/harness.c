@@ -254,12 +254,31 @@ void tc_pump(tc *c)
 	poll(p, (nfds_t)np, 2);
 }
 
+void tc_dump(tc *c)
+{
+	for (int i = 0; i < c->nslots; i++) {
+		sisy_node_status st;
+		if (!c->n[i].up ||
+		    sisy_node_status_get(c->n[i].node, 1, &st) != SISY_OK)
+			continue;
+		fprintf(stderr,
+			"slot %d id %" PRIu64 " role %u term %" PRIu64
+			" leader %" PRIu64 " commit %" PRIu64
+			" applied %" PRIu64 " last %" PRIu64 " members %zu%s\n",
+			i, st.id, st.role, st.term, st.leader, st.commit,
+			st.applied, st.last_index, st.n_members,
+			st.removed ? " removed" : "");
+	}
+}
+
 bool tc_wait(tc *c, bool (*pred)(tc *, void *), void *arg, unsigned ms)
 {
 	uint64_t end = sisy_now_ms() + ms;
 	while (!pred(c, arg)) {
-		if (sisy_now_ms() > end)
+		if (sisy_now_ms() > end) {
+			tc_dump(c);
 			return false;
+		}
 		tc_pump(c);
 	}
 	return true;
@@ -364,13 +383,21 @@ static void read_cb(void *ctx, sisy_err status)
 
 sisy_err tc_barrier(tc *c, int slot)
 {
-	twrite w = {0};
-	sisy_err rc = sisy_node_read_index(c->n[slot].node, 1, read_cb, &w);
-	if (rc != SISY_OK)
-		return rc;
-	if (!tc_wait(c, write_done, &w, TC_WAIT_MS))
-		fail_msg("a read barrier was never answered");
-	return w.status;
+	uint64_t end = sisy_now_ms() + TC_WAIT_MS;
+	for (;;) {
+		twrite w = {0};
+		sisy_err rc =
+		    sisy_node_read_index(c->n[slot].node, 1, read_cb, &w);
+		if (rc == SISY_OK) {
+			if (!tc_wait(c, write_done, &w, TC_WAIT_MS))
+				fail_msg("a read barrier was never answered");
+			rc = w.status;
+		}
+		/* As a server would: wait a bounded time for a leader. */
+		if (rc != SISY_E_NOLEADER || sisy_now_ms() > end)
+			return rc;
+		tc_pump(c);
+	}
 }
 
 bool tc_get(tc *c, int slot, const char *key, char *val, size_t cap,
@@ -396,17 +423,25 @@ typedef struct voter_wait {
 	uint64_t id;
 } voter_wait;
 
+/* Every running node has the promotion in its log (and so counts the
+ * new node as a voter). */
 static bool is_voter(tc *c, void *arg)
 {
 	voter_wait *vw = arg;
-	int l = tc_leader(c);
-	sisy_node_status st;
-	if (l < 0 || sisy_node_status_get(c->n[l].node, 1, &st) != SISY_OK)
-		return false;
-	for (size_t i = 0; i < st.n_members; i++)
-		if (st.members[i].id == vw->id)
-			return st.members[i].voter;
-	return false;
+	for (int k = 0; k < c->nslots; k++) {
+		sisy_node_status st;
+		bool voter = false;
+		if (!c->n[k].up)
+			continue;
+		if (sisy_node_status_get(c->n[k].node, 1, &st) != SISY_OK)
+			return false;
+		for (size_t i = 0; i < st.n_members; i++)
+			if (st.members[i].id == vw->id)
+				voter = st.members[i].voter;
+		if (!voter)
+			return false;
+	}
+	return true;
 }
 
 int tc_join(tc *c, bool wait_voter)

@@ -81,6 +81,8 @@ bool tc_wait(tc *c, bool (*pred)(tc *, void *), void *arg, unsigned ms);
 int tc_leader(tc *c);
 int tc_wait_leader(tc *c);
 int tc_slot_of(tc *c, uint64_t id);
+/* Prints every node's status to stderr (when a wait fails). */
+void tc_dump(tc *c);
 
 /* Proposes on `slot` and waits for the answer. Returns the propose error,
  * or SISY_OK with *w filled in. */
