@@ -250,6 +250,14 @@ static lincheck_kop to_kop(const sisy_lincheck_history *h, size_t rec,
 	return o;
 }
 
+static int kop_call_cmp(const void *a, const void *b)
+{
+	const lincheck_kop *x = a, *y = b;
+	if (x->call != y->call)
+		return x->call < y->call ? -1 : 1;
+	return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
 /* Drops failed ops, unknown gets and unobservable unknown writes. */
 static size_t select_ops(const lincheck_kop *all, size_t n, size_t nvals,
 			 lincheck_kop *out)
@@ -406,6 +414,8 @@ static sisy_lincheck_verdict check_key(const sisy_lincheck_history *h,
 		if (h->recs[grp[i].rec].outcome != SISY_LINCHECK_FAILED)
 			all[m++] = to_kop(h, grp[i].rec, &t);
 	k = select_ops(all, m, t.n, sel);
+	/* Call order keeps the search's linearized sets compact. */
+	qsort(sel, k, sizeof *sel, kop_call_cmp);
 	v = lincheck_search(sel, k, b, &f);
 	if (v != SISY_LINCHECK_LINEARIZABLE)
 		report_key(r, h, &grp[0], sel, &t, &f, v);

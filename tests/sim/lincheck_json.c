@@ -360,7 +360,8 @@ static sisy_err parse_object(cursor *c, fields *f)
 			size_t n = f->scratch.len < sizeof name - 1
 				       ? f->scratch.len
 				       : sizeof name - 1;
-			memcpy(name, f->scratch.data, n);
+			if (n)
+				memcpy(name, f->scratch.data, n);
 			name[n] = '\0';
 			if (f->scratch.len >= sizeof name)
 				name[0] = '\0'; /* unknown, skipped */

@@ -252,7 +252,8 @@ static uint64_t settle(sim_disk *d, size_t k, size_t torn_keep, sim *s,
 			id = w->persist_id;
 		wop_free(w);
 	}
-	memmove(d->pend, d->pend + k, (d->npend - k) * sizeof *d->pend);
+	if (k)
+		memmove(d->pend, d->pend + k, (d->npend - k) * sizeof *d->pend);
 	d->npend -= k;
 	return id;
 }
@@ -289,7 +290,9 @@ void sim_disk_compact(sim_disk *d, const sim_ckpt *ckpt)
 	size_t drop = (size_t)(i - d->base.index);
 	for (size_t k = 0; k < drop; k++)
 		free(d->ents[k].data);
-	memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof *d->ents);
+	if (drop)
+		memmove(d->ents, d->ents + drop,
+			(d->n - drop) * sizeof *d->ents);
 	d->n -= drop;
 	d->base = ckpt->meta; /* ... then the log drops what it covers */
 }
