@@ -448,20 +448,27 @@ void sim_check_msg_out(sim *s, sim_node *n, const sisy_raft_msg *m)
 	    s->opts.promise_checks) {
 		/* The term the log holds at the acknowledged index, unless a
 		 * snapshot installed since has moved the log past it (then
-		 * the entries the ack was about are below the view). */
+		 * the entries the ack was about are below the view). A held
+		 * ack may leave after a newer leader's entry replaced the
+		 * acknowledged one in the log (vt > m->term): what is durable
+		 * there must then be from the acknowledged leader's term or
+		 * older, as the acknowledged entry was. */
 		uint64_t vt = m->index > n->view.base_index
 				  ? view_term(&n->view, m->index)
 				  : 0;
-		bool ok = m->index <= d->base.index ||
-			  (m->index <= sim_disk_last(d) &&
-			   (vt == 0 || sim_disk_term(d, m->index) == vt));
+		uint64_t dt = sim_disk_term(d, m->index);
+		bool ok =
+		    m->index <= d->base.index ||
+		    (m->index <= sim_disk_last(d) &&
+		     (vt == 0 || dt == vt || (vt > m->term && dt <= m->term)));
 		if (!ok)
 			sim_fail(s, "durability",
-				 "n%llu acknowledges its log up to %llu "
-				 "(term %llu there), but its durable log "
-				 "ends at %llu (and holds term %llu there)",
-				 U(n->id), U(m->index), U(vt),
-				 U(sim_disk_last(d)),
+				 "n%llu acknowledges to n%llu (term %llu) its "
+				 "log up to %llu (term %llu there), but its "
+				 "durable log ends at %llu (and holds term "
+				 "%llu there)",
+				 U(n->id), U(m->to), U(m->term), U(m->index),
+				 U(vt), U(sim_disk_last(d)),
 				 U(sim_disk_term(d, m->index)));
 	}
 }
