@@ -126,7 +126,7 @@ static sisy_err rp_flush(replay *r)
 	lsm_file_meta_unref(fm);
 	if (rc != SISY_OK)
 		return rc;
-	lsm_memtable *m = lsm_memtable_new();
+	lsm_memtable *m = lsm_memtable_new_sized(db->o.memtable_bytes);
 	if (m == NULL)
 		return sisy_errf(SISY_E_NOMEM, "db_recover.c: out of memory");
 	lsm_memtable_unref(r->mem);
@@ -260,7 +260,9 @@ sisy_err db_recover(sisy_lsm *db)
 
 	lsm_version_edit e;
 	lsm_edit_init(&e);
-	replay r = {.db = db, .mem = lsm_memtable_new(), .edit = &e};
+	replay r = {.db = db,
+		    .mem = lsm_memtable_new_sized(db->o.memtable_bytes),
+		    .edit = &e};
 	if (r.mem == NULL)
 		rc = sisy_errf(SISY_E_NOMEM, "db_recover.c: out of memory");
 	uint64_t meta_ver_before = db->meta_ver;

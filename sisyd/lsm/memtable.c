@@ -10,17 +10,29 @@
  * either the old list or the new one with a complete node. max_height is
  * read relaxed: a reader that sees a stale (lower) height only starts lower;
  * one that sees a higher height finds NULL at the new levels of head, which
- * is safe. Height: 1 + geometric(1/4), at most MT_MAX_HEIGHT (as LevelDB). */
+ * is safe. Height: 1 + geometric(1/4), at most MT_MAX_HEIGHT (as LevelDB).
+ *
+ * Bloom filter (optional): a blocked filter over user keys -- each key sets
+ * MT_BLOOM_PROBES bits inside one 64-byte block, so a check costs one cache
+ * line. The writer sets a key's bits before publishing its node. A reader
+ * may see stale (missing) bits only for entries written after its sequence
+ * number was taken: the engine takes that number under a mutex after the
+ * insert finished, so every entry a read may see has its bits visible, and
+ * a "no" from the filter is always right for the read asking. */
 #include "memtable.h"
 
 #include <assert.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
+#include "hash.h"
 
-#define MT_MAX_HEIGHT 12
+#define MT_MAX_HEIGHT	12
+#define MT_BLOOM_PROBES 6
+#define MT_BLOOM_SEED	0x6d656d74ull
 
 typedef struct mt_node {
 	const uint8_t *key;
@@ -36,17 +48,31 @@ struct lsm_memtable {
 	uint64_t rnd; /* writer-only PRNG state */
 	lsm_arena *arena;
 	mt_node *head;
+	_Atomic uint64_t *bloom; /* 8 words (64 bytes) per block; or NULL */
+	uint64_t bloom_blocks;
 };
 
-/* Internal-key order on raw pointers (the hot path of every insert/get). */
+/* Internal-key order on raw pointers (the hot path of every insert/get).
+ * User keys are compared eight bytes at a time as big-endian words: for
+ * short keys this beats a call to memcmp, and the order is the same. */
 static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 			 size_t blen)
 {
 	size_t ua = alen - 8, ub = blen - 8;
-	size_t n = ua < ub ? ua : ub;
-	int c = memcmp(a, b, n);
-	if (c != 0)
-		return c;
+	size_t n = ua < ub ? ua : ub, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+			return x < y ? -1 : 1;
+		}
+	}
+	for (; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
 	if (ua != ub)
 		return ua < ub ? -1 : 1;
 	uint64_t ta = sisy_get_u64(a + ua), tb = sisy_get_u64(b + ub);
@@ -73,7 +99,7 @@ static mt_node *mt_node_alloc(lsm_memtable *m, int height, size_t klen,
 	return n;
 }
 
-lsm_memtable *lsm_memtable_new(void)
+lsm_memtable *lsm_memtable_new_sized(size_t bytes)
 {
 	lsm_memtable *m = calloc(1, sizeof *m);
 	if (m == NULL)
@@ -84,6 +110,14 @@ lsm_memtable *lsm_memtable_new(void)
 	m->head = mt_node_alloc(m, MT_MAX_HEIGHT, 0, 0);
 	if (m->head == NULL)
 		goto fail;
+	if (bytes > 0) {
+		/* one bit per 8 bytes of entries: ~10+ bits per key for
+		 * entries of 80 bytes and more */
+		m->bloom_blocks = bytes / 8 / 512 + 1;
+		m->bloom = calloc(m->bloom_blocks * 8, sizeof(uint64_t));
+		if (m->bloom == NULL)
+			goto fail;
+	}
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->max_height, 1);
 	atomic_init(&m->entries, 0);
@@ -93,6 +127,45 @@ fail:
 	lsm_arena_free(m->arena);
 	free(m);
 	return NULL;
+}
+
+lsm_memtable *lsm_memtable_new(void)
+{
+	return lsm_memtable_new_sized(0);
+}
+
+/* The block and the bit positions of a user key. */
+static inline uint64_t mt_bloom_hash(sisy_slice ukey)
+{
+	return sisy_hash64(ukey.data, ukey.len, MT_BLOOM_SEED);
+}
+
+static void mt_bloom_add(lsm_memtable *m, sisy_slice ukey)
+{
+	uint64_t h = mt_bloom_hash(ukey);
+	_Atomic uint64_t *blk = m->bloom + (h % m->bloom_blocks) * 8;
+	uint32_t bits = (uint32_t)(h >> 32), delta = (bits >> 17) | 1;
+	for (int i = 0; i < MT_BLOOM_PROBES; i++, bits += delta) {
+		_Atomic uint64_t *w = &blk[(bits >> 6) & 7];
+		/* single writer: load and store, no locked RMW needed */
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+		atomic_store_explicit(w, v | (1ull << (bits & 63)),
+				      memory_order_relaxed);
+	}
+}
+
+static bool mt_bloom_may_match(const lsm_memtable *m, sisy_slice ukey)
+{
+	uint64_t h = mt_bloom_hash(ukey);
+	_Atomic uint64_t *blk = m->bloom + (h % m->bloom_blocks) * 8;
+	uint32_t bits = (uint32_t)(h >> 32), delta = (bits >> 17) | 1;
+	for (int i = 0; i < MT_BLOOM_PROBES; i++, bits += delta) {
+		uint64_t v = atomic_load_explicit(&blk[(bits >> 6) & 7],
+						  memory_order_relaxed);
+		if ((v & (1ull << (bits & 63))) == 0)
+			return false;
+	}
+	return true;
 }
 
 void lsm_memtable_ref(lsm_memtable *m)
@@ -108,6 +181,7 @@ void lsm_memtable_unref(lsm_memtable *m)
 	assert(old > 0);
 	if (old == 1) {
 		lsm_arena_free(m->arena);
+		free(m->bloom);
 		free(m);
 	}
 }
@@ -175,6 +249,8 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 	if (value.len)
 		memcpy(p + klen, value.data, value.len);
 
+	if (m->bloom != NULL)
+		mt_bloom_add(m, key); /* before the node is published */
 	mt_node *prev[MT_MAX_HEIGHT];
 	mt_node *ge = mt_find_ge(m, n->key, klen, prev);
 	assert(ge == NULL || mt_cmp(ge->key, ge->klen, n->key, klen) != 0);
@@ -203,6 +279,10 @@ lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 				sisy_slice *value)
 {
 	assert(lookup.len >= 8);
+	if (m->bloom != NULL &&
+	    !mt_bloom_may_match(m,
+				sisy_slice_make(lookup.data, lookup.len - 8)))
+		return LSM_MEM_MISS;
 	mt_node *n = mt_find_ge(m, lookup.data, lookup.len, NULL);
 	if (n == NULL)
 		return LSM_MEM_MISS;
@@ -213,6 +293,11 @@ lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 		return LSM_MEM_DELETED;
 	*value = sisy_slice_make(n->key + n->klen, n->vlen);
 	return LSM_MEM_FOUND;
+}
+
+bool lsm_memtable_may_contain(const lsm_memtable *m, sisy_slice user_key)
+{
+	return m->bloom == NULL || mt_bloom_may_match(m, user_key);
 }
 
 size_t lsm_memtable_usage(const lsm_memtable *m)

@@ -10,6 +10,7 @@
 #ifndef SISY_LSM_MEMTABLE_H
 #define SISY_LSM_MEMTABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ typedef struct lsm_memtable lsm_memtable;
 
 /* NULL on ENOMEM. */
 lsm_memtable *lsm_memtable_new(void);
+/* A memtable expected to hold about `bytes` of entries, with a Bloom filter
+ * over its user keys (about one bit per 8 bytes of entries), so lookups of
+ * absent keys skip the skiplist. */
+lsm_memtable *lsm_memtable_new_sized(size_t bytes);
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
 
@@ -41,6 +46,10 @@ typedef enum lsm_mem_result {
  * valid while the caller holds a reference. */
 lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 				sisy_slice *value);
+
+/* False when the memtable surely holds no version of user_key (its Bloom
+ * filter says so); true otherwise, and always without a filter. */
+bool lsm_memtable_may_contain(const lsm_memtable *m, sisy_slice user_key);
 
 /* Bytes of entries and skiplist nodes (what fills a memtable); any thread. */
 size_t lsm_memtable_usage(const lsm_memtable *m);

@@ -31,10 +31,22 @@ static lsm_mem_result get_at(lsm_memtable *m, const char *key, uint64_t seq,
 	return r;
 }
 
+/* Tests run on a plain memtable and on one with a Bloom filter. */
+static lsm_memtable *new_mt(void **state)
+{
+	return *state != NULL ? lsm_memtable_new_sized(256 << 10)
+			      : lsm_memtable_new();
+}
+
+static int with_bloom(void **state)
+{
+	*state = (void *)1;
+	return 0;
+}
+
 static void test_versions_and_deletes(void **state)
 {
-	(void)state;
-	lsm_memtable *m = lsm_memtable_new();
+	lsm_memtable *m = new_mt(state);
 	assert_non_null(m);
 	assert_int_equal(
 	    lsm_memtable_add(m, 1, LSM_TYPE_VALUE, S("k"), S("v1")), SISY_OK);
@@ -83,13 +95,12 @@ static int ref_cmp(const void *a, const void *b)
 
 static void test_order_and_seek_vs_reference(void **state)
 {
-	(void)state;
 	uint64_t seed = tu_seed("memtable order");
 	sisy_rand r;
 	sisy_rand_seed(&r, seed);
 	enum { N = 20000 };
 	ref_entry *ref = calloc(N, sizeof *ref);
-	lsm_memtable *m = lsm_memtable_new();
+	lsm_memtable *m = new_mt(state);
 	for (int i = 0; i < N; i++) {
 		char key[24];
 		/* few distinct keys, so many versions of each */
@@ -214,8 +225,7 @@ static void *conc_reader(void *arg)
 
 static void test_concurrent_readers(void **state)
 {
-	(void)state;
-	conc c = {.m = lsm_memtable_new()};
+	conc c = {.m = new_mt(state)};
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, conc_reader, &c),
@@ -264,12 +274,51 @@ static void test_concurrent_readers(void **state)
 	lsm_memtable_unref(c.m);
 }
 
+static void test_bloom_filters_absent_keys(void **state)
+{
+	(void)state;
+	/* with a filter: present keys always "may", absent ones rarely */
+	lsm_memtable *m = lsm_memtable_new_sized(1 << 20);
+	lsm_memtable *plain = lsm_memtable_new();
+	enum { N = 8000 };
+	for (uint64_t i = 0; i < N; i++) {
+		char key[24];
+		size_t kl = tu_key(key, sizeof key, i * 2);
+		assert_int_equal(lsm_memtable_add(m, i + 1, LSM_TYPE_VALUE,
+						  sisy_slice_make(key, kl),
+						  sisy_slice_make("v", 1)),
+				 SISY_OK);
+	}
+	int false_pos = 0;
+	for (uint64_t i = 0; i < N; i++) {
+		char key[24];
+		size_t kl = tu_key(key, sizeof key, i * 2);
+		assert_true(
+		    lsm_memtable_may_contain(m, sisy_slice_make(key, kl)));
+		kl = tu_key(key, sizeof key, i * 2 + 1);
+		false_pos +=
+		    lsm_memtable_may_contain(m, sisy_slice_make(key, kl));
+		/* without a filter the answer is always "may" */
+		assert_true(
+		    lsm_memtable_may_contain(plain, sisy_slice_make(key, kl)));
+	}
+	/* 1 MiB -> 2^17 bits for 8000 keys (16 bits/key): well under 2% */
+	assert_true(false_pos < N / 50);
+	lsm_memtable_unref(m);
+	lsm_memtable_unref(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_versions_and_deletes),
 	    cmocka_unit_test(test_order_and_seek_vs_reference),
 	    cmocka_unit_test(test_concurrent_readers),
+	    cmocka_unit_test_setup(test_versions_and_deletes, with_bloom),
+	    cmocka_unit_test_setup(test_order_and_seek_vs_reference,
+				   with_bloom),
+	    cmocka_unit_test_setup(test_concurrent_readers, with_bloom),
+	    cmocka_unit_test(test_bloom_filters_absent_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
