@@ -268,6 +268,12 @@ void tc_dump(tc *c)
 			i, st.id, st.role, st.term, st.leader, st.commit,
 			st.applied, st.last_index, st.n_members,
 			st.removed ? " removed" : "");
+		for (size_t k = 0; k < st.n_members; k++)
+			fprintf(stderr,
+				"   member %" PRIu64 " %s match %" PRIu64 "\n",
+				st.members[k].id,
+				st.members[k].voter ? "voter" : "learner",
+				st.members[k].match);
 	}
 }
 

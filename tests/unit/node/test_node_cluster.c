@@ -267,6 +267,27 @@ static void test_exactly_once_across_leaders(void **state)
 	assert_int_equal(w.res.status, SISY_E_STALE);
 }
 
+/* A membership change through the leader, retried while another change
+ * is still pending (as a server would), and waited for. */
+static sisy_err change(tc *c, uint8_t kind, uint64_t id)
+{
+	twrite w = {0};
+	uint64_t end = sisy_now_ms() + TC_WAIT_MS;
+	sisy_err rc;
+	for (;;) {
+		int l = tc_wait_leader(c);
+		rc = sisy_node_change(c->n[l].node, 1, kind, id, NULL, NULL,
+				      wcb, &w);
+		if (rc != SISY_E_CONFLICT || sisy_now_ms() > end)
+			break;
+		tc_pump(c);
+	}
+	if (rc != SISY_OK)
+		return rc;
+	assert_true(tc_wait(c, write_done, &w, TC_WAIT_MS));
+	return w.status;
+}
+
 static sisy_node_result kv(tc *c, sisy_node_op *ops, size_t n)
 {
 	static uint64_t seq = 100;
@@ -397,6 +418,223 @@ static void test_users_replicated(void **state)
 	}
 }
 
+typedef struct snap_wait {
+	int slot;
+} snap_wait;
+
+static bool compacted(tc *c, void *arg)
+{
+	sisy_node_status st;
+	int slot = *(int *)arg;
+	return sisy_node_status_get(c->n[slot].node, 1, &st) == SISY_OK &&
+	       st.snapshot_index > 0;
+}
+
+static bool all_compacted(tc *c, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < c->nslots; i++)
+		if (c->n[i].up && !compacted(c, &i))
+			return false;
+	return true;
+}
+
+/* The log is compacted below the engines' durable applied index (the
+ * engines are flushed for it); a node added then catches up from a
+ * snapshot (the client table and users inside), is promoted to voter, and
+ * can lead; every node restarts from compacted state. */
+static void test_snapshot_learner_compaction(void **state)
+{
+	tc *c = *state;
+	c->opts.compact_entries = 20;
+	c->opts.compact_keep = 0;
+	c->opts.flush_ticks = 5;
+	tc_start(c, 3);
+	assert_int_equal(user_cmd(c, SISY_NODE_CMD_USER_ADD, "admin", "carol",
+				  SISY_ROLE_READWRITE)
+			     .status,
+			 SISY_OK);
+	sisy_node_op op = {.key = sisy_slice_str("eo"),
+			   .value = sisy_slice_str("1"),
+			   .cond = SISY_NODE_COND_ABSENT};
+	sisy_node_cmd once = {.kind = SISY_NODE_CMD_KV,
+			      .client_id = 61,
+			      .seq = 1,
+			      .lowest_unanswered = 1,
+			      .user = "admin",
+			      .ops = &op,
+			      .nops = 1};
+	twrite w;
+	assert_int_equal(tc_propose(c, tc_leader(c), &once, &w), SISY_OK);
+	assert_int_equal(w.res.status, SISY_OK);
+	uint64_t first = w.res.index;
+	put_many(c, "s", 60, 62);
+	assert_true(tc_wait(c, all_compacted, NULL, TC_WAIT_MS));
+	int slot = tc_join(c, true);
+	sisy_node_status st;
+	assert_int_equal(sisy_node_status_get(c->n[slot].node, 1, &st),
+			 SISY_OK);
+	assert_true(st.snapshots_installed >= 1);
+	assert_true(c->snapshots_streamed >= 1);
+	assert_int_equal(tc_barrier(c, slot), SISY_OK);
+	assert_true(all_have(c, 60, "s"));
+	assert_true(
+	    sisy_node_user_lookup(c->n[slot].node, "carol", NULL, NULL));
+	/* The new node leads; the client table it got in the snapshot
+	 * answers the retry with the first answer. */
+	int l = tc_leader(c);
+	assert_int_equal(sisy_node_transfer(c->n[l].node, 1, c->n[slot].id),
+			 SISY_OK);
+	assert_true(tc_wait(c, other_leader, &l, TC_WAIT_MS));
+	assert_int_equal(tc_leader(c), slot);
+	assert_int_equal(tc_propose(c, slot, &once, &w), SISY_OK);
+	assert_int_equal(w.res.status, SISY_OK);
+	assert_true(w.res.duplicate);
+	assert_int_equal(w.res.index, first);
+	/* Restarting from compacted logs and snapshot-installed engines. */
+	put_many(c, "t", 10, 63);
+	for (int i = 0; i < c->nslots; i++)
+		tc_close(c, i);
+	for (int i = 0; i < c->nslots; i++)
+		tc_open(c, i);
+	tc_wait_leader(c);
+	for (int i = 0; i < c->nslots; i++)
+		assert_int_equal(tc_barrier(c, i), SISY_OK);
+	assert_true(all_have(c, 60, "s"));
+	assert_true(all_have(c, 10, "t"));
+}
+
+/* A removed node is refused by the others (it may never learn of its
+ * removal: the leader stops replicating to it as soon as the change is in
+ * its log) and cannot disrupt the cluster. */
+static void test_removed_node_refused(void **state)
+{
+	tc *c = *state;
+	tc_start(c, 3);
+	int l = tc_leader(c);
+	int gone = follower_of(c, l);
+	assert_int_equal(change(c, SISY_NODE_REMOVE, c->n[gone].id), SISY_OK);
+	for (int i = 0; i < 3; i++)
+		if (i != gone)
+			assert_false(sisy_node_peer_allowed(
+			    c->n[i].node, c->n[gone].id, c->n[gone].key));
+	/* It times out and asks for votes: refused, no disruption. */
+	uint64_t before = c->refused;
+	assert_int_equal(tc_put(c, "still", "works", 71, 1, NULL), SISY_OK);
+	uint64_t end = sisy_now_ms() + 2000;
+	while (c->refused == before && sisy_now_ms() < end)
+		tc_pump(c);
+	assert_true(c->refused > before);
+	assert_int_equal(tc_leader(c), l);
+	assert_int_equal(tc_put(c, "and", "still", 71, 2, NULL), SISY_OK);
+}
+
+/* A node that lost its disk cannot come back as itself: its directory is
+ * no node any more; forced back under its old id with a new key it is
+ * refused; it joins again under a new id and catches up. */
+static void test_lost_disk_rejoins_as_new_node(void **state)
+{
+	tc *c = *state;
+	tc_start(c, 3);
+	put_many(c, "d", 10, 81);
+	int l = tc_leader(c);
+	int lost = follower_of(c, l);
+	uint64_t old_id = c->n[lost].id;
+	tc_close(c, lost);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", c->n[lost].dir);
+	assert_int_equal(system(cmd), 0);
+	sisy_node *nd = NULL;
+	sisy_node_opts o = c->opts;
+	o.dir = c->n[lost].dir;
+	o.send = (sisy_node_send_fn)1; /* never called: open must fail */
+	assert_int_equal(sisy_node_open(&o, &nd), SISY_E_NOTFOUND);
+	/* Forced: an identity for the old id with a fresh key. */
+	sisy_node_init in = {.node_id = old_id, .address = c->n[lost].addr};
+	memcpy(in.cluster_id, c->cluster_id, sizeof in.cluster_id);
+	memset(in.node_key, 0x5a, sizeof in.node_key);
+	assert_int_equal(sisy_node_init_joined(NULL, c->n[lost].dir, &in),
+			 SISY_OK);
+	memcpy(c->n[lost].key, in.node_key, sizeof in.node_key);
+	tc_open(c, lost);
+	uint64_t before = c->refused;
+	uint64_t end = sisy_now_ms() + 3000;
+	while (c->refused == before && sisy_now_ms() < end)
+		tc_pump(c);
+	assert_true(c->refused > before);
+	sisy_node_status st;
+	assert_int_equal(sisy_node_status_get(c->n[lost].node, 1, &st),
+			 SISY_OK);
+	assert_int_equal(st.applied, 0); /* it learned nothing */
+	assert_int_equal(tc_leader(c), l);
+	tc_close(c, lost);
+	/* The operator's way: remove the old member, add a fresh one. */
+	assert_int_equal(change(c, SISY_NODE_REMOVE, old_id), SISY_OK);
+	int fresh = tc_join(c, true);
+	assert_true(c->n[fresh].id > old_id);
+	assert_int_equal(tc_barrier(c, fresh), SISY_OK);
+	assert_true(all_have(c, 10, "d"));
+}
+
+static bool led_elsewhere(tc *c, void *arg)
+{
+	int slot = *(int *)arg;
+	return !sisy_node_shutdown_step(c->n[slot].node) &&
+	       other_leader(c, arg);
+}
+
+/* SIGTERM on a leader: leadership moves before it stops. */
+static void test_shutdown_hands_over(void **state)
+{
+	tc *c = *state;
+	tc_start(c, 3);
+	int l = tc_leader(c);
+	assert_true(sisy_node_shutdown_step(c->n[l].node));
+	assert_true(tc_wait(c, led_elsewhere, &l, TC_WAIT_MS));
+	tc_close(c, l);
+	assert_int_equal(tc_put(c, "after", "handover", 91, 1, NULL), SISY_OK);
+}
+
+static bool read_answered(tc *c, void *arg)
+{
+	(void)c;
+	return ((twrite *)arg)->done;
+}
+
+static void rcb(void *ctx, sisy_err status)
+{
+	twrite *w = ctx;
+	w->done = true;
+	w->status = status;
+}
+
+/* A follower cut off from the others never serves a linearizable read
+ * (it fails or times out); after healing it serves the newest data. */
+static void test_partitioned_follower_read(void **state)
+{
+	tc *c = *state;
+	tc_start(c, 3);
+	int l = tc_leader(c);
+	int f = follower_of(c, l);
+	assert_int_equal(tc_put(c, "p", "old", 95, 1, NULL), SISY_OK);
+	assert_int_equal(tc_barrier(c, f), SISY_OK);
+	cut_off(c, f, true);
+	assert_int_equal(tc_put(c, "p", "new", 95, 2, NULL), SISY_OK);
+	twrite w = {0};
+	sisy_err rc = sisy_node_read_index(c->n[f].node, 1, rcb, &w);
+	if (rc == SISY_OK) {
+		assert_true(tc_wait(c, read_answered, &w, TC_WAIT_MS));
+		assert_int_not_equal(w.status, SISY_OK);
+	} else {
+		assert_int_equal(rc, SISY_E_NOLEADER);
+	}
+	cut_off(c, f, false);
+	char val[16];
+	assert_int_equal(tc_barrier(c, f), SISY_OK);
+	assert_true(tc_get(c, f, "p", val, sizeof val, NULL));
+	assert_string_equal(val, "new");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +651,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cas_at_apply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_users_replicated, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_learner_compaction,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_node_refused, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_disk_rejoins_as_new_node,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown_hands_over, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_partitioned_follower_read,
+					    setup, teardown),
 	};
+	if (getenv("NODE_TEST"))
+		cmocka_set_test_filter(getenv("NODE_TEST"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
