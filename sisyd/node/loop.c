@@ -120,14 +120,14 @@ void node_loop_ready(node_group *g)
 {
 	sisy_node *n = g->n;
 	sisy_raft_ready rd;
+	bool lost = false;
 	sisy_raft_get_ready(g->raft, &rd);
 	if (rd.soft_changed) {
 		bool leader_changed = rd.leader != g->leader;
 		g->role = rd.role;
 		g->leader = rd.leader;
 		g->term = rd.term;
-		if (rd.role != SISY_RAFT_LEADER)
-			node_waiters_fail(g, SISY_E_UNKNOWN_OUTCOME);
+		lost = rd.role != SISY_RAFT_LEADER;
 		if (leader_changed)
 			node_reads_reissue(g);
 	}
@@ -155,6 +155,9 @@ void node_loop_ready(node_group *g)
 		queue_apply(g, rd.committed, rd.n_committed);
 	node_reads_ready(g, rd.reads, rd.n_reads);
 	sisy_raft_advance(g->raft);
+	/* Callbacks only after advance: they may call into the core. */
+	if (lost)
+		node_waiters_fail(g, SISY_E_UNKNOWN_OUTCOME);
 	if (rd.n_reads > 0)
 		node_reads_applied(g); /* may be applied far enough already */
 }
@@ -235,8 +238,7 @@ void node_loop_completions(sisy_node *n)
 sisy_err sisy_node_process(sisy_node *n)
 {
 	if (n->failed)
-		return sisy_errf(SISY_E_FAILED, "node: stopped: %s",
-				 n->failmsg);
+		goto failed;
 	node_loop_completions(n);
 	node_wq_drain(n);
 	for (size_t i = 0; i < n->ngroups && !n->failed; i++) {
@@ -248,9 +250,17 @@ sisy_err sisy_node_process(sisy_node *n)
 	}
 	node_wq_flush(n);
 	node_outbox_flush(n);
-	if (n->failed)
+failed:
+	if (n->failed) {
+		/* Nothing will be applied here any more; what is pending may
+		 * still commit elsewhere. */
+		for (size_t i = 0; i < n->ngroups; i++) {
+			node_waiters_fail(n->groups[i], SISY_E_UNKNOWN_OUTCOME);
+			node_reads_fail_all(n->groups[i], SISY_E_FAILED);
+		}
 		return sisy_errf(SISY_E_FAILED, "node: stopped: %s",
 				 n->failmsg);
+	}
 	return SISY_OK;
 }
 

@@ -314,12 +314,37 @@ static sisy_err read_ident(sisy_fs *fs, const char *dir, node_ident *ni)
 		   : sisy_errf(SISY_E_CORRUPT, "node: %s: no groups", path);
 }
 
+/* Creates dir if needed, durably: its name lives in its parent. */
+static sisy_err mkdir_durable(sisy_fs *fs, const char *dir)
+{
+	char parent[NODE_PATH];
+	bool exists;
+	sisy_err rc = sisy_fs_exists(fs, dir, &exists);
+	if (rc != SISY_OK || exists)
+		return rc;
+	if ((rc = sisy_fs_mkdir(fs, dir)) != SISY_OK)
+		return rc;
+	snprintf(parent, sizeof parent, "%s", dir);
+	char *slash = strrchr(parent, '/');
+	while (slash != NULL && slash > parent && slash[1] == '\0') {
+		*slash = '\0'; /* "a/b/" */
+		slash = strrchr(parent, '/');
+	}
+	if (slash == NULL)
+		snprintf(parent, sizeof parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	return sisy_fs_sync_dir(fs, parent);
+}
+
 static sisy_err prepare_dir(sisy_fs *fs, const char *dir)
 {
 	char path[NODE_PATH];
 	bool exists;
 	snprintf(path, sizeof path, "%s/NODE", dir);
-	sisy_err rc = sisy_fs_mkdir_p(fs, dir);
+	sisy_err rc = mkdir_durable(fs, dir);
 	if (rc == SISY_OK)
 		rc = sisy_fs_exists(fs, path, &exists);
 	if (rc == SISY_OK && exists)

@@ -113,6 +113,7 @@ void tc_open(tc *c, int slot)
 	if (rc != SISY_OK)
 		fail_msg("open node %d: %s", slot, sisy_errmsg());
 	t->up = true;
+	t->failed = false;
 }
 
 void tc_close(tc *c, int slot)
@@ -213,8 +214,9 @@ static bool deliver(tc *c)
 static void process_all(tc *c)
 {
 	for (int i = 0; i < c->nslots; i++)
-		if (c->n[i].up)
-			sisy_node_process(c->n[i].node);
+		if (c->n[i].up &&
+		    sisy_node_process(c->n[i].node) == SISY_E_FAILED)
+			c->n[i].failed = true;
 }
 
 void tc_pump(tc *c)

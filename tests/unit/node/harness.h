@@ -25,6 +25,7 @@ typedef struct tnode {
 	int slot;
 	uint64_t id;
 	bool up;
+	bool failed; /* sisy_node_process said SISY_E_FAILED */
 	sisy_node *node;
 	char dir[512];
 	sisy_fs *fs;

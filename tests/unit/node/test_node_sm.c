@@ -1,0 +1,486 @@
+/* test_node_sm.c — the replicated state machine (sm.c, sm_meta.c) driven
+ * directly with log entries, on an in-memory file system: versions are
+ * indexes, conditions decided at apply (also within one batch), the
+ * exactly-once client table (duplicates, stale, window, trimming, expiry
+ * and eviction by log position, surviving a restart), users and roles,
+ * join tokens, the membership record, replay idempotence.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "coding.h"
+#include "fs_fault.h"
+#include "node_int.h"
+
+typedef struct fx {
+	sisy_fs_fault *ff;
+	sisy_fs *fs;
+	node_sm sm;
+	node_users *users;
+	node_sm_cfg cfg;
+	uint64_t index;
+	sisy_buf events;
+} fx;
+
+static void fx_open(fx *f)
+{
+	assert_int_equal(
+	    node_sm_open(&f->sm, f->fs, "/g1", &f->cfg, NULL, f->users),
+	    SISY_OK);
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof *f);
+	f->ff = sisy_fs_fault_new(3);
+	f->fs = sisy_fs_fault_fs(f->ff);
+	f->users = node_users_new();
+	f->cfg = (node_sm_cfg){.self = 1,
+			       .group = SISY_NODE_META_GROUP,
+			       .client_expire_entries = 1000000,
+			       .client_window = 64,
+			       .max_clients = 1000,
+			       .token_expire_entries = 1000};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	node_sm_close(&f->sm);
+	node_users_free(f->users);
+	sisy_fs_fault_free(f->ff);
+	sisy_buf_free(&f->events);
+	free(f);
+	return 0;
+}
+
+/* Applies commands as consecutive entries in ONE apply call. */
+static void apply_n(fx *f, const sisy_node_cmd *c, size_t n, node_applied *out)
+{
+	sisy_buf b[16];
+	sisy_raft_entry e[16];
+	size_t nout = 0;
+	assert_true(n <= 16);
+	for (size_t i = 0; i < n; i++) {
+		memset(&b[i], 0, sizeof b[i]);
+		assert_int_equal(node_cmd_encode(&c[i], &b[i]), SISY_OK);
+		e[i] = (sisy_raft_entry){.term = 1,
+					 .index = ++f->index,
+					 .type = SISY_RAFT_ENTRY_NORMAL,
+					 .data = b[i].data,
+					 .len = b[i].len};
+	}
+	assert_int_equal(node_sm_apply(&f->sm, e, n, out, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(nout, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(out[i].index, e[i].index);
+		sisy_buf_free(&b[i]);
+	}
+}
+
+static sisy_node_result apply1(fx *f, const sisy_node_cmd *c)
+{
+	node_applied a;
+	apply_n(f, c, 1, &a);
+	return a.res;
+}
+
+static void noops(fx *f, uint64_t n)
+{
+	sisy_raft_entry *e = calloc(n, sizeof *e);
+	size_t nout;
+	for (uint64_t i = 0; i < n; i++)
+		e[i] = (sisy_raft_entry){.term = 1,
+					 .index = ++f->index,
+					 .type = SISY_RAFT_ENTRY_NOOP};
+	assert_int_equal(node_sm_apply(&f->sm, e, n, NULL, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(nout, 0);
+	free(e);
+}
+
+static void init_cluster(fx *f)
+{
+	sisy_node_init in = {.node_id = 1, .admin_user = "admin"};
+	memset(in.cluster_id, 3, sizeof in.cluster_id);
+	in.admin_verifier.opslimit = SISY_AUTH_OPS_MIN;
+	in.admin_verifier.memlimit = SISY_AUTH_MEM_MIN;
+	sisy_buf b = {0};
+	node_applied a;
+	size_t nout;
+	assert_int_equal(node_cmd_encode_init(&in, &b), SISY_OK);
+	sisy_raft_entry e = {
+	    .term = 1, .index = ++f->index, .data = b.data, .len = b.len};
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(a.res.status, SISY_OK);
+	sisy_buf_free(&b);
+}
+
+static sisy_node_cmd put(sisy_node_op *op, const char *k, const char *v,
+			 uint64_t client, uint64_t seq)
+{
+	*op = (sisy_node_op){.key = sisy_slice_str(k),
+			     .value = sisy_slice_str(v)};
+	return (sisy_node_cmd){.kind = SISY_NODE_CMD_KV,
+			       .client_id = client,
+			       .seq = seq,
+			       .lowest_unanswered = seq,
+			       .ops = op,
+			       .nops = 1};
+}
+
+static uint64_t version_of(fx *f, const char *key)
+{
+	sisy_buf k = {0}, v = {0};
+	sisy_buf_append_u8(&k, NS_DATA);
+	sisy_buf_append(&k, key, strlen(key));
+	sisy_err rc = sisy_lsm_get(f->sm.db, NULL, k.data, k.len, &v);
+	uint64_t ver = rc == SISY_OK && v.len >= 8 ? sisy_get_u64(v.data) : 0;
+	sisy_buf_free(&k);
+	sisy_buf_free(&v);
+	return ver;
+}
+
+/* A key's version is the index of its entry; a condition sees the earlier
+ * commands of the same batch. */
+static void test_versions_and_conditions(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o[3];
+	sisy_node_cmd c[3];
+	node_applied a[3];
+	c[0] = put(&o[0], "k", "1", 0, 0);
+	c[1] = put(&o[1], "k", "2", 0, 0);
+	o[1].cond = SISY_NODE_COND_VERSION;
+	o[1].cond_version = f->index + 1; /* c[0]'s index */
+	c[2] = put(&o[2], "k", "3", 0, 0);
+	o[2].cond = SISY_NODE_COND_ABSENT;
+	apply_n(f, c, 3, a);
+	assert_int_equal(a[0].res.status, SISY_OK);
+	assert_int_equal(a[1].res.status, SISY_OK);
+	assert_int_equal(a[1].res.index, a[0].index + 1);
+	assert_int_equal(a[2].res.status, SISY_E_CONFLICT);
+	assert_int_equal(a[2].res.current_version, a[1].index);
+	assert_int_equal(version_of(f, "k"), a[1].index);
+	assert_int_equal(f->sm.applied, a[2].index);
+}
+
+/* Exactly once: a duplicate gets the first answer and changes nothing; a
+ * sequence below the reported lowest is stale; the window is bounded. */
+static void test_exactly_once(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o[2];
+	sisy_node_cmd c[2];
+	node_applied a[2];
+	c[0] = put(&o[0], "x", "first", 9, 3);
+	o[0].cond = SISY_NODE_COND_ABSENT;
+	c[1] = c[0]; /* retried within the same batch */
+	apply_n(f, c, 2, a);
+	assert_int_equal(a[0].res.status, SISY_OK);
+	assert_false(a[0].res.duplicate);
+	assert_int_equal(a[1].res.status, SISY_OK);
+	assert_true(a[1].res.duplicate);
+	assert_int_equal(a[1].res.index, a[0].index);
+	/* And in a later batch: still the first answer, not CONFLICT. */
+	sisy_node_result r = apply1(f, &c[0]);
+	assert_true(r.duplicate);
+	assert_int_equal(r.status, SISY_OK);
+	assert_int_equal(r.index, a[0].index);
+	assert_int_equal(version_of(f, "x"), a[0].index);
+	/* seq 4 says 4 is the lowest unanswered: 3 is forgotten. */
+	c[1] = put(&o[1], "y", "v", 9, 4);
+	assert_int_equal(apply1(f, &c[1]).status, SISY_OK);
+	r = apply1(f, &c[0]);
+	assert_int_equal(r.status, SISY_E_STALE);
+	assert_int_equal(version_of(f, "x"), a[0].index);
+	/* The window: at most client_window sequences past the lowest. */
+	c[1] = put(&o[1], "z", "v", 9, 4 + 64);
+	c[1].lowest_unanswered = 4;
+	assert_int_equal(apply1(f, &c[1]).status, SISY_E_BUSY);
+	c[1].seq = 4 + 63;
+	assert_int_equal(apply1(f, &c[1]).status, SISY_OK);
+	/* Results survive a restart (flushed by close: the WAL is off). */
+	node_sm_close(&f->sm);
+	fx_open(f);
+	c[1] = put(&o[1], "y", "v", 9, 4);
+	r = apply1(f, &c[1]);
+	assert_true(r.duplicate);
+	assert_int_equal(f->sm.clients.n, 1);
+}
+
+/* Clients idle for client_expire_entries entries are dropped at an index
+ * divisible by NODE_EXPIRE_EVERY (the same point on every replica); the
+ * least recently active is evicted when the table is full. */
+static void test_client_expiry_and_eviction(void **state)
+{
+	fx *f = *state;
+	f->cfg.client_expire_entries = 1500;
+	f->cfg.max_clients = 3;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "a", "1", 100, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	c = put(&o, "b", "1", 200, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	noops(f, NODE_EXPIRE_EVERY * 2 - f->index - 1);
+	assert_int_equal(f->sm.clients.n, 2);
+	/* Keep 200 alive; the next checkpoint drops only 100. */
+	c = put(&o, "b", "2", 200, 2);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	noops(f, NODE_EXPIRE_EVERY * 3 - f->index);
+	assert_null(node_clients_find(&f->sm.clients, 100));
+	assert_non_null(node_clients_find(&f->sm.clients, 200));
+	/* A retry from the expired client is new to the table now. */
+	c = put(&o, "a", "1", 100, 1);
+	assert_false(apply1(f, &c).duplicate);
+	/* Full table: the least recently active (200) goes. */
+	c = put(&o, "c", "1", 300, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	c = put(&o, "d", "1", 400, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	assert_int_equal(f->sm.clients.n, 3);
+	assert_null(node_clients_find(&f->sm.clients, 200));
+	node_sm_close(&f->sm);
+	fx_open(f);
+	assert_int_equal(f->sm.clients.n, 3);
+	assert_null(node_clients_find(&f->sm.clients, 200));
+}
+
+static sisy_node_result user(fx *f, uint8_t kind, const char *as,
+			     const char *name, sisy_role role)
+{
+	sisy_node_cmd c = {
+	    .kind = kind, .user = as, .name = name, .role = role};
+	c.verifier.opslimit = SISY_AUTH_OPS_MIN;
+	c.verifier.memlimit = SISY_AUTH_MEM_MIN;
+	return apply1(f, &c);
+}
+
+static void test_users_and_roles(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	assert_int_equal(node_users_count(f->users), 1);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "admin", "ro", SISY_ROLE_READONLY)
+		.status,
+	    SISY_OK);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "admin", "ro", SISY_ROLE_READONLY)
+		.status,
+	    SISY_E_EXISTS);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "admin", "bad name", 1).status,
+	    SISY_E_INVAL);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "ro", "x", SISY_ROLE_ADMIN).status,
+	    SISY_E_PERM);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "ghost", "x", SISY_ROLE_ADMIN)
+		.status,
+	    SISY_E_PERM);
+	/* Own password: allowed for anyone; someone else's: admin only. */
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_PASSWORD, "ro", "ro", 0).status,
+	    SISY_OK);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_PASSWORD, "ro", "admin", 0).status,
+	    SISY_E_PERM);
+	/* A read-only user cannot write. */
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "k", "v", 0, 0);
+	c.user = "ro";
+	assert_int_equal(apply1(f, &c).status, SISY_E_PERM);
+	c.user = "admin";
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	/* The last admin stays; role changes and deletions are events. */
+	assert_int_equal(user(f, SISY_NODE_CMD_USER_ROLE, "admin", "admin",
+			      SISY_ROLE_READWRITE)
+			     .status,
+			 SISY_E_PERM);
+	sisy_buf_clear(&f->events);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ROLE, "admin", "ro", SISY_ROLE_READWRITE)
+		.status,
+	    SISY_OK);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_DEL, "admin", "ro", 0).status, SISY_OK);
+	assert_int_equal(f->events.len, 6);
+	assert_memory_equal(f->events.data, "ro\0ro\0", 6);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_DEL, "admin", "ro", 0).status,
+	    SISY_E_NOTFOUND);
+	/* The table is rebuilt from the engine on open. */
+	node_sm_close(&f->sm);
+	node_users_clear(f->users);
+	fx_open(f);
+	assert_int_equal(node_users_count(f->users), 1);
+	assert_true(node_users_get(f->users, "admin", NULL));
+}
+
+static sisy_node_result token(fx *f, uint8_t kind, uint8_t secret,
+			      uint8_t keybyte)
+{
+	sisy_node_cmd c = {.kind = kind, .user = "admin", .address = "h:1"};
+	memset(c.token, secret, sizeof c.token);
+	memset(c.node_key, keybyte, sizeof c.node_key);
+	return apply1(f, &c);
+}
+
+/* Node ids come from the replicated counter; a token is claimed once, by
+ * one key, within its lifetime in log entries. */
+static void test_join_tokens(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_NEW, 1, 0).status,
+			 SISY_E_INVAL); /* no cluster record yet */
+	init_cluster(f);
+	sisy_node_result r1 = token(f, SISY_NODE_CMD_TOKEN_NEW, 1, 0);
+	sisy_node_result r2 = token(f, SISY_NODE_CMD_TOKEN_NEW, 2, 0);
+	assert_int_equal(r1.status, SISY_OK);
+	assert_int_equal(r1.node_id, 2);
+	assert_int_equal(r2.node_id, 3);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_NEW, 1, 0).status,
+			 SISY_E_EXISTS);
+	sisy_node_result c = token(f, SISY_NODE_CMD_TOKEN_CLAIM, 1, 0xaa);
+	assert_int_equal(c.status, SISY_OK);
+	assert_int_equal(c.node_id, 2);
+	/* The same node asking again is answered the same; another is not. */
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_CLAIM, 1, 0xaa).status,
+			 SISY_OK);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_CLAIM, 1, 0xbb).status,
+			 SISY_E_PERM);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_CLAIM, 9, 0xbb).status,
+			 SISY_E_NOTFOUND);
+	noops(f, 1001);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_CLAIM, 2, 0xcc).status,
+			 SISY_E_PERM); /* expired */
+	/* The counter is replicated state: it survives a restart. */
+	node_sm_close(&f->sm);
+	fx_open(f);
+	assert_int_equal(token(f, SISY_NODE_CMD_TOKEN_NEW, 3, 0).node_id, 4);
+}
+
+static void conf(fx *f, uint8_t type, uint64_t id, const char *addr,
+		 uint8_t keyb, const sisy_raft_membership *after)
+{
+	uint8_t key[SISY_NODE_KEY];
+	sisy_buf ctx = {0}, data = {0};
+	memset(key, keyb, sizeof key);
+	if (addr)
+		assert_int_equal(node_conf_ctx_encode(addr, key, &ctx),
+				 SISY_OK);
+	sisy_raft_conf_change cc = {
+	    .type = type, .node_id = id, .ctx = sisy_buf_slice(&ctx)};
+	assert_int_equal(sisy_raft_conf_encode(&cc, after, &data), SISY_OK);
+	sisy_raft_entry e = {.term = 1,
+			     .index = ++f->index,
+			     .type = SISY_RAFT_ENTRY_CONFIG,
+			     .data = data.data,
+			     .len = data.len};
+	node_applied a;
+	size_t nout;
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(nout, 1);
+	assert_int_equal(a.res.node_id, id);
+	sisy_buf_free(&ctx);
+	sisy_buf_free(&data);
+}
+
+/* The membership record follows config entries: addresses and keys from
+ * the change's context, kept across promotions, dropped on removal. */
+static void test_membership_record(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	sisy_raft_membership m = {.n_voters = 1, .voters = {1}};
+	conf(f, SISY_RAFT_CONF_ADD_VOTER, 1, "a:1", 1, &m);
+	m.n_learners = 1;
+	m.learners[0] = 2;
+	conf(f, SISY_RAFT_CONF_ADD_LEARNER, 2, "b:2", 2, &m);
+	m = (sisy_raft_membership){.n_voters = 2, .voters = {1, 2}};
+	conf(f, SISY_RAFT_CONF_ADD_VOTER, 2, NULL, 0, &m);
+	assert_int_equal(f->sm.members.n, 2);
+	assert_int_equal(f->sm.members.m[1].id, 2);
+	assert_true(f->sm.members.m[1].voter);
+	assert_string_equal(f->sm.members.m[1].address, "b:2");
+	assert_int_equal(f->sm.members.m[1].key[0], 2);
+	m = (sisy_raft_membership){.n_voters = 1, .voters = {2}};
+	conf(f, SISY_RAFT_CONF_REMOVE, 1, NULL, 0, &m);
+	node_sm_close(&f->sm);
+	fx_open(f);
+	assert_int_equal(f->sm.members.n, 1);
+	assert_int_equal(f->sm.members.m[0].id, 2);
+	assert_string_equal(f->sm.members.m[0].address, "b:2");
+}
+
+/* Entries at or below the applied index (a replay after a restart or a
+ * snapshot) are skipped: no result, no change. */
+static void test_replay_is_skipped(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "r", "1", 5, 1);
+	sisy_buf b = {0};
+	assert_int_equal(node_cmd_encode(&c, &b), SISY_OK);
+	sisy_raft_entry e = {
+	    .term = 1, .index = ++f->index, .data = b.data, .len = b.len};
+	node_applied a;
+	size_t nout;
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(nout, 1);
+	uint64_t applied = f->sm.applied;
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+			 SISY_OK);
+	assert_int_equal(nout, 0);
+	assert_int_equal(f->sm.applied, applied);
+	/* The applied index and its term are in the engine's metadata. */
+	uint64_t ai, at;
+	assert_int_equal(node_sm_meta(f->sm.db, SISY_LSM_META_LATEST, &ai, &at),
+			 SISY_OK);
+	assert_int_equal(ai, applied);
+	assert_int_equal(at, 1);
+	sisy_buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_versions_and_conditions, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_expiry_and_eviction,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_users_and_roles, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_join_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_membership_record, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_is_skipped, setup,
+					    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
