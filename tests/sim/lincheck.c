@@ -392,11 +392,45 @@ static void report_key(report *r, const sisy_lincheck_history *h,
 
 /* --- driver --------------------------------------------------------------- */
 
+/* Search steps spent explaining a failure the zones already proved. */
+#define EXPLAIN_STEPS (1000 * 1000)
+
+static void report_zones(report *r, const sisy_lincheck_history *h,
+			 const key_ref *k, const lincheck_kop *ops,
+			 const value_table *t, const lincheck_zone_failure *z)
+{
+	rep(r, "key ");
+	rep_bytes(r, k->p, k->len);
+	rep(r, ": not linearizable (zones): ");
+	switch (z->kind) {
+	case LINCHECK_ZONE_NO_PUT:
+		rep(r, "this get read a value no put wrote:\n  ");
+		rep_op(r, h, ops[z->op].rec);
+		break;
+	case LINCHECK_ZONE_READ_EARLY:
+		rep(r, "this get returned before the put of its value was "
+		       "called:\n  ");
+		rep_op(r, h, ops[z->op].rec);
+		break;
+	case LINCHECK_ZONE_OVERLAP:
+	case LINCHECK_ZONE_INSIDE:
+		rep(r, "value ");
+		rep_state(r, t, z->value_b);
+		rep(r, z->kind == LINCHECK_ZONE_OVERLAP
+			   ? " must be current at a time when "
+			   : " can only be written and read while ");
+		rep_state(r, t, z->value_a);
+		rep(r, " must stay current");
+		break;
+	}
+	rep(r, "; ");
+}
+
 /* Checks the ops grp[0..n) of one key. */
 static sisy_lincheck_verdict check_key(const sisy_lincheck_history *h,
 				       const key_ref *grp, size_t n,
-				       lincheck_budget *b, report *r,
-				       size_t *nops)
+				       lincheck_budget *b, bool search_only,
+				       report *r, size_t *nops)
 {
 	value_table t = {0};
 	lincheck_kop *all = malloc(n * sizeof *all);
@@ -416,7 +450,39 @@ static sisy_lincheck_verdict check_key(const sisy_lincheck_history *h,
 	k = select_ops(all, m, t.n, sel);
 	/* Call order keeps the search's linearized sets compact. */
 	qsort(sel, k, sizeof *sel, kop_call_cmp);
-	v = lincheck_search(sel, k, b, &f);
+	lincheck_zone_failure zf;
+	sisy_lincheck_verdict zv = search_only
+				       ? SISY_LINCHECK_UNKNOWN
+				       : lincheck_zones(sel, k, t.n, &zf);
+	if (zv == SISY_LINCHECK_LINEARIZABLE) {
+		v = zv;
+		goto out;
+	}
+	/* Not applicable, or a failure the search will explain: then the
+	 * verdict is known and the search only looks for a better report,
+	 * within a smaller budget. */
+	lincheck_budget explain = *b;
+	if (explain.steps_left > EXPLAIN_STEPS)
+		explain.steps_left = EXPLAIN_STEPS;
+	lincheck_budget *use =
+	    zv == SISY_LINCHECK_NOT_LINEARIZABLE ? &explain : b;
+	v = lincheck_search(sel, k, use, &f);
+	b->steps_used += use == b ? 0 : explain.steps_used - b->steps_used;
+	if (zv == SISY_LINCHECK_NOT_LINEARIZABLE &&
+	    v != SISY_LINCHECK_NOT_LINEARIZABLE) {
+		if (v == SISY_LINCHECK_LINEARIZABLE) {
+			/* The two methods disagree: a checker bug. Never a
+			 * pass. */
+			rep(r, "key ");
+			rep_bytes(r, grp[0].p, grp[0].len);
+			rep(r, ": INTERNAL: zones and search disagree; ");
+			v = SISY_LINCHECK_UNKNOWN;
+		} else {
+			report_zones(r, h, &grp[0], sel, &t, &zf);
+			v = SISY_LINCHECK_NOT_LINEARIZABLE;
+		}
+		goto out;
+	}
 	if (v != SISY_LINCHECK_LINEARIZABLE)
 		report_key(r, h, &grp[0], sel, &t, &f, v);
 out:
@@ -461,7 +527,8 @@ void sisy_lincheck_check(const sisy_lincheck_history *h,
 		res->keys++;
 		b.steps_left = max_steps;
 		sisy_lincheck_verdict v =
-		    check_key(h, keys + i, j - i, &b, &r, &res->ops);
+		    check_key(h, keys + i, j - i, &b, opts && opts->search_only,
+			      &r, &res->ops);
 		any_bad |= v == SISY_LINCHECK_NOT_LINEARIZABLE;
 		any_unknown |= v == SISY_LINCHECK_UNKNOWN;
 		i = j;

@@ -24,11 +24,14 @@
  *
  * Method: a key-value map is P-compositional, so the history is split by key
  * and each key checked alone (the history is linearizable iff every key's
- * sub-history is). Per key a Wing-Gong/Lowe depth-first search over
- * linearization points, with a memo of (linearized set, state) pairs already
- * explored, as Porcupine does. The search is bounded by a step budget and a
- * memory cap; running out of either yields SISY_LINCHECK_UNKNOWN, which
- * callers must treat as a failure to investigate, never as a pass.
+ * sub-history is). A key with only puts and gets, every put writing its own
+ * value, is decided exactly in O(n log n) by Gibbons and Korach's zones
+ * (lincheck_zones.c). Otherwise (and to explain a failure) a Wing-Gong/Lowe
+ * depth-first search over linearization points, with a memo of (linearized
+ * set, state) pairs already explored, as Porcupine does. The search is bounded
+ * by a step budget and a memory cap; running out of either yields
+ * SISY_LINCHECK_UNKNOWN, which callers must treat as a failure to investigate,
+ * never as a pass.
  *
  * A history owns copies of every key and value it is given. Not thread-safe;
  * no global state.
@@ -96,6 +99,9 @@ typedef struct sisy_lincheck_opts {
 	uint64_t max_steps;
 	/* Bytes of memo table per key; 0 = SISY_LINCHECK_DEFAULT_MEMORY. */
 	size_t max_memory;
+	/* Skip the zones fast path (puts and gets of unique values) and
+	 * always search: for tests that compare the two. */
+	bool search_only;
 } sisy_lincheck_opts;
 
 #define SISY_LINCHECK_DEFAULT_STEPS  (20ull * 1000 * 1000)

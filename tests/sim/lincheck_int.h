@@ -66,6 +66,27 @@ typedef struct lincheck_failure {
 	int memory_exhausted;
 } lincheck_failure;
 
+/* Why lincheck_zones() said no. */
+enum {
+	LINCHECK_ZONE_NO_PUT = 1, /* a get read a value no put wrote */
+	LINCHECK_ZONE_READ_EARLY =
+	    2,			   /* ... and returned before that put began */
+	LINCHECK_ZONE_OVERLAP = 3, /* two values must hold at once */
+	LINCHECK_ZONE_INSIDE = 4,  /* b's put and gets fit only inside a's */
+};
+
+typedef struct lincheck_zone_failure {
+	int kind;
+	uint32_t value_a, value_b;
+	size_t op; /* the get, for NO_PUT and READ_EARLY */
+} lincheck_zone_failure;
+
+/* The O(n log n) check for puts and gets of unique values (ops sorted by
+ * call). LINEARIZABLE or NOT_LINEARIZABLE when it applies, UNKNOWN when it
+ * does not (del, cas, a value written twice). */
+sisy_lincheck_verdict lincheck_zones(const lincheck_kop *ops, size_t n,
+				     size_t nvals, lincheck_zone_failure *zf);
+
 /* Searches one key's operations. */
 sisy_lincheck_verdict lincheck_search(const lincheck_kop *ops, size_t n,
 				      lincheck_budget *b,

@@ -1,14 +1,17 @@
 /* sim.h — the deterministic Raft simulator's shared types (tests/sim).
  *
- * One `sim` is one seed's world: 3 or 5 (plus replacement) Raft nodes, each
- * a sisy_raft core with a simulated disk (sim_disk.c), a small key-value
- * state machine and the request bookkeeping of a real node (sim_node.c); a
- * network that delays, drops, duplicates, reorders and partitions messages
- * (sim_net.c); clients issuing puts and linearizable reads and recording
- * the history (sim_client.c); a fault schedule and an operator that
- * replaces lost nodes through membership changes (sim_faults.c); safety
- * checkers run after every event (sim_check.c); the event loop and the end
- * of run checks (sim_run.c).
+ * One `sim` is one seed's world: 3 or 5 Raft nodes to start with (more are
+ * created as members are replaced or added), each a sisy_raft core with a
+ * simulated disk (sim_disk.c), a small key-value state machine and the
+ * request bookkeeping of a real node (sim_node.c); a network that delays,
+ * drops, duplicates, reorders and partitions messages (sim_net.c); clients
+ * issuing puts and linearizable reads and recording the history
+ * (sim_client.c); a fault schedule (sim_faults.c); an operator making
+ * membership changes (sim_operator.c); safety checkers run after every
+ * ready (sim_check.c); the recovery phase and liveness check
+ * (sim_liveness.c); the event queue (sim_queue.c), the trace
+ * (sim_trace.c), the event loop and the end of run checks (sim_run.c), the
+ * command line (sim_main.c).
  *
  * Determinism: the only source of choice is the world's PRNG, seeded with
  * the seed; events with equal times run in the order they were scheduled
