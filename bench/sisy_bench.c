@@ -11,6 +11,7 @@ static void usage(FILE *out)
 		"usage: sisy-bench MODE [--flag=value ...]\n"
 		"modes:\n"
 		"  engine   db_bench-style benchmark of the storage engine\n"
+		"  etcd     the kv load generator against etcd's JSON gateway\n"
 #ifdef SISY_BENCH_KV
 		"  kv       load generator against a running cluster\n"
 #endif
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "engine") == 0)
 		return sisy_bench_engine(argc - 1, argv + 1);
+	if (strcmp(argv[1], "etcd") == 0)
+		return sisy_bench_etcd(argc - 1, argv + 1);
 #ifdef SISY_BENCH_KV
 	if (strcmp(argv[1], "kv") == 0)
 		return sisy_bench_kv(argc - 1, argv + 1);

@@ -10,6 +10,9 @@
 /* db_bench-style benchmark of the storage engine (sisy_bench_engine.c). */
 int sisy_bench_engine(int argc, char **argv);
 
+/* sisy-bench kv's load generator against etcd (sisy_bench_etcd.c). */
+int sisy_bench_etcd(int argc, char **argv);
+
 #ifdef SISY_BENCH_KV
 /* Network load generator against a cluster (sisy_bench_kv.c). */
 int sisy_bench_kv(int argc, char **argv);

@@ -4,7 +4,8 @@
  *   sisy-history --out FILE [--hosts H1,H2,...] [--clients 6] [--pinned]
  *       [--keys 8] [--put 45] [--cas 10] [--del 0] [--unique 30]
  *       [--duration-ms 20000] [--stop-file F] [--timeout-ms 3000]
- *       [--retry-ms 5000] [--final 1] [--prefix P] [--seed S]
+ *       [--retry-ms 5000] [--backoff-ms 500] [--final 1] [--prefix P]
+ *       [--seed S]
  *
  * Clients run until F exists or the duration has passed (whichever comes
  * first). Client i talks to host i mod n first (others after it, unless
@@ -36,13 +37,14 @@
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: sisy-history --out FILE [--hosts H,...] [--clients N] "
-		"[--pinned]\n"
-		"    [--keys K] [--put P] [--cas P] [--del P] [--unique P]\n"
-		"    [--duration-ms MS] [--stop-file F] [--timeout-ms MS] "
-		"[--retry-ms MS]\n"
-		"    [--final 0|1] [--prefix P] [--seed S]\n");
+	fprintf(
+	    stderr,
+	    "usage: sisy-history --out FILE [--hosts H,...] [--clients N] "
+	    "[--pinned]\n"
+	    "    [--keys K] [--put P] [--cas P] [--del P] [--unique P]\n"
+	    "    [--duration-ms MS] [--stop-file F] [--timeout-ms MS] "
+	    "[--retry-ms MS]\n"
+	    "    [--backoff-ms MS] [--final 0|1] [--prefix P] [--seed S]\n");
 	return 2;
 }
 
@@ -63,6 +65,7 @@ static int parse(hist_args *a, int argc, char **argv)
 	c->unique_pct = 30;
 	c->io_timeout_ms = 3000;
 	c->retry_ms = 5000;
+	c->backoff_ms = 500;
 	c->seed = 1;
 	c->prefix = "";
 	a->duration_ms = 20000;
@@ -101,6 +104,8 @@ static int parse(hist_args *a, int argc, char **argv)
 			c->io_timeout_ms = (uint32_t)n;
 		else if (!strcmp(f, "--retry-ms"))
 			c->retry_ms = (uint32_t)n;
+		else if (!strcmp(f, "--backoff-ms"))
+			c->backoff_ms = (uint32_t)n;
 		else if (!strcmp(f, "--final"))
 			a->final = (int)n;
 		else if (!strcmp(f, "--prefix"))
@@ -115,7 +120,8 @@ static int parse(hist_args *a, int argc, char **argv)
 	    c->cas_pct < 0 || c->del_pct < 0 ||
 	    c->put_pct + c->cas_pct + c->del_pct > 100 || c->unique_pct < 0 ||
 	    c->unique_pct > 100 || a->duration_ms < 1 ||
-	    c->io_timeout_ms < 10 || c->retry_ms < 10 || strlen(c->prefix) > 16)
+	    c->io_timeout_ms < 10 || c->retry_ms < 10 || c->backoff_ms < 1 ||
+	    strlen(c->prefix) > 16)
 		return -1;
 	return 0;
 }
@@ -184,7 +190,8 @@ static void write_rec(FILE *f, int client, const hist_rec *r)
 			fputs("null", f);
 		fprintf(f, ",\"swapped\":%s", r->swapped ? "true" : "false");
 	}
-	fprintf(f, ",\"call\":%lld", (long long)r->call);
+	fprintf(f, ",\"call\":%lld,\"sent\":%lld", (long long)r->call,
+		(long long)r->sent);
 	if (r->outcome != HIST_UNKNOWN)
 		fprintf(f, ",\"return\":%lld", (long long)r->ret);
 	fprintf(f, ",\"outcome\":\"%s\",\"host\":", outs[r->outcome]);
@@ -254,7 +261,7 @@ static void final_reads(hist_client *f, char (*keys)[HIST_KEY], size_t nkeys,
 			sisy_req q = {
 			    .op = SISY_OP_GET,
 			    .key = sisy_slice_make(r->key, strlen(r->key))};
-			r->call = hist_now();
+			r->call = r->sent = hist_now();
 			if (sisy_client_send(f->c, &q, NULL) != SISY_OK) {
 				f->n--;
 				break;

@@ -3,8 +3,9 @@
  *
  * Each client is one thread with one session (libcommon/client.h) doing one
  * operation at a time. An operation becomes one record, written as a JSON
- * line in sisy-lincheck's format (docs/testing.md) plus the field "host"
- * (the node that gave the last answer):
+ * line in sisy-lincheck's format (docs/testing.md) plus the fields "host"
+ * (the node that gave the last answer) and "sent" (when the last attempt
+ * was sent: a failover is timed by answers to attempts sent after a kill):
  *   call    CLOCK_MONOTONIC ns just before the first attempt was sent;
  *   return  CLOCK_MONOTONIC ns just after the definite answer arrived;
  *   outcome ok       a definite answer: the write applied, the read saw
@@ -61,6 +62,7 @@ typedef struct hist_rec {
 	uint8_t kind, outcome;
 	bool has_value, has_expect, swapped;
 	int64_t call, ret;
+	int64_t sent; /* the last attempt was sent (written as "sent") */
 	char key[HIST_KEY], value[HIST_VAL], expect[HIST_VAL];
 	char host[HIST_HOST];
 } hist_rec;
@@ -75,6 +77,7 @@ typedef struct hist_conf {
 	int del_pct, unique_pct; /* unique: a put to a fresh key "u<c>.<n>" */
 	uint32_t io_timeout_ms;	 /* per answer */
 	uint32_t retry_ms;	 /* how long a write is retried */
+	uint32_t backoff_ms;	 /* longest pause between retries */
 	uint64_t seed;
 	int64_t deadline; /* ns; clients stop by then */
 	const char *stop_file;

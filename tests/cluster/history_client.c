@@ -49,7 +49,9 @@ sisy_err hist_client_connect(hist_client *h)
 	o.client_id = h->client_id;
 	o.first_seq = h->next_seq;
 	o.io_timeout_ms = h->conf->io_timeout_ms;
-	o.connect_timeout_ms = h->conf->io_timeout_ms;
+	/* A live node answers a connect at once; the login's key derivation
+	 * runs here and must not be cut short by a short io timeout. */
+	o.connect_timeout_ms = 5000;
 	sisy_err rc = sisy_client_connect(&o, &h->c);
 	if (rc != SISY_OK) {
 		h->c = NULL;
@@ -89,7 +91,7 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 	const hist_conf *cf = h->conf;
 	uint64_t seq = h->next_seq++;
 	bool maybe = false, done = false;
-	uint32_t backoff = 20;
+	uint32_t backoff = cf->backoff_ms < 20 ? cf->backoff_ms : 20;
 	rec->call = hist_now();
 	int64_t deadline = rec->call + (int64_t)cf->retry_ms * 1000000;
 	rec->outcome = HIST_FAILED;
@@ -105,6 +107,7 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 			if (cond)
 				q.cond = *cond;
 			sisy_reply *rep = NULL;
+			rec->sent = hist_now();
 			sisy_err rc = sisy_client_call(h->c, &q, &rep);
 			int64_t t = hist_now();
 			snprintf(rec->host, sizeof rec->host, "%s", h->host);
@@ -132,7 +135,8 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 		if (hist_now() + (int64_t)backoff * 1000000 >= deadline)
 			break;
 		pause_ms(backoff);
-		backoff = backoff * 2 > 500 ? 500 : backoff * 2;
+		backoff =
+		    backoff * 2 > cf->backoff_ms ? cf->backoff_ms : backoff * 2;
 	}
 	if (rec->outcome != HIST_OK) {
 		if (maybe)
@@ -157,7 +161,7 @@ static hist_rec *get_op(hist_client *h, const char *key, uint64_t *version)
 	}
 	/* After the login (an Argon2id derivation may take a while): the
 	 * interval is the request's own. */
-	rec->call = hist_now();
+	rec->call = rec->sent = hist_now();
 	sisy_req q = {.op = SISY_OP_GET,
 		      .key = sisy_slice_make(rec->key, strlen(rec->key)),
 		      .with_version = true};
