@@ -276,6 +276,12 @@ static void flush_and_compact(node_group *g)
 		return;
 	if (node_sm_durable_applied(&g->sm, &durable) != SISY_OK)
 		return;
+	/* The engine flushes full memtables by itself; only a durable index
+	 * that stopped moving (light load) needs a push. */
+	if (durable != g->last_durable) {
+		g->last_durable = durable;
+		g->last_flush_tick = n->ticks;
+	}
 	if (!g->flush_pending && g->applied > durable &&
 	    n->ticks - g->last_flush_tick >= n->o.flush_ticks) {
 		node_job *j = job_new(g, JOB_FLUSH);

@@ -383,7 +383,8 @@ struct node_group {
 	sisy_node_snap_in *staged; /* received, stepped, awaiting install */
 	uint32_t next_db;	   /* staging directory numbers */
 	bool flush_pending;
-	uint64_t last_flush_tick;
+	uint64_t last_flush_tick; /* or when durable last moved */
+	uint64_t last_durable;
 	uint64_t snapshots_sent, snapshots_installed;
 };
 
