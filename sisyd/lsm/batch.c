@@ -192,6 +192,18 @@ sisy_err sisy_lsm_batch_set_meta(sisy_lsm_batch *b, const void *meta,
 	return SISY_OK;
 }
 
+sisy_err lsm_batch_add_seal(sisy_lsm_batch *b, uint64_t log_number,
+			    uint64_t log_size)
+{
+	sisy_err rc = batch_reserve(b, 1 + 2 * SISY_VARINT64_MAX);
+	if (rc != SISY_OK)
+		return rc;
+	b->rep[b->len++] = LSM_BATCH_TAG_SEAL;
+	b->len += sisy_put_varint64(b->rep + b->len, log_number);
+	b->len += sisy_put_varint64(b->rep + b->len, log_size);
+	return SISY_OK;
+}
+
 uint32_t sisy_lsm_batch_count(const sisy_lsm_batch *b)
 {
 	return b->count;
@@ -264,8 +276,10 @@ static sisy_err batch_walk(sisy_slice rep, const lsm_batch_handler *h)
 	while (p < end && rc == SISY_OK) {
 		uint8_t tag = *p;
 		sisy_slice k = {0}, v = {0};
+		uint64_t seal_num = 0, seal_size = 0;
 		const uint8_t *q = NULL;
-		bool op = tag != LSM_BATCH_TAG_META;
+		bool op =
+		    tag == LSM_BATCH_TAG_PUT || tag == LSM_BATCH_TAG_DELETE;
 		if (tag == LSM_BATCH_TAG_PUT) {
 			q = batch_get_bytes(p + 1, end, SISY_LSM_MAX_KEY, &k);
 			if (q != NULL)
@@ -275,6 +289,10 @@ static sisy_err batch_walk(sisy_slice rep, const lsm_batch_handler *h)
 			q = batch_get_bytes(p + 1, end, SISY_LSM_MAX_KEY, &k);
 		} else if (tag == LSM_BATCH_TAG_META) {
 			q = batch_get_bytes(p + 1, end, SISY_LSM_MAX_META, &v);
+		} else if (tag == LSM_BATCH_TAG_SEAL) {
+			q = sisy_get_varint64(p + 1, end, &seal_num);
+			if (q != NULL)
+				q = sisy_get_varint64(q, end, &seal_size);
 		}
 		if (q == NULL || (op && (k.len == 0 || seen >= count)))
 			return sisy_errf(SISY_E_CORRUPT,
@@ -286,8 +304,10 @@ static sisy_err batch_walk(sisy_slice rep, const lsm_batch_handler *h)
 				rc = h->put(h->ctx, seq + seen, k, v);
 			else if (tag == LSM_BATCH_TAG_DELETE)
 				rc = h->del(h->ctx, seq + seen, k);
-			else if (h->meta != NULL)
+			else if (tag == LSM_BATCH_TAG_META && h->meta != NULL)
 				rc = h->meta(h->ctx, v);
+			else if (tag == LSM_BATCH_TAG_SEAL && h->seal != NULL)
+				rc = h->seal(h->ctx, seal_num, seal_size);
 		}
 		seen += op;
 		p = q;

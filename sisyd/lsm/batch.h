@@ -8,8 +8,12 @@
  *     0 DELETE  varint32 klen, key
  *     1 PUT     varint32 klen, key, varint32 vlen, value
  *     2 META    varint32 len, metadata
+ *     3 SEAL    varint64 log number, varint64 size
  * The i-th put/delete (from 0) gets sequence seq + i. A META record sets the
- * engine's metadata at the point where it appears (the last one wins).
+ * engine's metadata at the point where it appears (the last one wins). A
+ * SEAL record is the engine's own (never in a caller's batch): written in a
+ * WAL, it says that the earlier log `log number` was complete and synced
+ * at `size` bytes (db_write.c, db_recover.c).
  *
  * Invariants: rep always holds a complete header and complete records;
  * count and the sizes stay within lsm.h's limits (checked on every add). */
@@ -32,6 +36,7 @@ enum {
 	LSM_BATCH_TAG_DELETE = 0,
 	LSM_BATCH_TAG_PUT = 1,
 	LSM_BATCH_TAG_META = 2,
+	LSM_BATCH_TAG_SEAL = 3,
 };
 
 struct sisy_lsm_batch {
@@ -64,6 +69,10 @@ static inline sisy_slice lsm_batch_meta(const sisy_lsm_batch *b)
 	return sisy_slice_make(b->rep + b->meta_off, b->meta_len);
 }
 
+/* Appends a SEAL record (see the encoding above). SISY_E_NOMEM only. */
+sisy_err lsm_batch_add_seal(sisy_lsm_batch *b, uint64_t log_number,
+			    uint64_t log_size);
+
 /* Appends src's records to dst (group commit). SISY_E_NOMEM only. */
 sisy_err lsm_batch_append(sisy_lsm_batch *dst, const sisy_lsm_batch *src);
 
@@ -74,6 +83,8 @@ typedef struct lsm_batch_handler {
 	sisy_err (*del)(void *ctx, uint64_t seq, sisy_slice key);
 	sisy_err (*meta)(void *ctx, sisy_slice meta); /* may be NULL */
 	void *ctx;
+	sisy_err (*seal)(void *ctx, uint64_t log_number,
+			 uint64_t log_size); /* may be NULL */
 } lsm_batch_handler;
 
 /* Decodes `rep` (untrusted: from the WAL) and feeds h. SISY_E_CORRUPT when it

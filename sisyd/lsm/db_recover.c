@@ -6,11 +6,14 @@
  *   2. Replay every WAL numbered >= the MANIFEST's log number, in order,
  *      into a memtable (written out as an L0 table whenever it fills).
  *      A torn tail ends the replay: in the last log it is a write cut short
- *      by the crash; in an earlier one it means the crash came before that
- *      log was synced, and since a synced write always syncs every earlier
- *      log first, the later logs hold no acknowledged synced write either:
- *      they are dropped, keeping a prefix of the writes. Corruption
- *      anywhere else fails the open (SISY_E_CORRUPT, file and offset).
+ *      by the crash. In an earlier log it is one of two things. A synced
+ *      write always syncs every earlier log first and records that in its
+ *      own log as a SEAL (log number, size). With no seal, the earlier log
+ *      was never synced, so the later logs hold no acknowledged synced
+ *      write either: they are dropped, keeping a prefix of the writes.
+ *      With a seal beyond the damage, the earlier log was complete on disk
+ *      and is now corrupt. Corruption anywhere else fails the open
+ *      (SISY_E_CORRUPT, file and offset).
  *   3. Write what was replayed to a table, start a new WAL, and write a new
  *      MANIFEST (tables, log number, last sequence, metadata) switched in
  *      by CURRENT. Its directory sync makes the tables and the WAL's name
@@ -134,8 +137,55 @@ static sisy_err rp_flush(replay *r)
 	return SISY_OK;
 }
 
-/* Replays one log. *torn: it ended in a torn tail. */
-static sisy_err replay_log(replay *r, uint64_t num, bool *torn)
+typedef struct seal_find {
+	uint64_t log;  /* the log whose seal we look for */
+	uint64_t size; /* its sealed size, when found */
+	bool found;
+} seal_find;
+
+static sisy_err sf_seal(void *ctx, uint64_t log, uint64_t size)
+{
+	seal_find *f = ctx;
+	if (log == f->log) {
+		f->found = true;
+		f->size = size;
+	}
+	return SISY_OK;
+}
+
+static sisy_err sf_put(void *ctx, uint64_t seq, sisy_slice k, sisy_slice v)
+{
+	(void)ctx, (void)seq, (void)k, (void)v;
+	return SISY_OK;
+}
+
+static sisy_err sf_del(void *ctx, uint64_t seq, sisy_slice k)
+{
+	(void)ctx, (void)seq, (void)k;
+	return SISY_OK;
+}
+
+/* Looks through log `in` for a SEAL of log `log` (written by the synced
+ * write that synced `log`: db_write.c). Damage in `in` itself just ends
+ * the search; replaying `in` would report it. */
+static void find_seal(sisy_lsm *db, uint64_t in, seal_find *f)
+{
+	char path[4096];
+	db_path(db, path, sizeof path, in, LSM_FILE_WAL);
+	lsm_wal_reader *rd = NULL;
+	if (lsm_wal_reader_open(db->fs, path, LSM_WAL_LOG, in, &rd) != SISY_OK)
+		return;
+	lsm_batch_handler h = {
+	    .put = sf_put, .del = sf_del, .ctx = f, .seal = sf_seal};
+	sisy_slice rec;
+	while (!f->found && lsm_wal_next(rd, &rec) == SISY_OK)
+		(void)lsm_batch_iterate(rec, &h);
+	lsm_wal_reader_close(rd);
+	sisy_errclear();
+}
+
+/* Replays one log. *torn: it ended in a torn tail at *end. */
+static sisy_err replay_log(replay *r, uint64_t num, bool *torn, uint64_t *end)
 {
 	sisy_lsm *db = r->db;
 	char path[4096];
@@ -144,7 +194,8 @@ static sisy_err replay_log(replay *r, uint64_t num, bool *torn)
 	sisy_err rc = lsm_wal_reader_open(db->fs, path, LSM_WAL_LOG, num, &rd);
 	if (rc != SISY_OK)
 		return rc;
-	lsm_batch_handler h = {rp_put, rp_del, rp_meta, r};
+	lsm_batch_handler h = {
+	    .put = rp_put, .del = rp_del, .meta = rp_meta, .ctx = r};
 	sisy_slice rec;
 	uint64_t records = 0;
 	while ((rc = lsm_wal_next(rd, &rec)) == SISY_OK) {
@@ -168,6 +219,7 @@ static sisy_err replay_log(replay *r, uint64_t num, bool *torn)
 	if (rc == SISY_E_NOTFOUND) {
 		rc = SISY_OK;
 		*torn = lsm_wal_reader_torn(rd);
+		*end = lsm_wal_reader_valid_end(rd);
 		if (*torn)
 			sisy_log(db->log, SISY_LOG_WARN, DB_COMPONENT,
 				 "%s: dropped a torn tail at offset %" PRIu64
@@ -188,15 +240,31 @@ static sisy_err replay_all(sisy_lsm *db, dir_scan *s, replay *r)
 		if (s->wals[i] < db->vs->log_number)
 			continue; /* flushed already; deleted below */
 		bool torn = false;
-		rc = replay_log(r, s->wals[i], &torn);
-		if (rc == SISY_OK && torn && i + 1 < s->nwals) {
+		uint64_t end = 0;
+		rc = replay_log(r, s->wals[i], &torn, &end);
+		if (rc != SISY_OK || !torn || i + 1 == s->nwals)
+			continue;
+		/* A torn log followed by another: was it ever synced? A
+		 * synced write that synced it sealed it in the next log. */
+		seal_find f = {.log = s->wals[i]};
+		find_seal(db, s->wals[i + 1], &f);
+		if (f.found && f.size > end) {
+			rc = sisy_errf(SISY_E_CORRUPT,
+				       "db_recover.c: %s/%06" PRIu64
+				       ".log is damaged at offset %" PRIu64
+				       ", but log %06" PRIu64
+				       " records it complete and synced at "
+				       "%" PRIu64 " bytes; the log is corrupt",
+				       db->dir, s->wals[i], end, s->wals[i + 1],
+				       f.size);
+		} else if (!f.found) {
 			sisy_log(db->log, SISY_LOG_WARN, DB_COMPONENT,
-				 "%s: log %06" PRIu64 " ended torn; the %d "
-				 "later log(s) were never synced and are "
-				 "dropped",
+				 "%s: log %06" PRIu64 " ended torn and was "
+				 "never synced; the %d later log(s) hold no "
+				 "synced write and are dropped",
 				 db->dir, s->wals[i], s->nwals - i - 1);
 			break;
-		}
+		} /* else: complete up to its seal; junk after it is moot */
 	}
 	if (rc == SISY_OK)
 		rc = rp_flush(r);

@@ -154,6 +154,24 @@ static sisy_err ins_del(void *ctx, uint64_t seq, sisy_slice k)
 				sisy_slice_make(NULL, 0));
 }
 
+/* A synced group that also syncs imm's (finished) WAL records that fact:
+ * "log M is complete at S bytes". Recovery then knows that damage before S
+ * in log M is corruption, not a write cut short (db_recover.c). The group
+ * moves into db->group if it is still the caller's batch. mu held. */
+static sisy_err seal_old_wal(sisy_lsm *db, sisy_lsm_batch **g,
+			     lsm_wal_writer *old_wal)
+{
+	if (*g != &db->group) {
+		sisy_lsm_batch_clear(&db->group);
+		sisy_err rc = lsm_batch_append(&db->group, *g);
+		if (rc != SISY_OK)
+			return rc;
+		*g = &db->group;
+	}
+	return lsm_batch_add_seal(*g, lsm_wal_number(old_wal),
+				  lsm_wal_size(old_wal));
+}
+
 /* Step 3, mu not held. *fatal: the WAL's state is unknown. */
 static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 			    lsm_wal_writer *old_wal, bool sync_dir, bool *fatal)
@@ -161,7 +179,14 @@ static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 	sisy_err rc = SISY_OK;
 	*fatal = false;
 	if (db->wal != NULL) {
-		bool empty = g->count == 0 && !g->has_meta;
+		/* imm's log first: the group may carry its SEAL, which must
+		 * never be on disk before the log it vouches for */
+		if (sync && old_wal != NULL &&
+		    (rc = lsm_wal_sync(old_wal)) != SISY_OK) {
+			*fatal = true;
+			return rc;
+		}
+		bool empty = g->len == LSM_BATCH_HEADER;
 		if (!empty) {
 			rc = lsm_wal_add(db->wal, lsm_batch_rep(g));
 			if (rc != SISY_OK) {
@@ -174,10 +199,7 @@ static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 			LSM_COUNT(&db->counters, bytes_written, n);
 		}
 		if (sync) {
-			if (old_wal != NULL)
-				rc = lsm_wal_sync(old_wal);
-			if (rc == SISY_OK)
-				rc = lsm_wal_sync(db->wal);
+			rc = lsm_wal_sync(db->wal);
 			if (rc == SISY_OK && sync_dir)
 				rc = sisy_fs_sync_dir(db->fs, db->dir);
 			LSM_COUNT(&db->counters, wal_syncs, 1);
@@ -188,7 +210,7 @@ static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 		}
 	}
 	ins_ctx ctx = {db->mem};
-	lsm_batch_handler h = {ins_put, ins_del, NULL, &ctx};
+	lsm_batch_handler h = {.put = ins_put, .del = ins_del, .ctx = &ctx};
 	rc = lsm_batch_apply(lsm_batch_rep(g), &h);
 	*fatal = rc != SISY_OK; /* the memtable may hold half the group */
 	return rc;
@@ -240,7 +262,6 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync)
 	db_writer *last = &w;
 	if (rc == SISY_OK && b != NULL) {
 		sisy_lsm_batch *g = build_group(db, &last);
-		lsm_batch_set_seq(g, db->last_seq + 1);
 		bool do_sync = w.sync && db->wal != NULL;
 		lsm_wal_writer *old_wal =
 		    do_sync && db->imm != NULL && db->imm_wal_dirty
@@ -248,9 +269,15 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync)
 			: NULL;
 		bool sync_dir = do_sync && !db->wal_name_durable;
 		bool fatal = false;
-		pthread_mutex_unlock(&db->mu);
-		rc = write_group(db, g, do_sync, old_wal, sync_dir, &fatal);
-		pthread_mutex_lock(&db->mu);
+		if (old_wal != NULL)
+			rc = seal_old_wal(db, &g, old_wal);
+		if (rc == SISY_OK) {
+			lsm_batch_set_seq(g, db->last_seq + 1);
+			pthread_mutex_unlock(&db->mu);
+			rc = write_group(db, g, do_sync, old_wal, sync_dir,
+					 &fatal);
+			pthread_mutex_lock(&db->mu);
+		}
 		if (rc == SISY_OK) {
 			rc = publish(db, g, do_sync);
 			fatal = rc != SISY_OK;

@@ -3,7 +3,8 @@
  * substring, waits (bounded) until the engine's thread is parked there,
  * checks what the rest of the engine does meanwhile, then opens the gate.
  * This makes "while the flush is stuck" or "while the WAL sync is in
- * progress" deterministic, without sleeping and hoping.
+ * progress" deterministic, without sleeping and hoping. The substring may
+ * list alternatives separated by '|'.
  * It also records the first operation that failed with SISY_E_CRASHED (over
  * the fault layer: where a simulated crash hit), so crash tests can show
  * which kinds of crash points they covered. Header-only. */
@@ -59,16 +60,33 @@ static inline sisy_err gate_note(gate_fs *g, sisy_err rc, const char *op,
 	return rc;
 }
 
+/* Does path contain one of the '|'-separated parts of g->substr? */
+static inline bool gate_match(const gate_fs *g, const char *path)
+{
+	const char *p = g->substr;
+	for (;;) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar != NULL ? (size_t)(bar - p) : strlen(p);
+		char part[64];
+		snprintf(part, sizeof part, "%.*s", (int)n, p);
+		if (strstr(path, part) != NULL)
+			return true;
+		if (bar == NULL)
+			return false;
+		p = bar + 1;
+	}
+}
+
 static inline void gate_pass(gate_fs *g, int op, const char *path)
 {
 	pthread_mutex_lock(&g->mu);
-	while (g->armed && (g->ops & op) && strstr(path, g->substr) != NULL) {
+	while (g->armed && (g->ops & op) && gate_match(g, path)) {
 		g->waiting++;
 		pthread_cond_broadcast(&g->cv);
 		pthread_cond_wait(&g->cv, &g->mu);
 		g->waiting--;
 	}
-	if (op == GATE_SYNC && strstr(path, g->substr) != NULL)
+	if (op == GATE_SYNC && gate_match(g, path))
 		g->passed_syncs++;
 	pthread_mutex_unlock(&g->mu);
 }

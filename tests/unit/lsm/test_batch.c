@@ -66,7 +66,8 @@ static void col_free(collector *c)
 
 static sisy_err decode(sisy_slice rep, collector *c)
 {
-	lsm_batch_handler h = {on_put, on_del, on_meta, c};
+	lsm_batch_handler h = {
+	    .put = on_put, .del = on_del, .meta = on_meta, .ctx = c};
 	return lsm_batch_iterate(rep, &h);
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fs_fault.h"
+#include "gate_fs.h"
 #include "lsm.h"
 #include "lsm_test_util.h"
 
@@ -308,6 +309,133 @@ static void test_manifest_and_current_corruption(void **state)
 	assert_non_null(strstr(sisy_errmsg(), "CURRENT"));
 }
 
+typedef struct two_logs {
+	sisy_fs_fault *ff;
+	gate_fs gate;
+	sisy_lsm *db;
+	char old_log[128]; /* imm's WAL: the lower-numbered log */
+} two_logs;
+
+static void lowest_log(void *arg, const char *name)
+{
+	two_logs *t = arg;
+	size_t n = strlen(name);
+	if (n > 4 && strcmp(name + n - 4, ".log") == 0) {
+		char p[128];
+		snprintf(p, sizeof p, "%s/%s", DBDIR, name);
+		if (t->old_log[0] == '\0' || strcmp(p, t->old_log) < 0)
+			snprintf(t->old_log, sizeof t->old_log, "%s", p);
+	}
+}
+
+/* Leaves a crashed disk with two WALs: the old one (a full memtable whose
+ * flush was held) and the new one, which got one more write, synced or
+ * not. */
+static void crash_with_two_logs(two_logs *t, bool sync_last)
+{
+	t->ff = sisy_fs_fault_new(21);
+	gate_init(&t->gate, sisy_fs_fault_fs(t->ff));
+	sisy_lsm_options o;
+	sisy_lsm_options_init(&o);
+	o.dir = DBDIR;
+	o.fs = &t->gate.base;
+	o.memtable_bytes = 64 << 10;
+	assert_int_equal(sisy_lsm_open(&o, &t->db), SISY_OK);
+	gate_arm(&t->gate, GATE_SYNC, ".sst"); /* hold the flush */
+	for (int i = 0; i < 1000; i++) {
+		char k[32], v[100];
+		size_t vl = kv(k, v, i);
+		assert_int_equal(sisy_lsm_put(t->db, k, strlen(k), v, vl, 0),
+				 SISY_OK);
+	}
+	assert_true(gate_wait_parked(&t->gate, 1));
+	assert_int_equal(sisy_lsm_put(t->db, "last", 4, "x", 1,
+				      sync_last ? SISY_LSM_SYNC : 0),
+			 SISY_OK);
+	sisy_fs_fault_crash(t->ff);
+	gate_open(&t->gate);
+	(void)sisy_lsm_close(t->db);
+	t->db = NULL;
+	sisy_fs_fault_restart(t->ff);
+	assert_int_equal(
+	    sisy_fs_list(sisy_fs_fault_fs(t->ff), DBDIR, lowest_log, t),
+	    SISY_OK);
+	assert_true(t->old_log[0] != '\0');
+}
+
+static sisy_err reopen_two(two_logs *t)
+{
+	sisy_lsm_options o;
+	sisy_lsm_options_init(&o);
+	o.dir = DBDIR;
+	o.fs = sisy_fs_fault_fs(t->ff);
+	t->db = NULL;
+	return sisy_lsm_open(&o, &t->db);
+}
+
+static void test_damage_in_a_synced_earlier_log(void **state)
+{
+	(void)state;
+	/* the synced write synced the old log and sealed it in the new one:
+	 * damage at the old log's end is corruption, not a torn write -- it
+	 * must not silently drop the new log's synced write */
+	two_logs t = {0};
+	crash_with_two_logs(&t, true);
+	uint64_t size;
+	assert_int_equal(
+	    sisy_fs_file_size(sisy_fs_fault_fs(t.ff), t.old_log, &size),
+	    SISY_OK);
+	assert_int_equal(sisy_fs_fault_corrupt(t.ff, t.old_log, size - 3, 0x08),
+			 SISY_OK);
+	assert_int_equal(reopen_two(&t), SISY_E_CORRUPT);
+	assert_non_null(strstr(sisy_errmsg(), "complete"));
+	assert_int_equal(sisy_fs_fault_corrupt(t.ff, t.old_log, size - 3, 0x08),
+			 SISY_OK);
+	assert_int_equal(reopen_two(&t), SISY_OK);
+	sisy_buf b = {0};
+	assert_int_equal(sisy_lsm_get(t.db, NULL, "last", 4, &b), SISY_OK);
+	char k[32];
+	tu_key(k, sizeof k, 999);
+	assert_int_equal(sisy_lsm_get(t.db, NULL, k, strlen(k), &b), SISY_OK);
+	sisy_buf_free(&b);
+	assert_int_equal(sisy_lsm_close(t.db), SISY_OK);
+	gate_destroy(&t.gate);
+	sisy_fs_fault_free(t.ff);
+}
+
+static void test_unsynced_earlier_log_torn_is_a_crash(void **state)
+{
+	(void)state;
+	/* nothing was synced after the switch: a torn old log means the
+	 * crash came first; the newer log is dropped and the engine opens
+	 * to a prefix of the writes */
+	two_logs t = {0};
+	crash_with_two_logs(&t, false);
+	assert_int_equal(reopen_two(&t), SISY_OK);
+	sisy_buf b = {0};
+	sisy_err last = sisy_lsm_get(t.db, NULL, "last", 4, &b);
+	assert_true(last == SISY_OK || last == SISY_E_NOTFOUND);
+	int present = 0;
+	for (int i = 0; i < 1000; i++) {
+		char k[32], v[100];
+		size_t vl = kv(k, v, i);
+		sisy_err rc = sisy_lsm_get(t.db, NULL, k, strlen(k), &b);
+		if (rc == SISY_OK) {
+			assert_int_equal(i, present); /* a prefix */
+			assert_memory_equal(b.data, v, vl);
+			present++;
+		} else {
+			assert_int_equal(rc, SISY_E_NOTFOUND);
+		}
+	}
+	if (last == SISY_OK)
+		assert_int_equal(present, 1000);
+	sisy_buf_free(&b);
+	assert_int_equal(sisy_lsm_close(t.db), SISY_OK);
+	gate_destroy(&t.gate);
+	sisy_fs_fault_free(t.ff);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -317,6 +445,8 @@ int main(void)
 	    T(test_missing_table),
 	    T(test_wal_corruption_in_the_middle),
 	    T(test_manifest_and_current_corruption),
+	    cmocka_unit_test(test_damage_in_a_synced_earlier_log),
+	    cmocka_unit_test(test_unsynced_earlier_log_torn_is_a_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,11 +402,105 @@ static void test_dir_syncs_matter(void **state)
 	assert_true(caught > 0);
 }
 
+typedef struct logs {
+	char lowest[64], highest[64];
+} logs;
+
+static void find_logs(void *arg, const char *name)
+{
+	logs *l = arg;
+	size_t n = strlen(name);
+	if (n <= 4 || strcmp(name + n - 4, ".log") != 0)
+		return;
+	if (l->lowest[0] == '\0' || strcmp(name, l->lowest) < 0)
+		snprintf(l->lowest, sizeof l->lowest, "%s", name);
+	if (l->highest[0] == '\0' || strcmp(name, l->highest) > 0)
+		snprintf(l->highest, sizeof l->highest, "%s", name);
+}
+
+static uint64_t size_of(trial *t, const char *name)
+{
+	char p[128];
+	snprintf(p, sizeof p, "%s/%s", DBDIR, name);
+	uint64_t size = 0;
+	assert_int_equal(sisy_fs_file_size(sisy_fs_fault_fs(t->ff), p, &size),
+			 SISY_OK);
+	return size;
+}
+
+typedef struct sync_put {
+	sisy_lsm *db;
+	sisy_err rc;
+} sync_put;
+
+static void *sync_put_main(void *arg)
+{
+	sync_put *p = arg;
+	p->rc = sisy_lsm_put(p->db, "sealed", 6, "x", 1, SISY_LSM_SYNC);
+	return NULL;
+}
+
+/* A synced write that must sync the previous WAL too seals it in the new
+ * WAL (db_write.c). The seal must never reach the disk before the log it
+ * vouches for, or recovery would call an honest crash corruption: while
+ * the old WAL's sync is held, nothing has been appended to the new WAL
+ * yet. Then crash right there (torn writes keep random prefixes of what
+ * was not synced) and the engine must reopen. */
+static void test_seal_never_lands_before_its_log(void **state)
+{
+	(void)state;
+	uint64_t seed0 = tu_seed("crash_machine_seal");
+	for (uint64_t s = seed0; s < seed0 + 24; s++) {
+		trial *t = calloc(1, sizeof *t);
+		t->ff = sisy_fs_fault_new(s);
+		sisy_fs_fault_set_torn_writes(t->ff, true);
+		gate_init(&t->spy, sisy_fs_fault_fs(t->ff));
+		assert_int_equal(open_db(t, &t->db), SISY_OK);
+		/* hold the flush, so the full memtable's WAL stays live */
+		gate_arm(&t->spy, GATE_SYNC, ".sst");
+		for (int i = 0; i < 300; i++) {
+			char k[32], v[1000];
+			size_t kl = key_of(k, i), vl = value_of(v, i, 1);
+			assert_int_equal(sisy_lsm_put(t->db, k, kl, v, vl, 0),
+					 SISY_OK);
+		}
+		assert_true(gate_wait_parked(&t->spy, 1));
+		/* and hold the synced write at the old WAL's sync */
+		logs l = {{0}, {0}};
+		sisy_fs_list(sisy_fs_fault_fs(t->ff), DBDIR, find_logs, &l);
+		assert_int_not_equal(strcmp(l.lowest, l.highest), 0);
+		uint64_t new_size = size_of(t, l.highest);
+		char both[80];
+		snprintf(both, sizeof both, ".sst|%s", l.lowest);
+		gate_arm(&t->spy, GATE_SYNC, both);
+		sync_put p = {t->db, SISY_OK};
+		pthread_t th;
+		pthread_create(&th, NULL, sync_put_main, &p);
+		assert_true(gate_wait_parked(&t->spy, 2));
+		assert_int_equal(size_of(t, l.highest), new_size);
+		sisy_fs_fault_crash(t->ff);
+		gate_open(&t->spy);
+		pthread_join(th, NULL);
+		assert_int_not_equal(p.rc, SISY_OK); /* never acknowledged */
+		(void)sisy_lsm_close(t->db);
+		sisy_fs_fault_restart(t->ff);
+		sisy_err rc = open_db(t, &t->db);
+		if (rc != SISY_OK)
+			fail_msg("seed %llu: reopen: %s", (unsigned long long)s,
+				 sisy_errmsg());
+		assert_int_equal(sisy_lsm_close(t->db), SISY_OK);
+		gate_destroy(&t->spy);
+		sisy_fs_fault_free(t->ff);
+		free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crash_at_random_points),
 	    cmocka_unit_test(test_dir_syncs_matter),
+	    cmocka_unit_test(test_seal_never_lands_before_its_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
