@@ -701,10 +701,13 @@ static sisy_err apply_one(apply_ctx *a, const sisy_raft_entry *e)
 	}
 	node_cmd_view v;
 	if ((rc = node_cmd_decode(sisy_slice_make(e->data, e->len), &v)) !=
-	    SISY_OK)
+	    SISY_OK) {
+		char msg[256]; /* sisy_errf's buffer is the message's */
+		snprintf(msg, sizeof msg, "%s", sisy_errmsg());
 		return sisy_errf(
 		    rc, "node: group %" PRIu64 " entry %" PRIu64 ": %s",
-		    sm->cfg.group, e->index, sisy_errmsg());
+		    sm->cfg.group, e->index, msg);
+	}
 	if (v.kind == SISY_NODE_CMD_KV)
 		rc = apply_kv(a, e, &v);
 	else

@@ -171,6 +171,75 @@ static void test_leader_crash_in_cluster(void **state)
 		check_all(c, i, &a);
 }
 
+typedef struct pending {
+	twrite w;
+	char key[32];
+} pending;
+
+static bool all_answered(tc *c, void *arg)
+{
+	(void)c;
+	pending *p = arg;
+	for (int i = 0; p[i].key[0]; i++)
+		if (!p[i].w.done)
+			return false;
+	return true;
+}
+
+/* A full disk refuses writes with SISY_E_NOSPC and keeps serving reads;
+ * once space is back, the writes caught by the full disk complete (a
+ * committed or accepted entry is never dropped) and new ones work. */
+static void test_full_disk(void **state)
+{
+	tc *c = *state;
+	static pending p[600];
+	memset(p, 0, sizeof p);
+	c->fault_next = true;
+	tc_start(c, 1);
+	assert_int_equal(tc_put(c, "before", "full", 5, 1, NULL), SISY_OK);
+	sisy_fs_fault_set_capacity(c->n[0].ff,
+				   sisy_fs_fault_used(c->n[0].ff) + 64 * 1024);
+	static char big[2048];
+	memset(big, 'x', sizeof big - 1);
+	sisy_err rc = SISY_OK;
+	int n = 0;
+	uint64_t end = sisy_now_ms() + TC_WAIT_MS;
+	while (rc != SISY_E_NOSPC && n < 599) {
+		snprintf(p[n].key, sizeof p[n].key, "full-%d", n);
+		sisy_node_op op = {.key = sisy_slice_str(p[n].key),
+				   .value = sisy_slice_str(big)};
+		sisy_node_cmd cmd = {.kind = SISY_NODE_CMD_KV,
+				     .user = "admin",
+				     .ops = &op,
+				     .nops = 1};
+		rc = sisy_node_propose(c->n[0].node, 1, &cmd, wcb, &p[n].w);
+		if (rc == SISY_OK)
+			n++;
+		else
+			p[n].key[0] = '\0';
+		assert_true(rc == SISY_OK || rc == SISY_E_NOSPC ||
+			    rc == SISY_E_BUSY);
+		tc_pump(c);
+		assert_true(sisy_now_ms() < end);
+	}
+	assert_int_equal(rc, SISY_E_NOSPC);
+	assert_false(c->n[0].failed);
+	/* Reads still work. */
+	char val[16];
+	assert_int_equal(tc_barrier(c, 0), SISY_OK);
+	assert_true(tc_get(c, 0, "before", val, sizeof val, NULL));
+	assert_string_equal(val, "full");
+	/* Space comes back: everything accepted completes. */
+	sisy_fs_fault_set_capacity(c->n[0].ff, 0);
+	assert_true(tc_wait(c, all_answered, p, TC_WAIT_MS));
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(p[i].w.status, SISY_OK);
+		assert_int_equal(p[i].w.res.status, SISY_OK);
+	}
+	assert_int_equal(tc_put(c, "after", "space", 5, 2, NULL), SISY_OK);
+	assert_false(c->n[0].failed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +247,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leader_crash_in_cluster, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
 	};
 	if (getenv("NODE_TEST"))
 		cmocka_set_test_filter(getenv("NODE_TEST"));
