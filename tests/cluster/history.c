@@ -5,7 +5,7 @@
  *       [--keys 8] [--put 45] [--cas 10] [--del 0] [--unique 30]
  *       [--duration-ms 20000] [--stop-file F] [--timeout-ms 3000]
  *       [--retry-ms 5000] [--backoff-ms 500] [--final 1] [--prefix P]
- *       [--seed S]
+ *       [--seed S] [--first-client 1] [--progress FILE]
  *
  * Clients run until F exists or the duration has passed (whichever comes
  * first). Client i talks to host i mod n first (others after it, unless
@@ -15,6 +15,12 @@
  * wrote (through any node, retried until the retry deadline) so the
  * history's end shows what survived; it also checks directly that every
  * acknowledged write to a fresh key reads back.
+ *
+ * --first-client numbers the clients from there (histories of several runs
+ * at once can be merged). --progress FILE is rewritten (atomically) every
+ * 50 ms while the clients run, one line:
+ *   ok_writes N ok_reads N done N last_ok_write_ns T
+ * so a test can wait for progress instead of sleeping.
  *
  * Output: FILE (JSON lines, sisy-lincheck's format plus "host") and one
  * summary line on stdout:
@@ -50,7 +56,8 @@ static int usage(void)
 
 typedef struct hist_args {
 	hist_conf conf;
-	const char *out;
+	const char *out, *progress;
+	int first_client;
 	long duration_ms;
 	int final;
 } hist_args;
@@ -70,6 +77,7 @@ static int parse(hist_args *a, int argc, char **argv)
 	c->prefix = "";
 	a->duration_ms = 20000;
 	a->final = 1;
+	a->first_client = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i];
 		if (!strcmp(f, "--pinned")) {
@@ -108,6 +116,10 @@ static int parse(hist_args *a, int argc, char **argv)
 			c->backoff_ms = (uint32_t)n;
 		else if (!strcmp(f, "--final"))
 			a->final = (int)n;
+		else if (!strcmp(f, "--first-client"))
+			a->first_client = (int)n;
+		else if (!strcmp(f, "--progress"))
+			a->progress = v;
 		else if (!strcmp(f, "--prefix"))
 			c->prefix = v;
 		else if (!strcmp(f, "--seed"))
@@ -119,9 +131,9 @@ static int parse(hist_args *a, int argc, char **argv)
 	    c->keys < 1 || c->keys > 100000 || c->put_pct < 0 ||
 	    c->cas_pct < 0 || c->del_pct < 0 ||
 	    c->put_pct + c->cas_pct + c->del_pct > 100 || c->unique_pct < 0 ||
-	    c->unique_pct > 100 || a->duration_ms < 1 ||
-	    c->io_timeout_ms < 10 || c->retry_ms < 10 || c->backoff_ms < 1 ||
-	    strlen(c->prefix) > 16)
+	    c->unique_pct > 100 || a->duration_ms < 1 || a->first_client < 1 ||
+	    a->first_client > 1000000 || c->io_timeout_ms < 10 ||
+	    c->retry_ms < 10 || c->backoff_ms < 1 || strlen(c->prefix) > 16)
 		return -1;
 	return 0;
 }
@@ -317,6 +329,31 @@ static double max_write_gap(hist_client *cl, int n, int64_t *at)
 	return (double)best / 1e6;
 }
 
+static void write_progress(const char *path, hist_client *cl, int n)
+{
+	uint64_t w = 0, r = 0, d = 0;
+	int64_t last = 0;
+	for (int i = 0; i < n; i++) {
+		w += atomic_load(&cl[i].ok_writes);
+		r += atomic_load(&cl[i].ok_reads);
+		d += atomic_load(&cl[i].done);
+		int64_t t = atomic_load(&cl[i].last_ok_write);
+		if (t > last)
+			last = t;
+	}
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(
+	    f, "ok_writes %llu ok_reads %llu done %llu last_ok_write_ns %lld\n",
+	    (unsigned long long)w, (unsigned long long)r, (unsigned long long)d,
+	    (long long)last);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
 static bool stop_requested(const hist_conf *c)
 {
 	return hist_now() >= c->deadline ||
@@ -367,7 +404,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	for (int i = 0; i <= c->clients; i++) {
 		cl[i].conf = c;
-		cl[i].id = i + 1;
+		cl[i].id = a.first_client + i;
 		cl[i].recs = calloc(HIST_MAX_OPS, sizeof(hist_rec));
 		if (!cl[i].recs ||
 		    host_list(c, i, cl[i].hosts, sizeof cl[i].hosts) != 0)
@@ -378,10 +415,17 @@ int main(int argc, char **argv)
 		 c->hosts);
 	for (int i = 0; i < c->clients; i++)
 		pthread_create(&cl[i].thread, NULL, hist_client_run, &cl[i]);
+	int64_t next_progress = 0;
 	while (!stop_requested(c)) {
+		if (a.progress && hist_now() >= next_progress) {
+			write_progress(a.progress, cl, c->clients);
+			next_progress = hist_now() + 50 * 1000000;
+		}
 		struct timespec ts = {0, 10 * 1000000};
 		nanosleep(&ts, NULL);
 	}
+	if (a.progress)
+		write_progress(a.progress, cl, c->clients);
 	c->stop = 1;
 	for (int i = 0; i < c->clients; i++)
 		pthread_join(cl[i].thread, NULL);

@@ -34,6 +34,7 @@
 #define SISY_HISTORY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -99,6 +100,9 @@ typedef struct hist_client {
 	char host[HIST_HOST]; /* of the current session */
 	uint64_t ops;	      /* operations started */
 	char err[256];	      /* why the client stopped early, "" */
+	/* progress, read by the main thread while the client runs */
+	_Atomic uint64_t ok_writes, ok_reads, done;
+	_Atomic int64_t last_ok_write; /* ns */
 } hist_client;
 
 int64_t hist_now(void);

@@ -267,7 +267,18 @@ void *hist_client_run(void *arg)
 	uint32_t pause = 0;
 	while (!cf->stop && hist_now() < cf->deadline) {
 		size_t before = h->n;
-		if (!one_op(h, &r)) {
+		bool ok = one_op(h, &r);
+		for (size_t i = before; i < h->n; i++) {
+			const hist_rec *x = &h->recs[i];
+			if (x->outcome == HIST_OK && x->kind == HIST_GET)
+				atomic_fetch_add(&h->ok_reads, 1);
+			else if (x->outcome == HIST_OK) {
+				atomic_fetch_add(&h->ok_writes, 1);
+				atomic_store(&h->last_ok_write, x->ret);
+			}
+			atomic_fetch_add(&h->done, 1);
+		}
+		if (!ok) {
 			snprintf(h->err, sizeof h->err,
 				 "record table full (%d)", HIST_MAX_OPS);
 			break;

@@ -1,0 +1,380 @@
+"""libfault.py — what the cluster fault scenarios (tests/cluster/fault_*.py)
+share: a real cluster through devcluster (optionally with sisy-faultproxy
+between every pair of nodes), the shell for CLUSTER commands, sisy-history
+runs in the background, and the checks on their histories.
+
+Every wait polls a condition against a deadline (wait_for); nothing sleeps
+and hopes. Deadlines are generous because the check build runs under
+ASan+UBSan on a shared 2-core machine; a scenario still fails loudly (with
+what it waited for) when one passes. Times are CLOCK_MONOTONIC ns
+(time.monotonic_ns()), the clock sisy-history records with.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get("SRC_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("BUILD_BIN") or os.path.join(SRC, "build", "bin")
+DEVCLUSTER = os.path.join(SRC, "tests", "cluster", "devcluster")
+
+# Raft timing for the tests: longer than the defaults, so a sanitized build
+# on a loaded machine does not hold spurious elections (those would not
+# break anything, only slow the scenario down). Ticks stay at the default.
+TEST_FLAGS = ["--election_ticks=40", "--heartbeat_ticks=4"]
+WAIT = float(os.environ.get("SISY_FAULT_WAIT", "60"))  # seconds per wait
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    print("[%7.2f] %s" % (time.monotonic() - T0, msg), flush=True)
+
+
+T0 = time.monotonic()
+
+
+def wait_for(cond, what, timeout=None):
+    """Polls cond() every 50 ms until it returns something true, which is
+    returned; raises Fail naming `what` after timeout seconds."""
+    end = time.monotonic() + (timeout or WAIT)
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise Fail("timed out after %.0f s waiting for %s" %
+                       (timeout or WAIT, what))
+        time.sleep(0.05)
+
+
+def load_env(path):
+    env = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+class Cluster:
+    """N nodes through devcluster, in a temporary folder (kept on failure
+    for the logs when SISY_KEEP=1)."""
+
+    def __init__(self, n, proxy=False, flags=()):
+        self.n = n
+        self.proxy_on = proxy
+        self.tmp = tempfile.mkdtemp(prefix="sisy-fault.")
+        self.dir = os.path.join(self.tmp, "c")
+        self.home = os.path.join(self.tmp, "home")
+        os.makedirs(self.home)
+        self.flags = list(TEST_FLAGS) + list(flags)
+        self.env = {}
+        self.extra = {}  # nodes added by join: id -> (pid, host, port, dir)
+
+    # -- processes -------------------------------------------------------
+    def _run(self, args, timeout=120, check=True, env=None):
+        e = dict(os.environ)
+        e["HOME"] = self.home
+        e["SISYD"] = os.path.join(BIN, "sisyd")
+        e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
+        e.update(env or {})
+        r = subprocess.run(args, env=e, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise Fail("%s exited %d:\n%s%s" % (" ".join(args), r.returncode,
+                                                r.stdout, r.stderr))
+        return r
+
+    def devcluster(self, *args, check=True, timeout=180):
+        r = self._run([DEVCLUSTER, *args], check=check, timeout=timeout)
+        if os.path.exists(os.path.join(self.dir, "env")):
+            self.env = load_env(os.path.join(self.dir, "env"))
+        return r
+
+    def up(self):
+        args = ["up", str(self.n), self.dir, "--log-level", "info"]
+        if self.proxy_on:
+            args.append("--proxy")
+        self.devcluster(*args, "--", *self.flags)
+        log("cluster of %d up: %s" % (self.n, self.env.get("SISY_HOST")))
+        return self
+
+    def down(self):
+        if os.path.exists(os.path.join(self.dir, "env")):
+            self.devcluster("down", self.dir, check=False)
+        for nid, (pid, _, _, _) in self.extra.items():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if os.environ.get("SISY_KEEP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            log("kept %s" % self.tmp)
+
+    def ids(self):
+        return list(range(1, self.n + 1)) + sorted(self.extra)
+
+    def pid(self, i):
+        if i in self.extra:
+            return self.extra[i][0]
+        return int(self.env["NODE%d_PID" % i])
+
+    def addr(self, i):
+        if i in self.extra:
+            return "%s:%d" % (self.extra[i][1], self.extra[i][2])
+        return "%s:%s" % (self.env["NODE%d_HOST" % i],
+                          self.env["NODE%d_PORT" % i])
+
+    def data_dir(self, i):
+        if i in self.extra:
+            return self.extra[i][3]
+        return self.env.get("NODE%d_DIR" % i) or os.path.join(
+            self.dir, "node%d" % i)
+
+    def alive(self, i):
+        try:
+            os.kill(self.pid(i), 0)
+        except OSError:
+            return False
+        # A zombie still answers kill(0): look at its state.
+        try:
+            with open("/proc/%d/stat" % self.pid(i)) as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def kill(self, i):
+        """SIGKILL node i; returns the monotonic ns right after."""
+        os.kill(self.pid(i), signal.SIGKILL)
+        t = time.monotonic_ns()
+        wait_for(lambda: not self.alive(i), "node %d to die" % i, 10)
+        log("SIGKILL node %d" % i)
+        return t
+
+    def stop(self, i):
+        self.devcluster("stop", self.dir, str(i))
+        log("stopped node %d" % i)
+
+    def start(self, i, check=True):
+        r = self.devcluster("start", self.dir, str(i), check=check)
+        if r.returncode == 0:
+            log("started node %d" % i)
+        return r
+
+    # -- the shell -------------------------------------------------------
+    def cli(self, i, *args, check=True, timeout=30):
+        host, port = self.addr(i).rsplit(":", 1)
+        e = {k: v for k, v in self.env.items() if k.startswith("SISY_")}
+        e.pop("SISY_HOST", None)
+        return self._run([os.path.join(BIN, "sisy-cli"), "-h", host, "-p",
+                          port, *args], env=e, check=check, timeout=timeout)
+
+    def nodes(self, via):
+        """CLUSTER NODES as node `via` reports it: a list of dicts (lower-
+        case column names), or None when it does not answer."""
+        try:
+            r = self.cli(via, "--csv", "-c", "CLUSTER NODES", check=False,
+                         timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0 or not r.stdout.strip():
+            return None
+        rows = list(csv.reader(io.StringIO(r.stdout)))
+        head = [h.strip().lower() for h in rows[0]]
+        return [dict(zip(head, (x.strip() for x in row))) for row in rows[1:]
+                if row]
+
+    def leader(self, via):
+        """The leader id node `via` reports (0: none, None: no answer)."""
+        rows = self.nodes(via)
+        if rows is None:
+            return None
+        for r in rows:
+            if r.get("role", "").lower() == "leader":
+                return int(r["id"])
+        return 0
+
+    def wait_leader(self, among=None, exclude=(), timeout=None):
+        """Waits until every live node of `among` (default: all) that
+        answers names the same leader, not in `exclude`, and that leader
+        itself says so. Returns its id."""
+        among = [i for i in (among or self.ids()) if self.alive(i)]
+
+        def agreed():
+            seen = set()
+            for i in among:
+                l = self.leader(i)
+                if not l or l in exclude:
+                    return None
+                seen.add(l)
+            if len(seen) != 1:
+                return None
+            l = seen.pop()
+            return l if l in among or l not in self.ids() else (
+                l if self.leader(l) == l else None)
+        l = wait_for(agreed, "one leader agreed by nodes %s (not %s)" %
+                     (among, list(exclude)), timeout)
+        log("leader: node %d" % l)
+        return l
+
+    def proxy(self, *words):
+        """A command to the fault proxy between the nodes."""
+        port_file = self.env.get("PROXY_PORT_FILE") or os.path.join(
+            self.dir, "proxy.ports")
+        r = self._run([os.path.join(BIN, "sisy-faultproxy"), "ctl",
+                       "@" + port_file, *words], check=False)
+        if r.returncode != 0:
+            raise Fail("proxy %s: %s%s" % (" ".join(words), r.stdout,
+                                           r.stderr))
+        log("proxy: %s -> %s" % (" ".join(words), r.stdout.strip()))
+        return r.stdout.strip()
+
+    def dump(self, i):
+        """Every key and value on node i, from its own state (a stale
+        read), as text; None if it does not answer."""
+        r = self.cli(i, "--consistency=stale", "-At", "-c", "SCAN PREFIX ''",
+                     check=False, timeout=60)
+        return r.stdout if r.returncode == 0 else None
+
+    def wait_converged(self, nodes=None, timeout=None):
+        """Waits until the given nodes (default: all live ones) hold the
+        same data: equal dumps of their own state, twice in a row (so no
+        write was in flight between the two reads of one node)."""
+        nodes = nodes or [i for i in self.ids() if self.alive(i)]
+
+        def same():
+            d = [self.dump(i) for i in nodes]
+            if any(x is None for x in d) or len(set(d)) != 1:
+                return None
+            d2 = [self.dump(i) for i in nodes]
+            return d2 == d and d[0]
+        data = wait_for(same, "nodes %s to hold the same data" % nodes,
+                        timeout)
+        log("nodes %s converged (%d keys)" % (nodes, data.count("\n")))
+        return data
+
+
+class History:
+    """A sisy-history run in the background."""
+
+    def __init__(self, cluster, name, hosts, clients=4, pinned=False,
+                 first_client=1, args=()):
+        self.c = cluster
+        self.out = os.path.join(cluster.tmp, name + ".jsonl")
+        self.progress = os.path.join(cluster.tmp, name + ".progress")
+        self.stop_file = os.path.join(cluster.tmp, name + ".stop")
+        cmd = [os.path.join(BIN, "sisy-history"), "--out", self.out,
+               "--hosts", ",".join(cluster.addr(i) for i in hosts),
+               "--clients", str(clients), "--first-client",
+               str(first_client), "--progress", self.progress,
+               "--stop-file", self.stop_file, "--duration-ms", "600000",
+               "--timeout-ms", "3000", "--retry-ms", "6000",
+               "--seed", str(first_client)] + list(args)
+        if pinned:
+            cmd.append("--pinned")
+        e = dict(os.environ)
+        e.update({k: v for k, v in cluster.env.items()
+                  if k.startswith("SISY_")})
+        e["HOME"] = cluster.home
+        self.p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.name = name
+        self.summary = None
+
+    def counts(self):
+        try:
+            w = open(self.progress).read().split()
+        except OSError:
+            return {"ok_writes": 0, "ok_reads": 0, "done": 0,
+                    "last_ok_write_ns": 0}
+        return {w[i]: int(w[i + 1]) for i in range(0, len(w) - 1, 2)}
+
+    def wait_writes(self, n, what="", timeout=None):
+        """Waits until n more writes were acknowledged than now."""
+        base = self.counts()["ok_writes"]
+        wait_for(lambda: self.counts()["ok_writes"] >= base + n,
+                 "%d acknowledged writes of %s %s" % (n, self.name, what),
+                 timeout)
+
+    def stop(self):
+        open(self.stop_file, "w").close()
+        out, err = self.p.communicate(timeout=WAIT * 3)
+        sys.stdout.write(err)
+        line = [x for x in out.splitlines() if x.startswith("history:")]
+        if not line:
+            raise Fail("%s printed no summary (exit %d):\n%s" %
+                       (self.name, self.p.returncode, out))
+        log("%s: %s" % (self.name, line[0]))
+        self.summary = dict(kv.split("=") for kv in line[0].split()[1:])
+        if self.p.returncode != 0:
+            raise Fail("%s exit %d: acknowledged writes lost or unverified" %
+                       (self.name, self.p.returncode))
+        return self.summary
+
+    def records(self):
+        return [json.loads(x) for x in open(self.out)]
+
+
+def lincheck(cluster, histories, name="history"):
+    """Merges the histories and runs sisy-lincheck on them; Fail unless
+    linearizable."""
+    path = os.path.join(cluster.tmp, name + ".all.jsonl")
+    with open(path, "w") as out:
+        for h in histories:
+            with open(h.out) as f:
+                shutil.copyfileobj(f, out)
+    r = subprocess.run([os.path.join(BIN, "sisy-lincheck"), path],
+                       capture_output=True, text=True, timeout=600)
+    log("lincheck: " + r.stdout.strip().splitlines()[0] if r.stdout else
+        "lincheck: (no output) " + r.stderr)
+    if r.returncode != 0:
+        keep = os.path.join(tempfile.gettempdir(),
+                            "sisy-fault-%s-%d.jsonl" % (name, os.getpid()))
+        shutil.copy(path, keep)
+        raise Fail("sisy-lincheck exit %d (history kept in %s):\n%s%s" %
+                   (r.returncode, keep, r.stdout, r.stderr))
+
+
+def first_ok_write_after(records, t):
+    """ns of the first acknowledged write among those sent at or after t
+    (None if there is none)."""
+    best = None
+    for o in records:
+        if o["op"] != "get" and o["outcome"] == "ok" and o["sent"] >= t:
+            best = o["return"] if best is None else min(best, o["return"])
+    return best
+
+
+def run(scenario):
+    """Runs scenario(cluster list) with clean-up; exit 1 on Fail."""
+    made = []
+    try:
+        scenario(made)
+    except Fail as e:
+        print("FAIL: %s" % e, flush=True)
+        for c in made:
+            for i in c.ids():
+                logf = os.path.join(c.data_dir(i), "sisyd.log")
+                if os.path.exists(logf):
+                    print("--- tail of node %d's log ---" % i)
+                    print("".join(open(logf, errors="replace")
+                                  .readlines()[-25:]))
+        os.environ["SISY_KEEP"] = os.environ.get("SISY_KEEP", "0")
+        for c in made:
+            c.down()
+        sys.exit(1)
+    for c in made:
+        c.down()
+    log("PASS")
