@@ -47,38 +47,44 @@ static int bloom_k(int bits_per_key)
 	return k < 1 ? 1 : k > LSM_BLOOM_MAX_K ? LSM_BLOOM_MAX_K : (int)k;
 }
 
-/* The probe sequence of bloom.h. */
-static inline uint32_t bloom_bit(uint32_t h1, uint32_t h2, uint32_t i,
-				 uint64_t nbits)
+/* The probe sequence (bloom.h): g is the low half of the key's hash; each
+ * probe multiplies it by an odd constant and takes the top 9 bits. */
+#define BLOOM_MULT 0x9e3779b9u
+
+/* The block of the filter that holds a key's probes. */
+static inline size_t bloom_block(uint64_t hash, size_t nblocks)
 {
-	uint32_t g = h1 + i * h2;
-	return (uint32_t)(((uint64_t)g * nbits) >> 32);
+	return (size_t)(((hash >> 32) * (uint64_t)nblocks) >> 32);
 }
 
 sisy_err lsm_bloom_builder_finish(lsm_bloom_builder *b, sisy_buf *out)
 {
 	int k = bloom_k(b->bits_per_key);
-	size_t nbytes = (b->n * (size_t)b->bits_per_key + 7) / 8;
-	if (nbytes < 8)
-		nbytes = 8;
-	if (nbytes > LSM_BLOOM_MAX_BYTES)
-		nbytes = LSM_BLOOM_MAX_BYTES; /* more false positives, still
-						 correct */
+	size_t bits = b->n * (size_t)b->bits_per_key;
+	size_t nblocks =
+	    (bits + 8 * LSM_BLOOM_BLOCK - 1) / (8 * LSM_BLOOM_BLOCK);
+	if (nblocks < 1)
+		nblocks = 1;
+	if (nblocks > LSM_BLOOM_MAX_BYTES / LSM_BLOOM_BLOCK)
+		nblocks =
+		    LSM_BLOOM_MAX_BYTES / LSM_BLOOM_BLOCK; /* still correct */
+	size_t nbytes = nblocks * LSM_BLOOM_BLOCK;
 	sisy_err rc = sisy_buf_reserve(out, nbytes + 1);
 	if (rc != SISY_OK)
 		return rc;
-	uint8_t *bits = out->data + out->len;
-	memset(bits, 0, nbytes);
-	uint64_t nbits = (uint64_t)nbytes * 8;
+	uint8_t *bytes = out->data + out->len;
+	memset(bytes, 0, nbytes);
 	for (size_t j = 0; j < b->n; j++) {
-		uint32_t h1 = (uint32_t)b->hashes[j];
-		uint32_t h2 = (uint32_t)(b->hashes[j] >> 32);
+		uint8_t *blk = bytes + bloom_block(b->hashes[j], nblocks) *
+					   LSM_BLOOM_BLOCK;
+		uint32_t g = (uint32_t)b->hashes[j];
 		for (int i = 0; i < k; i++) {
-			uint32_t bit = bloom_bit(h1, h2, (uint32_t)i, nbits);
-			bits[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+			g *= BLOOM_MULT;
+			uint32_t bit = g >> 23;
+			blk[bit >> 3] |= (uint8_t)(1u << (bit & 7));
 		}
 	}
-	bits[nbytes] = (uint8_t)k;
+	bytes[nbytes] = (uint8_t)k;
 	out->len += nbytes + 1;
 	b->n = 0;
 	return SISY_OK;
@@ -87,7 +93,8 @@ sisy_err lsm_bloom_builder_finish(lsm_bloom_builder *b, sisy_buf *out)
 bool lsm_bloom_valid(const uint8_t *filter, size_t len)
 {
 	(void)filter; /* any k is acceptable: see bloom.h */
-	return len >= 9 && len - 1 <= LSM_BLOOM_MAX_BYTES;
+	return len >= LSM_BLOOM_BLOCK + 1 && len - 1 <= LSM_BLOOM_MAX_BYTES &&
+	       (len - 1) % LSM_BLOOM_BLOCK == 0;
 }
 
 bool lsm_bloom_may_match(const uint8_t *filter, size_t len, uint64_t hash)
@@ -96,18 +103,14 @@ bool lsm_bloom_may_match(const uint8_t *filter, size_t len, uint64_t hash)
 	uint32_t k = filter[len - 1];
 	if (k < 1 || k > LSM_BLOOM_MAX_K)
 		return true;
-	uint64_t nbits = (uint64_t)(len - 1) * 8;
-	uint32_t h1 = (uint32_t)hash, h2 = (uint32_t)(hash >> 32);
-	/* The probes hit unrelated cache lines of a filter that is often not
-	 * in cache: start every load first, so the misses overlap instead of
-	 * following one another. */
-	uint32_t bits[LSM_BLOOM_MAX_K];
+	const uint8_t *blk =
+	    filter +
+	    bloom_block(hash, (len - 1) / LSM_BLOOM_BLOCK) * LSM_BLOOM_BLOCK;
+	uint32_t g = (uint32_t)hash;
 	for (uint32_t i = 0; i < k; i++) {
-		bits[i] = bloom_bit(h1, h2, i, nbits);
-		__builtin_prefetch(filter + (bits[i] >> 3));
-	}
-	for (uint32_t i = 0; i < k; i++) {
-		if ((filter[bits[i] >> 3] & (1u << (bits[i] & 7))) == 0)
+		g *= BLOOM_MULT;
+		uint32_t bit = g >> 23;
+		if ((blk[bit >> 3] & (1u << (bit & 7))) == 0)
 			return false;
 	}
 	return true;

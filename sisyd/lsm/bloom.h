@@ -1,16 +1,28 @@
 /* bloom.h — the Bloom filter each SSTable keeps over its user keys.
  *
+ * A cache-blocked Bloom filter: all probes of a key fall in one 64-byte
+ * block, so a lookup costs one cache miss instead of k (the filters of a
+ * database rarely stay in cache, and a missing key is checked against a
+ * table on every level). The price is a slightly higher false-positive
+ * rate at the same size: about 1.0% instead of 0.82% at 10 bits per key.
+ *
  * FILTER LAYOUT
- *   bits[nbytes]  the bit array, nbits = 8 * nbytes (>= 64); bit i is
- *                 bits[i / 8] >> (i % 8) & 1
- *   k             u8, the number of probes (1..30)
+ *   block[nblocks]  64 bytes = 512 bits each, nblocks >= 1; bit j of a
+ *                   block is byte[j / 8] >> (j % 8) & 1
+ *   k               u8, the number of probes (1..30)
  *
  * PROBES
  *   h  = xxh64(user_key, seed 0)            (sisy_hash64)
- *   h1 = low 32 bits of h, h2 = high 32 bits of h
- *   probe i (0 <= i < k) tests bit  ((h1 + i * h2) mod 2^32) * nbits >> 32
- * (double hashing; the multiply-shift maps a 32-bit value onto [0, nbits)
- * without a division). k = round(bits_per_key * ln 2), clamped to 1..30.
+ *   block = (h >> 32) * nblocks >> 32       (the high half picks the block)
+ *   g_0 = low 32 bits of h; g_(i+1) = g_i * 0x9e3779b9 mod 2^32
+ *   probe i (0 <= i < k) tests bit g_(i+1) >> 23 of the block (its top 9
+ *   bits: a position in 0..511)
+ * Two hashes from one xxh64, as double hashing does, but the in-block
+ * positions come from a multiplicative sequence (as RocksDB's cache-local
+ * filter): plain double hashing, (h1 + i * h2) mod 512, measured up to
+ * twice the false positives of theory inside a 512-bit block.
+ * Sizing: nblocks = ceil(keys * bits_per_key / 512), at least 1;
+ * k = round(bits_per_key * ln 2), clamped to 1..30.
  *
  * A filter whose k byte is outside 1..30 (a future format) matches every
  * key, so it can only cost time, never a wrong answer.
@@ -27,7 +39,8 @@
 #include "hash.h"
 
 #define LSM_BLOOM_MAX_K 30
-/* Filters are at most 2^32 bits, so probes fit the 32-bit mapping. */
+#define LSM_BLOOM_BLOCK 64 /* bytes */
+/* Filters are at most this big (a table of ~400M keys at 10 bits/key). */
 #define LSM_BLOOM_MAX_BYTES ((size_t)1 << 29)
 
 typedef struct lsm_bloom_builder {
