@@ -246,3 +246,9 @@ out:
 		sisy__peer_message__free_unpacked(pm, NULL);
 	return rc;
 }
+
+void sisy_node_report_unreachable(sisy_node *n, uint64_t to)
+{
+	for (size_t i = 0; i < n->ngroups; i++)
+		sisy_raft_report_unreachable(n->groups[i]->raft, to);
+}

@@ -203,6 +203,9 @@ static bool deliver(tc *c)
 			    sisy_node_step(c->n[to].node, f->data, f->len);
 			if (rc == SISY_E_PERM)
 				c->refused++;
+		} else if (c->n[f->from].up) {
+			/* As a server whose connection broke would. */
+			sisy_node_report_unreachable(c->n[f->from].node, f->to);
 		}
 		free(f->data);
 		free(f);
