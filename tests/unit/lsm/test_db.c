@@ -310,6 +310,80 @@ static void test_wal_off_close_flushes(void **state)
 	assert_int_equal(sisy_lsm_close(db), SISY_OK);
 }
 
+static void test_statistics(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	o.compression = true; /* compressed blocks go through the cache */
+	o.block_cache_bytes = 1 << 20;
+	sisy_lsm *db = open_db(&o);
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.puts + st.deletes + st.batches + st.gets, 0);
+	for (int i = 0; i < 500; i++) {
+		char k[32], v[200];
+		size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+		int vl = snprintf(v, sizeof v, "%0150d", i);
+		assert_int_equal(sisy_lsm_put(db, k, kl, v, (size_t)vl,
+					      i == 0 ? SISY_LSM_SYNC : 0),
+				 SISY_OK);
+	}
+	assert_int_equal(sisy_lsm_delete(db, "key0000000001", 13, 0), SISY_OK);
+	sisy_lsm_batch *b = sisy_lsm_batch_new();
+	sisy_lsm_batch_put(b, "b", 1, "b", 1);
+	assert_int_equal(sisy_lsm_write(db, b, 0), SISY_OK);
+	sisy_lsm_batch_free(b);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.puts, 500);
+	assert_int_equal(st.deletes, 1);
+	assert_int_equal(st.batches, 1);
+	assert_true(st.wal_bytes > 500 * 150);
+	assert_true(st.bytes_written >= st.wal_bytes);
+	assert_true(st.wal_syncs >= 1);
+	assert_true(st.memtable_bytes > 500 * 150);
+	assert_int_equal(st.flushes, 0);
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.flushes, 1);
+	uint64_t tables = 0;
+	int files = 0;
+	for (int l = 0; l < 7; l++) {
+		tables += st.bytes_per_level[l];
+		files += st.files_per_level[l];
+	}
+	assert_int_equal(files, 1);
+	assert_true(tables > 0);
+	assert_true(st.bytes_written >= st.wal_bytes + tables);
+	/* reads from the table: the cache and the Bloom filter at work */
+	sisy_buf v = {0};
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 500; i += 10) {
+			char k[32];
+			size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+			assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &v),
+					 SISY_OK);
+			k[kl++] =
+			    'x'; /* absent, but inside the table's range */
+			assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &v),
+					 SISY_E_NOTFOUND);
+		}
+	sisy_buf_free(&v);
+	sisy_lsm_get_stats(db, &st);
+	assert_int_equal(st.gets, 200);
+	assert_true(st.bloom_negatives >= 80);	/* most absent keys */
+	assert_true(st.bloom_positives >= 100); /* every present key */
+	assert_true(st.cache_misses > 0);
+	assert_true(st.cache_hits > 0); /* the second round */
+	assert_true(st.cache_bytes > 0);
+	assert_true(st.bytes_read > 0);
+	assert_int_equal(sisy_lsm_compact_all(db), SISY_OK);
+	sisy_lsm_get_stats(db, &st);
+	assert_true(st.compactions >= 1);
+	assert_true(st.compaction_bytes_read > 0);
+	assert_true(st.compaction_bytes_written > 0);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
 /* Polls (bounded, 30 s) until the engine has `queued` writers queued and
  * `stalled` waiting on the background thread (-1: don't care). */
 static bool wait_state(sisy_lsm *db, int queued, int stalled)
@@ -504,6 +578,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_flush_and_compaction, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_statistics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_off_close_flushes, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_one_sync_for_many,
