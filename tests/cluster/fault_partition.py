@@ -35,8 +35,8 @@ def minority_violations(recs, t_cut, t_heal):
 
 def steps_down(c, old):
     def check():
-        l = c.leader(old)
-        return l is not None and l != old
+        r = c.role(old)
+        return r is not None and r != "leader"
     F.wait_for(check, "node %d to step down" % old)
     F.log("node %d no longer claims leadership" % old)
 

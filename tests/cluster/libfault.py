@@ -175,15 +175,44 @@ class Cluster:
 
     # -- the shell -------------------------------------------------------
     def cli(self, i, *args, check=True, timeout=30):
-        host, port = self.addr(i).rsplit(":", 1)
+        return self.cli_at(self.addr(i), *args, check=check,
+                           timeout=timeout)
+
+    def cli_at(self, addr, *args, check=True, timeout=30):
+        host, port = addr.rsplit(":", 1)
         e = {k: v for k, v in self.env.items() if k.startswith("SISY_")}
         e.pop("SISY_HOST", None)
         return self._run([os.path.join(BIN, "sisy-cli"), "-h", host, "-p",
                           port, *args], env=e, check=check, timeout=timeout)
 
+    def info(self, i):
+        return self.info_at(self.addr(i))
+
+    def info_at(self, addr):
+        """CLUSTER INFO as the node at addr sees itself (its own Raft status): a dict
+        name -> value ("role", "term", "leader_id", "applied_index",
+        "log_first_index", "snapshots_installed", ...), or None when it
+        does not answer."""
+        try:
+            r = self.cli_at(addr, "--csv", "-c", "CLUSTER INFO",
+                            check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0 or not r.stdout.strip():
+            return None
+        rows = list(csv.reader(io.StringIO(r.stdout)))
+        head = [h.strip().lower() for h in rows[0]]
+        if "name" not in head or "value" not in head:
+            raise Fail("CLUSTER INFO --csv has no name/value columns: %r" %
+                       r.stdout[:200])
+        ni, vi = head.index("name"), head.index("value")
+        return {row[ni].strip(): row[vi].strip() for row in rows[1:]
+                if len(row) > max(ni, vi)}
+
     def nodes(self, via):
         """CLUSTER NODES as node `via` reports it: a list of dicts (lower-
-        case column names), or None when it does not answer."""
+        case column names), or None when it does not answer. Other
+        members' rows come from their periodic reports (may be stale)."""
         try:
             r = self.cli(via, "--csv", "-c", "CLUSTER NODES", check=False,
                          timeout=10)
@@ -197,19 +226,21 @@ class Cluster:
                 if row]
 
     def leader(self, via):
-        """The leader id node `via` reports (0: none, None: no answer)."""
-        rows = self.nodes(via)
-        if rows is None:
+        """The leader node `via` knows of (its own Raft view; 0: none,
+        None: no answer)."""
+        inf = self.info(via)
+        if inf is None:
             return None
-        for r in rows:
-            if r.get("role", "").lower() == "leader":
-                return int(r["id"])
-        return 0
+        return int(inf.get("leader_id") or 0)
+
+    def role(self, i):
+        inf = self.info(i)
+        return inf.get("role") if inf else None
 
     def wait_leader(self, among=None, exclude=(), timeout=None):
-        """Waits until every live node of `among` (default: all) that
-        answers names the same leader, not in `exclude`, and that leader
-        itself says so. Returns its id."""
+        """Waits until every live node of `among` (default: all) names the
+        same leader, not in `exclude`, and that leader says it leads.
+        Returns its id."""
         among = [i for i in (among or self.ids()) if self.alive(i)]
 
         def agreed():
@@ -222,8 +253,7 @@ class Cluster:
             if len(seen) != 1:
                 return None
             l = seen.pop()
-            return l if l in among or l not in self.ids() else (
-                l if self.leader(l) == l else None)
+            return l if self.role(l) == "leader" else None
         l = wait_for(agreed, "one leader agreed by nodes %s (not %s)" %
                      (among, list(exclude)), timeout)
         log("leader: node %d" % l)
