@@ -191,11 +191,8 @@ void sisy_lsm_iter_free(sisy_lsm_iter *it)
 	if (it == NULL)
 		return;
 	lsm_iter_destroy(it->merged);
-	if (it->v != NULL) {
-		pthread_mutex_lock(&it->db->mu);
-		lsm_version_unref(it->v);
-		pthread_mutex_unlock(&it->db->mu);
-	}
+	if (it->v != NULL)
+		lsm_version_unref_unlocked(it->v, &it->db->mu);
 	sisy_buf_free(&it->skip);
 	sisy_buf_free(&it->target);
 	free(it);

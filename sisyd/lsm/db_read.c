@@ -1,7 +1,8 @@
 /* db_read.c — point lookups.
  *
  * Under mu: pick the sequence (the snapshot's, or the last acknowledged
- * write's) and pin mem, imm and the current version. Without mu: search mem,
+ * write's) and pin mem, imm and the current version (atomic references, so
+ * dropping them needs no mu). Without mu: search mem,
  * then imm, then the tables (version.c), stopping at the first place that
  * holds a version of the key visible at that sequence: the newest one wins,
  * and a delete there means "not found". */
@@ -61,9 +62,7 @@ sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
 			rc = SISY_E_NOTFOUND;
 	}
 
-	pthread_mutex_lock(&db->mu);
-	lsm_version_unref(v);
-	pthread_mutex_unlock(&db->mu);
+	lsm_version_unref_unlocked(v, &db->mu);
 	lsm_memtable_unref(mem);
 	lsm_memtable_unref(imm);
 	sisy_buf_free(&heap);

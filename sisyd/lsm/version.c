@@ -13,14 +13,12 @@
 
 void lsm_version_ref(lsm_version *v)
 {
-	v->refs++;
+	atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
 }
 
-void lsm_version_unref(lsm_version *v)
+/* Unlinks and frees a version nobody references. mu held. */
+static void version_destroy(lsm_version *v)
 {
-	assert(v->refs > 0);
-	if (--v->refs > 0)
-		return;
 	v->prev->next = v->next;
 	v->next->prev = v->prev;
 	for (int l = 0; l < LSM_NUM_LEVELS; l++) {
@@ -29,6 +27,27 @@ void lsm_version_unref(lsm_version *v)
 		free(v->files[l]);
 	}
 	free(v);
+}
+
+void lsm_version_unref(lsm_version *v)
+{
+	int old = atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
+	assert(old > 0);
+	if (old == 1)
+		version_destroy(v);
+}
+
+void lsm_version_unref_unlocked(lsm_version *v, pthread_mutex_t *mu)
+{
+	int old = atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
+	assert(old > 0);
+	if (old == 1) {
+		/* nobody can take a new reference: only the current version
+		 * is handed out, and this one is not current any more */
+		pthread_mutex_lock(mu);
+		version_destroy(v);
+		pthread_mutex_unlock(mu);
+	}
 }
 
 uint64_t lsm_version_level_bytes(const lsm_version *v, int level)

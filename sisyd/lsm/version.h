@@ -21,6 +21,7 @@
 #define SISY_LSM_VERSION_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -94,7 +95,7 @@ typedef struct lsm_version_set lsm_version_set;
 typedef struct lsm_version {
 	lsm_version_set *vset;
 	struct lsm_version *prev, *next; /* the set's list of live versions */
-	int refs;
+	_Atomic int refs;
 	lsm_file_meta **files[LSM_NUM_LEVELS];
 	int nfiles[LSM_NUM_LEVELS];
 	/* the level most in need of compaction, and how much (>= 1: needs) */
@@ -102,8 +103,15 @@ typedef struct lsm_version {
 	double compaction_score;
 } lsm_version;
 
-void lsm_version_ref(lsm_version *v);	/* under mu */
+/* References are atomic: a reader may take one under mu (to pick the
+ * current version consistently) and drop it without mu. The last drop
+ * unlinks and frees the version, which needs mu: lsm_version_unref is for
+ * callers holding mu, lsm_version_unref_unlocked takes mu only then (the
+ * current version always holds a reference, so a reader's drop is rarely
+ * the last). */
+void lsm_version_ref(lsm_version *v);
 void lsm_version_unref(lsm_version *v); /* under mu */
+void lsm_version_unref_unlocked(lsm_version *v, pthread_mutex_t *mu);
 
 uint64_t lsm_version_level_bytes(const lsm_version *v, int level);
 

@@ -205,7 +205,7 @@ static void vset_install(lsm_version_set *vs, lsm_version *v)
 	v->next = &vs->head;
 	v->prev->next = v;
 	v->next->prev = v;
-	v->refs = 1;
+	atomic_init(&v->refs, 1);
 	lsm_version *old = vs->current;
 	vs->current = v;
 	if (old != NULL)

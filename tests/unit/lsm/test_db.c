@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "db.h"
 #include "gate_fs.h"
@@ -310,6 +311,107 @@ static void test_wal_off_close_flushes(void **state)
 	assert_int_equal(sisy_lsm_close(db), SISY_OK);
 }
 
+typedef struct rw_ctx {
+	sisy_lsm *db;
+	_Atomic int done;
+	_Atomic int errors;
+	uint64_t seed;
+} rw_ctx;
+
+enum { RW_KEYS = 2000, RW_ROUNDS = 6 };
+
+static void *rw_reader(void *arg)
+{
+	rw_ctx *c = arg;
+	sisy_rand r;
+	sisy_rand_seed(&r, c->seed);
+	int *seen = calloc(RW_KEYS, sizeof *seen); /* newest round seen */
+	sisy_buf b = {0};
+	while (!atomic_load(&c->done)) {
+		for (int i = 0; i < 200; i++) {
+			int k = (int)sisy_rand_below(&r, RW_KEYS);
+			char key[32];
+			size_t kl = tu_key(key, sizeof key, (uint64_t)k);
+			sisy_err rc = sisy_lsm_get(c->db, NULL, key, kl, &b);
+			int round = -1, kk = -1;
+			if (rc == SISY_OK) {
+				char text[64];
+				snprintf(text, sizeof text, "%.*s",
+					 (int)(b.len < 60 ? b.len : 60),
+					 (const char *)b.data);
+				sscanf(text, "r%d-k%d", &round, &kk);
+			}
+			/* a key, once seen, never goes back in time */
+			if ((rc != SISY_OK && rc != SISY_E_NOTFOUND) ||
+			    (rc == SISY_OK && (kk != k || round < seen[k])) ||
+			    (rc == SISY_E_NOTFOUND && seen[k] > 0))
+				atomic_fetch_add(&c->errors, 1);
+			if (rc == SISY_OK)
+				seen[k] = round;
+		}
+		/* a scan is sorted and made of well-formed values */
+		sisy_lsm_iter *it = sisy_lsm_iter_new(c->db, NULL);
+		int prev = -1;
+		for (sisy_lsm_iter_seek_first(it); sisy_lsm_iter_valid(it);
+		     sisy_lsm_iter_next(it)) {
+			size_t kl;
+			const uint8_t *kp = sisy_lsm_iter_key(it, &kl);
+			char text[40];
+			snprintf(text, sizeof text, "%.*s",
+				 (int)(kl < 30 ? kl : 30), (const char *)kp);
+			int k = -1;
+			sscanf(text, "key%d", &k);
+			if (k <= prev)
+				atomic_fetch_add(&c->errors, 1);
+			prev = k;
+		}
+		if (sisy_lsm_iter_status(it) != SISY_OK)
+			atomic_fetch_add(&c->errors, 1);
+		sisy_lsm_iter_free(it);
+	}
+	sisy_buf_free(&b);
+	free(seen);
+	return NULL;
+}
+
+static void test_readers_during_writes_and_compactions(void **state)
+{
+	(void)state;
+	sisy_lsm_options o = opts();
+	o.memtable_bytes = 64 << 10;
+	o.target_file_bytes = 64 << 10;
+	o.l1_max_bytes = 256 << 10;
+	sisy_lsm *db = open_db(&o);
+	rw_ctx c = {.db = db, .seed = tu_seed("readers_during_writes")};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		rw_ctx *ci = &c;
+		pthread_create(&th[i], NULL, rw_reader, ci);
+	}
+	/* the writer: every key once per round, rounds ascending */
+	for (int round = 1; round <= RW_ROUNDS; round++) {
+		for (int k = 0; k < RW_KEYS; k++) {
+			char key[32], v[128];
+			size_t kl = tu_key(key, sizeof key, (uint64_t)k);
+			int vl =
+			    snprintf(v, sizeof v, "r%d-k%d-%060d", round, k, k);
+			assert_int_equal(
+			    sisy_lsm_put(db, key, kl, v, (size_t)vl, 0),
+			    SISY_OK);
+		}
+		if (round == 3)
+			assert_int_equal(sisy_lsm_compact_all(db), SISY_OK);
+	}
+	atomic_store(&c.done, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(atomic_load(&c.errors), 0);
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	assert_true(st.flushes > 5 && st.compactions > 0);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
 static void test_statistics(void **state)
 {
 	(void)state;
@@ -578,6 +680,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_flush_and_compaction, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_readers_during_writes_and_compactions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statistics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_off_close_flushes, setup,
 					    teardown),
