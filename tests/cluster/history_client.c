@@ -44,6 +44,11 @@ sisy_err hist_client_connect(hist_client *h)
 {
 	if (h->c)
 		return SISY_OK;
+	/* Sequence numbers are ours (write_op passes each explicitly): 0
+	 * would make the library pick one, which could repeat one of ours
+	 * and be answered as a duplicate without being applied. */
+	if (h->next_seq == 0)
+		h->next_seq = 1;
 	sisy_client_opts o = h->conf->base;
 	o.hosts = h->hosts;
 	o.client_id = h->client_id;
@@ -89,6 +94,8 @@ static bool retryable(sisy_err e, bool *maybe)
 static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 {
 	const hist_conf *cf = h->conf;
+	if (h->next_seq == 0)
+		h->next_seq = 1;
 	uint64_t seq = h->next_seq++;
 	bool maybe = false, done = false;
 	uint32_t backoff = cf->backoff_ms < 20 ? cf->backoff_ms : 20;
