@@ -222,6 +222,14 @@ sisy_err sisy_node_change(sisy_node *n, uint64_t group, uint8_t kind,
 	return rc;
 }
 
+/* Heard from within an election timeout. (Not the core's recent_active:
+ * it is cleared every election timeout, and a check that happens to run
+ * right after the clearing would never see anyone active.) */
+static bool heard_from(const node_group *g, const sisy_raft_progress *p)
+{
+	return p->ticks_since_contact < g->n->o.election_ticks;
+}
+
 /* The voter (not us) whose log is furthest, among those heard from. */
 static uint64_t best_voter(node_group *g)
 {
@@ -230,7 +238,8 @@ static uint64_t best_voter(node_group *g)
 	uint64_t best = 0, match = 0;
 	for (size_t i = 0; i < k && i < SISY_RAFT_MAX_NODES; i++)
 		if (!pr[i].is_learner && pr[i].id != g->n->id &&
-		    pr[i].recent_active && (best == 0 || pr[i].match > match)) {
+		    heard_from(g, &pr[i]) &&
+		    (best == 0 || pr[i].match > match)) {
 			best = pr[i].id;
 			match = pr[i].match;
 		}
@@ -285,7 +294,7 @@ void node_promote_learners(node_group *g)
 		return;
 	size_t k = sisy_raft_get_progress(g->raft, pr, SISY_RAFT_MAX_NODES);
 	for (size_t i = 0; i < k && i < SISY_RAFT_MAX_NODES; i++) {
-		if (!pr[i].is_learner || !pr[i].recent_active ||
+		if (!pr[i].is_learner || !heard_from(g, &pr[i]) ||
 		    pr[i].match + 64 < st.last_index)
 			continue;
 		sisy_err rc =
