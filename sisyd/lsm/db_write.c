@@ -29,6 +29,7 @@
  * fails the group and nothing else. Any other WAL error, or a failed sync,
  * stops the engine (db_fail): the log's state on disk is then unknown. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -172,6 +173,20 @@ static sisy_err seal_old_wal(sisy_lsm *db, sisy_lsm_batch **g,
 				  lsm_wal_size(old_wal));
 }
 
+/* A group that took in a huge batch (to seal a log) does not keep its
+ * memory: groups are small in the steady state. */
+static void shrink_group(sisy_lsm *db)
+{
+	if (db->group.cap <= 4 * DB_GROUP_MAX)
+		return;
+	uint8_t *small = malloc(4096);
+	if (small == NULL)
+		return;
+	lsm_batch_release(&db->group);
+	lsm_batch_init(&db->group, small, 4096);
+	db->group.owned = true;
+}
+
 /* Step 3, mu not held. *fatal: the WAL's state is unknown. */
 static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 			    lsm_wal_writer *old_wal, bool sync_dir, bool *fatal)
@@ -284,6 +299,7 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync)
 		}
 		if (rc != SISY_OK && fatal)
 			rc = db_fail(db, rc, "writing the WAL");
+		shrink_group(db);
 	}
 
 	/* hand the result to every member and wake the next front */

@@ -15,13 +15,16 @@
  *                      u32) || payload, where offset is this record's
  *                      position in the file
  *     4   4  length    payload bytes, 1 .. LSM_WAL_MAX_RECORD
- *     8   .. payload
+ *     8   4  hchecksum sisy_checksum32 of (number u64, offset u64, length
+ *                      u32) alone: rejects a wrong position cheaply
+ *     12  .. payload
  * Binding the file number and offset into the checksum means a record is
  * valid only where it was written: a stale record from a recycled file, or
  * a record-shaped value inside another record's payload, never passes.
  *
  * READING: records are returned in order. At the first record that does not
- * verify, the reader scans every later offset for a valid record:
+ * verify, the reader scans every later offset for a valid record (the
+ * header checksum keeps that linear):
  *   - none: the bad bytes are a TORN TAIL (a write cut short by a crash);
  *     the reader reports the offset where the valid log ends;
  *   - one: the log is CORRUPT in the middle (SISY_E_CORRUPT, with file and
@@ -42,7 +45,7 @@
 
 #define LSM_WAL_VERSION	      1u
 #define LSM_WAL_HEADER	      32u
-#define LSM_WAL_RECORD_HEADER 8u
+#define LSM_WAL_RECORD_HEADER 12u
 #define LSM_WAL_MAX_RECORD    (128u * 1024 * 1024)
 
 typedef enum lsm_wal_kind {

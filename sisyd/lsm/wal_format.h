@@ -25,6 +25,17 @@ static inline void wal_encode_header(uint8_t h[LSM_WAL_HEADER],
 	sisy_put_u32(h + 28, sisy_checksum32(h, 28));
 }
 
+/* The checksum of a record header's fields (a cheap first test). */
+static inline uint32_t wal_header_crc(uint64_t number, uint64_t offset,
+				      uint32_t len)
+{
+	uint8_t h[20];
+	sisy_put_u64(h, number);
+	sisy_put_u64(h + 8, offset);
+	sisy_put_u32(h + 16, len);
+	return sisy_checksum32(h, sizeof h);
+}
+
 /* The checksum of a record at `offset` of file `number`. */
 static inline uint32_t wal_record_crc(uint64_t number, uint64_t offset,
 				      const uint8_t *payload, uint32_t len)

@@ -90,7 +90,10 @@ void lsm_wal_reader_close(lsm_wal_reader *r)
 	free(r);
 }
 
-/* The payload length of a valid record at off, or 0 when none is there. */
+/* The payload length of a valid record at off, or 0 when none is there.
+ * The header checksum is tried first: it rejects a wrong offset for the
+ * cost of hashing 20 bytes, which keeps the scan after a bad record linear
+ * even through a huge torn record. */
 static uint32_t wal_valid_at(const lsm_wal_reader *r, uint64_t off)
 {
 	if (off + LSM_WAL_RECORD_HEADER > r->len)
@@ -98,7 +101,8 @@ static uint32_t wal_valid_at(const lsm_wal_reader *r, uint64_t off)
 	const uint8_t *p = r->data + off;
 	uint32_t len = sisy_get_u32(p + 4);
 	if (len == 0 || len > LSM_WAL_MAX_RECORD ||
-	    len > r->len - off - LSM_WAL_RECORD_HEADER)
+	    len > r->len - off - LSM_WAL_RECORD_HEADER ||
+	    sisy_get_u32(p + 8) != wal_header_crc(r->number, off, len))
 		return 0;
 	uint32_t crc =
 	    wal_record_crc(r->number, off, p + LSM_WAL_RECORD_HEADER, len);

@@ -82,6 +82,7 @@ sisy_err lsm_wal_add(lsm_wal_writer *w, sisy_slice payload)
 	uint32_t len = (uint32_t)payload.len;
 	sisy_put_u32(h, wal_record_crc(w->number, w->size, payload.data, len));
 	sisy_put_u32(h + 4, len);
+	sisy_put_u32(h + 8, wal_header_crc(w->number, w->size, len));
 	sisy_err rc;
 	if (payload.len <= WAL_COPY_MAX) {
 		w->scratch.len = 0;
