@@ -576,10 +576,11 @@ sisy_err sisy_node_close(sisy_node *n)
 	node_snap_out_free_all(n);
 	for (size_t i = 0; i < n->ngroups; i++) {
 		node_group *g = n->groups[i];
-		if (g->staged) {
+		if (g->staged && g->installing)
+			node_snap_in_free(g->staged); /* may be the engine now */
+		else if (g->staged)
 			sisy_node_snap_in_abort(n, g->staged);
-			g->staged = NULL;
-		}
+		g->staged = NULL;
 	}
 	node_wq_flush(n);
 	fail_everything(n); /* callbacks may have asked for more */
