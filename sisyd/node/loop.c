@@ -294,12 +294,15 @@ static void flush_and_compact(node_group *g)
 	sisy_raft_get_status(g->raft, &st);
 	if (durable > st.applied)
 		durable = st.applied;
-	if (durable < st.compaction.index + n->o.compact_entries ||
-	    durable <= n->o.compact_keep)
+	/* By count, keeping compact_keep entries for slow followers; by
+	 * bytes (the core holds the log in memory), keeping none. */
+	bool by_bytes = st.log_bytes > n->o.compact_bytes;
+	uint64_t keep = by_bytes ? 0 : n->o.compact_keep;
+	if (!by_bytes && durable < st.compaction.index + n->o.compact_entries)
 		return;
-	uint64_t target = durable - n->o.compact_keep;
-	if (target <= st.compaction.index)
+	if (durable <= keep || durable - keep <= st.compaction.index)
 		return;
+	uint64_t target = durable - keep;
 	if (sisy_raft_compact(g->raft, target, NULL) != SISY_OK) {
 		sisy_log(n->o.logger, SISY_LOG_WARN, "node",
 			 "group %" PRIu64 ": compacting to %" PRIu64 ": %s",

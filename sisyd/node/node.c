@@ -40,6 +40,7 @@ void sisy_node_opts_default(sisy_node_opts *o)
 	o->max_apply_queue_bytes = (size_t)256 << 20;
 	o->compact_entries = 10000;
 	o->compact_keep = 1000;
+	o->compact_bytes = (uint64_t)64 << 20;
 	o->flush_ticks = 100;
 	o->client_expire_entries = 1000000;
 	o->client_window = 4096;
@@ -577,7 +578,8 @@ sisy_err sisy_node_close(sisy_node *n)
 	for (size_t i = 0; i < n->ngroups; i++) {
 		node_group *g = n->groups[i];
 		if (g->staged && g->installing)
-			node_snap_in_free(g->staged); /* may be the engine now */
+			node_snap_in_free(
+			    g->staged); /* may be the engine now */
 		else if (g->staged)
 			sisy_node_snap_in_abort(n, g->staged);
 		g->staged = NULL;

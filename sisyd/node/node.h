@@ -79,9 +79,11 @@ typedef struct sisy_node_opts {
 	uint32_t read_timeout_ticks;  /* default 4 * election_ticks */
 	/* Compaction: when the engine's durable applied index is more than
 	 * compact_entries past the log's start, compact the log to it minus
-	 * compact_keep. The engine is flushed every flush_ticks if behind. */
+	 * compact_keep; when the log in memory passes compact_bytes, compact
+	 * to it. The engine is flushed every flush_ticks if behind. */
 	uint64_t compact_entries; /* default 10000 */
 	uint64_t compact_keep;	  /* default 1000 */
+	uint64_t compact_bytes;	  /* default 64 MiB */
 	uint32_t flush_ticks;	  /* default 100 */
 	/* Exactly-once table (replicated; must be equal on every node). */
 	uint64_t client_expire_entries; /* default 1000000 */
