@@ -262,7 +262,7 @@ static sisy_err field(cursor *c, fields *f, const char *name)
 	static const char *const ops[] = {"put", "get", "del", "cas"};
 	static const char *const outcomes[] = {"ok", "failed", "unknown"};
 	sisy_lincheck_op *op = &f->op;
-	int e;
+	int e = 0;
 	int64_t v;
 	sisy_err rc;
 	if (strcmp(name, "client") == 0) {
