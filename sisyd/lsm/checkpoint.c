@@ -58,7 +58,6 @@ typedef struct ckpt {
 	lsm_version *v;
 	lsm_version_edit edit;
 	uint64_t manifest;
-	int made; /* how many tables were placed (for cleanup) */
 } ckpt;
 
 static sisy_err place_tables(ckpt *c)

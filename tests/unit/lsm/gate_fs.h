@@ -28,7 +28,7 @@ typedef struct gate_fs {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int ops; /* GATE_* held while armed */
-	char substr[64];
+	char substr[128];
 	bool armed;
 	int waiting;	   /* threads parked at the gate */
 	int passed_syncs;  /* syncs that went through on matching paths */
@@ -67,7 +67,7 @@ static inline bool gate_match(const gate_fs *g, const char *path)
 	for (;;) {
 		const char *bar = strchr(p, '|');
 		size_t n = bar != NULL ? (size_t)(bar - p) : strlen(p);
-		char part[64];
+		char part[128];
 		snprintf(part, sizeof part, "%.*s", (int)n, p);
 		if (strstr(path, part) != NULL)
 			return true;
