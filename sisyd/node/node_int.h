@@ -36,7 +36,7 @@
 
 #define NODE_MARK_GROUP	  0 /* raftlog group of the durability markers */
 #define NODE_PATH	  4096
-#define NODE_MAX_OPS	  100000u     /* ops in one KV command */
+#define NODE_MAX_OPS	  10000u      /* ops in one KV command (client limit) */
 #define NODE_MAX_ENTRY	  (12u << 20) /* bytes of one Raft entry */
 #define NODE_BATCH_OPS	  50000u      /* engine ops per apply batch */
 #define NODE_BATCH_BYTES  (32u << 20) /* engine bytes per apply batch */

@@ -38,8 +38,9 @@
 #include "coding.h"
 #include "node_int.h"
 
-#define META_TAG "sisynd1"
-#define META_LEN (7 + 8 + 8)
+#define META_TAG      "sisynd1"
+#define META_LEN      (7 + 8 + 8)
+#define EXPIRE_BUDGET 20000 /* engine operations per expiry checkpoint */
 
 typedef struct overlay {
 	sisy_slice key;	  /* user key (borrowed from the entry) */
@@ -307,24 +308,61 @@ static sisy_err drop_client(node_sm *sm, uint64_t id)
 	return rc;
 }
 
-/* Clients idle for client_expire_entries, dropped at fixed indexes. */
+typedef struct victim {
+	uint64_t last_index, id, cost;
+} victim;
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const victim *x = a, *y = b;
+	if (x->last_index != y->last_index)
+		return x->last_index < y->last_index ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Clients idle for client_expire_entries, dropped at fixed indexes. The
+ * work per checkpoint is bounded (EXPIRE_BUDGET engine operations, so the
+ * batch stays within the engine's limits); the least recently active go
+ * first (then by id), the rest at the next checkpoint. The choice depends
+ * only on replicated state (never on the hash table's layout), so every
+ * replica drops the same clients at the same index. */
 static sisy_err expire_clients(node_sm *sm, uint64_t index)
 {
 	if (index % NODE_EXPIRE_EVERY != 0 ||
 	    index <= sm->cfg.client_expire_entries)
 		return SISY_OK;
 	uint64_t horizon = index - sm->cfg.client_expire_entries;
+	size_t n = 0, cap = 0;
+	victim *v = NULL;
 	sisy_err rc = SISY_OK;
-	for (;;) {
-		uint64_t victim = 0;
-		for (size_t i = 0; i < sm->clients.cap && victim == 0; i++) {
-			node_client *c = &sm->clients.slots[i];
-			if (c->id != 0 && c->last_index < horizon)
-				victim = c->id;
+	for (size_t i = 0; i < sm->clients.cap; i++) {
+		node_client *c = &sm->clients.slots[i];
+		if (c->id == 0 || c->last_index >= horizon)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			victim *nv = realloc(v, cap * sizeof *nv);
+			if (nv == NULL) {
+				free(v);
+				return sisy_errf(SISY_E_NOMEM,
+						 "node: out of memory");
+			}
+			v = nv;
 		}
-		if (victim == 0 || (rc = drop_client(sm, victim)) != SISY_OK)
-			return rc;
+		uint64_t lo = window_lo(sm, c);
+		v[n++] = (victim){
+		    c->last_index, c->id,
+		    1 + (c->max_seq + 1 > lo ? c->max_seq + 1 - lo : 0)};
 	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, victim_cmp);
+	uint64_t budget = EXPIRE_BUDGET;
+	for (size_t i = 0; i < n && rc == SISY_OK && v[i].cost <= budget; i++) {
+		budget -= v[i].cost;
+		rc = drop_client(sm, v[i].id);
+	}
+	free(v);
+	return rc;
 }
 
 /* The least recently active client (ties: the smaller id). */

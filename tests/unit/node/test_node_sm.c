@@ -263,6 +263,38 @@ static void test_client_expiry_and_eviction(void **state)
 	assert_null(node_clients_find(&f->sm.clients, 200));
 }
 
+/* Expiry work per checkpoint is bounded (20000 engine operations); the
+ * least recently active go first, the rest at the next checkpoint. */
+static void test_expiry_is_bounded(void **state)
+{
+	fx *f = *state;
+	f->cfg.client_expire_entries = 2000;
+	f->cfg.client_window = 8192;
+	fx_open(f);
+	init_cluster(f);
+	/* Five clients with 4000 unanswered results each (cost 4001 each),
+	 * interleaved so that they all expire at the same checkpoint. */
+	sisy_node_op o[15];
+	sisy_node_cmd c[15];
+	node_applied a[15];
+	for (uint64_t seq = 1; seq <= 4000; seq += 3) {
+		size_t k = 0;
+		for (uint64_t s2 = seq; s2 < seq + 3 && s2 <= 4000; s2++)
+			for (uint64_t id = 1; id <= 5; id++, k++) {
+				c[k] = put(&o[k], "k", "v", id, s2);
+				c[k].lowest_unanswered = 1;
+			}
+		apply_n(f, c, k, a);
+	}
+	assert_int_equal(f->sm.clients.n, 5);
+	uint64_t cp = (f->index + 2000) / NODE_EXPIRE_EVERY + 1;
+	noops(f, cp * NODE_EXPIRE_EVERY - f->index);
+	assert_int_equal(f->sm.clients.n, 1);
+	assert_non_null(node_clients_find(&f->sm.clients, 5));
+	noops(f, NODE_EXPIRE_EVERY);
+	assert_int_equal(f->sm.clients.n, 0);
+}
+
 static sisy_node_result user(fx *f, uint8_t kind, const char *as,
 			     const char *name, sisy_role role)
 {
@@ -474,6 +506,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exactly_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_expiry_and_eviction,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_is_bounded, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_users_and_roles, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_join_tokens, setup, teardown),
