@@ -144,7 +144,8 @@ typedef struct sisy_client_info {
 	const char *user;
 	sisy_role role;
 	uint64_t node_id;
-	const char *node_role;	 /* "standalone", later "leader"/"follower" */
+	const char *node_role;	 /* at login: "leader", "follower",
+				    "candidate", "learner" */
 	const char *fingerprint; /* the cluster key's */
 	uint32_t version;	 /* protocol version agreed */
 	uint64_t client_id;
@@ -175,6 +176,11 @@ typedef enum sisy_op {
 	SISY_OP_USER_LIST,
 	SISY_OP_USER_PASSWORD,
 	SISY_OP_USER_ROLE,
+	SISY_OP_CLUSTER_INFO,	     /* entries: (name, value) */
+	SISY_OP_CLUSTER_NODES,	     /* nodes */
+	SISY_OP_CLUSTER_ADD_NODE,    /* address -> value: the join token */
+	SISY_OP_CLUSTER_REMOVE_NODE, /* node_id */
+	SISY_OP_CLUSTER_FAILOVER,    /* node_id: the new leader (0: any) */
 } sisy_op;
 
 typedef enum sisy_cond_kind {
@@ -201,7 +207,9 @@ typedef enum sisy_scan_kind {
 } sisy_scan_kind;
 
 /* One request. Zero-initialise, set op and the fields it uses. Slices are
- * borrowed until sisy_client_send returns. */
+ * borrowed until sisy_client_send returns. CLUSTER_ADD_NODE, _REMOVE_NODE
+ * and _FAILOVER need the admin role and run on the leader (the node asked
+ * forwards them). */
 typedef struct sisy_req {
 	sisy_op op;
 	sisy_consistency consistency; /* reads */
@@ -225,19 +233,36 @@ typedef struct sisy_req {
 	const char *password; /* USER_ADD, USER_PASSWORD: derived here with
 				 Argon2id, never sent */
 	sisy_role role;	      /* USER_ADD, USER_ROLE */
+	const char *address;  /* CLUSTER_ADD_NODE: the new node's host:port */
+	uint64_t node_id;     /* CLUSTER_REMOVE_NODE; CLUSTER_FAILOVER (0:
+				 the most caught-up voter) */
 	/* Writes: 0 takes the next sequence number; a retry passes the
 	 * sequence of the write it repeats (sisy_reply.seq). */
 	uint64_t seq;
 } sisy_req;
 
 /* An entry of MGET (found per key), SCAN, INFO (key = "section.name",
- * value = text), USER_LIST (key = name, value = role name). */
+ * value = text), CLUSTER_INFO (key = name, value = text), USER_LIST
+ * (key = name, value = role name). */
 typedef struct sisy_kv {
 	sisy_slice key;
 	sisy_slice value;
 	uint64_t version;
 	bool found;
 } sisy_kv;
+
+/* A row of CLUSTER_NODES: one member of the cluster as the node asked
+ * sees it (role "unreachable": not heard from lately). */
+typedef struct sisy_cluster_node {
+	uint64_t id;
+	const char *address; /* host:port */
+	const char *role;    /* leader, follower, candidate, learner,
+				unreachable */
+	uint64_t term;
+	uint64_t commit_index, applied_index;
+	uint64_t lag; /* entries behind the leader's commit index */
+	bool voter;
+} sisy_cluster_node;
 
 /* A reply; owns its memory (slices point into it) until sisy_reply_free. */
 typedef struct sisy_reply {
@@ -247,7 +272,8 @@ typedef struct sisy_reply {
 	int status;	     /* the wire status (sisy.proto Status) */
 	const char *message; /* human text for a failure; "" otherwise */
 	uint64_t seq;	     /* writes: the sequence number used */
-	/* GET, PING (value = payload), EXISTS (found) */
+	/* GET, PING (value = payload), EXISTS (found), CLUSTER_ADD_NODE
+	 * (value = the join token) */
 	bool found;
 	sisy_slice value;
 	uint64_t version;   /* GET with_version; PUT/BATCH: the new version;
@@ -258,11 +284,14 @@ typedef struct sisy_reply {
 	size_t nentries;
 	bool more;		 /* SCAN: ask again with resume_after */
 	sisy_slice resume_after; /* SCAN */
-	/* WHOAMI */
+	/* WHOAMI (node_id: also CLUSTER_ADD_NODE, the new node's id) */
 	const char *user;
 	sisy_role role;
 	uint64_t node_id;
 	const char *node_role;
+	/* CLUSTER_NODES */
+	sisy_cluster_node *nodes;
+	size_t nnodes;
 	/* NOT_LEADER: where to go */
 	const char *redirect; /* "host:port" or "" */
 } sisy_reply;

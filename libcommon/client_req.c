@@ -105,6 +105,11 @@ typedef struct req_storage {
 	Sisy__UserListRequest ulist;
 	Sisy__UserPasswordRequest upw;
 	Sisy__UserRoleRequest urole;
+	Sisy__ClusterInfoRequest cinfo;
+	Sisy__ClusterNodesRequest cnodes;
+	Sisy__ClusterAddNodeRequest cadd;
+	Sisy__ClusterRemoveNodeRequest cremove;
+	Sisy__ClusterFailoverRequest cfailover;
 	Sisy__Condition cond;
 	Sisy__Verifier ver;
 	sisy_auth_verifier av;
@@ -333,6 +338,42 @@ static sisy_err build(const sisy_req *r, Sisy__Request *m, req_storage *st)
 		m->op_case = SISY__REQUEST__OP_USER_ROLE;
 		m->user_role = &st->urole;
 		break;
+	case SISY_OP_CLUSTER_INFO:
+		sisy__cluster_info_request__init(&st->cinfo);
+		m->op_case = SISY__REQUEST__OP_CLUSTER_INFO;
+		m->cluster_info = &st->cinfo;
+		break;
+	case SISY_OP_CLUSTER_NODES:
+		sisy__cluster_nodes_request__init(&st->cnodes);
+		m->op_case = SISY__REQUEST__OP_CLUSTER_NODES;
+		m->cluster_nodes = &st->cnodes;
+		break;
+	case SISY_OP_CLUSTER_ADD_NODE:
+		if (r->address == NULL || r->address[0] == '\0' ||
+		    strlen(r->address) > 255 || strchr(r->address, ':') == NULL)
+			return sisy_errf(SISY_E_INVAL,
+					 "CLUSTER ADD NODE needs the new "
+					 "node's host:port");
+		sisy__cluster_add_node_request__init(&st->cadd);
+		st->cadd.address = (char *)r->address;
+		m->op_case = SISY__REQUEST__OP_CLUSTER_ADD_NODE;
+		m->cluster_add_node = &st->cadd;
+		break;
+	case SISY_OP_CLUSTER_REMOVE_NODE:
+		if (r->node_id == 0)
+			return sisy_errf(SISY_E_INVAL,
+					 "CLUSTER REMOVE NODE needs a node id");
+		sisy__cluster_remove_node_request__init(&st->cremove);
+		st->cremove.node_id = r->node_id;
+		m->op_case = SISY__REQUEST__OP_CLUSTER_REMOVE_NODE;
+		m->cluster_remove_node = &st->cremove;
+		break;
+	case SISY_OP_CLUSTER_FAILOVER:
+		sisy__cluster_failover_request__init(&st->cfailover);
+		st->cfailover.to = r->node_id;
+		m->op_case = SISY__REQUEST__OP_CLUSTER_FAILOVER;
+		m->cluster_failover = &st->cfailover;
+		break;
 	default:
 		return sisy_errf(SISY_E_INVAL, "unknown request op %d",
 				 (int)r->op);
@@ -423,6 +464,29 @@ static void fill_kv(sisy_kv *kv, const Sisy__KeyValue *e)
 	kv->found = e->found;
 }
 
+static sisy_err fill_nodes(sisy_reply *r, const Sisy__ClusterNodesResult *cn)
+{
+	if (cn->n_nodes == 0)
+		return SISY_OK;
+	r->nodes = calloc(cn->n_nodes, sizeof *r->nodes);
+	if (r->nodes == NULL)
+		return sisy_errf(SISY_E_NOMEM, "out of memory");
+	r->nnodes = cn->n_nodes;
+	for (size_t i = 0; i < cn->n_nodes; i++) {
+		const Sisy__ClusterNode *n = cn->nodes[i];
+		sisy_cluster_node *o = &r->nodes[i];
+		o->id = n->id;
+		o->address = n->address;
+		o->role = n->role;
+		o->term = n->term;
+		o->commit_index = n->commit_index;
+		o->applied_index = n->applied_index;
+		o->lag = n->lag;
+		o->voter = n->voter;
+	}
+	return SISY_OK;
+}
+
 static sisy_err fill_reply(reply_impl *ri)
 {
 	sisy_reply *r = &ri->pub;
@@ -460,6 +524,15 @@ static sisy_err fill_reply(reply_impl *ri)
 	case SISY__RESPONSE__RESULT_INFO:
 		n = m->info->n_entries;
 		break;
+	case SISY__RESPONSE__RESULT_CLUSTER_INFO:
+		n = m->cluster_info->n_entries;
+		break;
+	case SISY__RESPONSE__RESULT_CLUSTER_ADD_NODE:
+		r->value = sisy_slice_str(m->cluster_add_node->token);
+		r->node_id = m->cluster_add_node->node_id;
+		break;
+	case SISY__RESPONSE__RESULT_CLUSTER_NODES:
+		return fill_nodes(r, m->cluster_nodes);
 	case SISY__RESPONSE__RESULT_USER_LIST:
 		n = m->user_list->n_users;
 		break;
@@ -494,6 +567,13 @@ static sisy_err fill_reply(reply_impl *ri)
 			r->entries[i].value = sisy_slice_str(role);
 			r->entries[i].found = true;
 		}
+	} else if (m->result_case == SISY__RESPONSE__RESULT_CLUSTER_INFO) {
+		for (size_t i = 0; i < n; i++) {
+			const Sisy__InfoEntry *e = m->cluster_info->entries[i];
+			r->entries[i].key = sisy_slice_str(e->name);
+			r->entries[i].value = sisy_slice_str(e->value);
+			r->entries[i].found = true;
+		}
 	} else {
 		size_t total = 0;
 		for (size_t i = 0; i < n; i++)
@@ -523,6 +603,7 @@ void sisy_reply_free(sisy_reply *r)
 	if (ri->resp)
 		sisy__response__free_unpacked(ri->resp, NULL);
 	free(r->entries);
+	free(r->nodes);
 	free(ri->strings);
 	free(ri);
 }

@@ -16,8 +16,9 @@
 
 #include "sisy.pb-c.h"
 
-#define HS_SIG_TAG "sisy-hs-v1"
-#define HS_T_TAG   "sisy-transcript-v1"
+#define HS_SIG_TAG  "sisy-hs-v1"
+#define HS_T_TAG    "sisy-transcript-v1"
+#define HS_PEER_TAG "sisy-peer-v1"
 
 typedef crypto_secretstream_xchacha20poly1305_state stream_state;
 #define ABYTES	  crypto_secretstream_xchacha20poly1305_ABYTES
@@ -148,7 +149,15 @@ static uint8_t *sig_message(const uint8_t h1[32], sisy_slice body, size_t *len)
 
 sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out)
 {
+	return sisy_hs_client_hello_as(hs, SISY_PURPOSE_CLIENT, NULL, out);
+}
+
+sisy_err sisy_hs_client_hello_as(sisy_hs_client *hs, int purpose,
+				 const sisy_node_identity *id, sisy_buf *out)
+{
 	Sisy__ClientHello ch = SISY__CLIENT_HELLO__INIT;
+	Sisy__NodeCert cert = SISY__NODE_CERT__INIT;
+	assert(purpose >= SISY_PURPOSE_CLIENT && purpose <= SISY_PURPOSE_JOIN);
 	crypto_kx_keypair(hs->eph_pk, hs->eph_sk);
 	hs->min_version = SISY_PROTO_VERSION_MIN;
 	hs->max_version = SISY_PROTO_VERSION_MAX;
@@ -156,7 +165,19 @@ sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out)
 	ch.max_version = hs->max_version;
 	ch.ephemeral_pk.data = hs->eph_pk;
 	ch.ephemeral_pk.len = sizeof hs->eph_pk;
-	ch.purpose = SISY__PURPOSE__CLIENT;
+	ch.purpose = (Sisy__Purpose)purpose;
+	if (id != NULL) {
+		cert.cluster_id.data = (uint8_t *)id->cluster_id;
+		cert.cluster_id.len = SISY_CLUSTER_ID;
+		cert.node_id = id->node_id;
+		cert.node_pk.data = (uint8_t *)id->node_pk;
+		cert.node_pk.len = SISY_SIGN_PK;
+		cert.cluster_pk.data = (uint8_t *)id->cluster_pk;
+		cert.cluster_pk.len = SISY_SIGN_PK;
+		cert.signature.data = (uint8_t *)id->cert_sig;
+		cert.signature.len = SISY_SIGN_BYTES;
+		ch.client_cert = &cert;
+	}
 	size_t n = sisy__client_hello__get_packed_size(&ch);
 	sisy_err rc = sisy_buf_reserve(out, n);
 	if (rc != SISY_OK)
@@ -288,9 +309,54 @@ static sisy_err refuse(sisy_buf *out, Sisy__Status st, const char *why,
 	return sisy_errf(code, "session.c: handshake refused: %s", why);
 }
 
+/* The dialing node's certificate: of this cluster, and valid. */
+static bool peer_cert_ok(const sisy_node_identity *id, const Sisy__NodeCert *c,
+			 sisy_hs_peer *peer)
+{
+	if (c == NULL || !bytes_len(&c->cluster_id, SISY_CLUSTER_ID) ||
+	    !bytes_len(&c->node_pk, SISY_SIGN_PK) ||
+	    !bytes_len(&c->cluster_pk, SISY_SIGN_PK) ||
+	    !bytes_len(&c->signature, SISY_SIGN_BYTES) || c->node_id == 0)
+		return false;
+	if (sodium_memcmp(c->cluster_pk.data, id->cluster_pk, SISY_SIGN_PK) !=
+		0 ||
+	    sodium_memcmp(c->cluster_id.data, id->cluster_id,
+			  SISY_CLUSTER_ID) != 0)
+		return false;
+	if (!sisy_trust_cert_valid(id->cluster_pk, id->cluster_id, c->node_id,
+				   c->node_pk.data, c->signature.data))
+		return false;
+	peer->node_id = c->node_id;
+	memcpy(peer->node_pk, c->node_pk.data, SISY_SIGN_PK);
+	return true;
+}
+
+static sisy_err server_answer(const sisy_node_identity *id,
+			      sisy_slice client_hello, sisy_buf *out,
+			      sisy_session *s, int *purpose,
+			      sisy_hs_peer *peer);
+
 sisy_err sisy_hs_server_answer(const sisy_node_identity *id,
 			       sisy_slice client_hello, sisy_buf *out,
 			       sisy_session *s, int *purpose)
+{
+	return server_answer(id, client_hello, out, s, purpose, NULL);
+}
+
+sisy_err sisy_hs_server_answer_node(const sisy_node_identity *id,
+				    sisy_slice client_hello, sisy_buf *out,
+				    sisy_session *s, int *purpose,
+				    sisy_hs_peer *peer)
+{
+	assert(peer != NULL);
+	memset(peer, 0, sizeof *peer);
+	return server_answer(id, client_hello, out, s, purpose, peer);
+}
+
+/* peer NULL: a client-only port. */
+static sisy_err server_answer(const sisy_node_identity *id,
+			      sisy_slice client_hello, sisy_buf *out,
+			      sisy_session *s, int *purpose, sisy_hs_peer *peer)
 {
 	Sisy__ClientHello *ch = NULL;
 	uint8_t *msg = NULL, *bodybuf = NULL;
@@ -325,9 +391,18 @@ sisy_err sisy_hs_server_answer(const sisy_node_identity *id,
 			    SISY_E_VERSION);
 		goto fail;
 	}
-	if (ch->purpose != SISY__PURPOSE__CLIENT) {
+	if (ch->purpose != SISY__PURPOSE__CLIENT &&
+	    (peer == NULL || ch->purpose > SISY__PURPOSE__JOIN)) {
 		rc = refuse(out, SISY__STATUS__UNSUPPORTED,
 			    "this port serves clients only", SISY_E_NOTSUP);
+		goto fail;
+	}
+	if ((ch->purpose == SISY__PURPOSE__PEER ||
+	     ch->purpose == SISY__PURPOSE__SNAPSHOT) &&
+	    !peer_cert_ok(id, ch->client_cert, peer)) {
+		rc = refuse(out, SISY__STATUS__PERMISSION_DENIED,
+			    "no valid node certificate of this cluster",
+			    SISY_E_PERM);
 		goto fail;
 	}
 	crypto_generichash(h1, sizeof h1, client_hello.data, client_hello.len,
@@ -395,4 +470,28 @@ fail:
 	if (ch)
 		sisy__client_hello__free_unpacked(ch, NULL);
 	return rc;
+}
+
+/* ------------------------------------------------------------- node proof */
+
+static void peer_message(const uint8_t T[32], uint8_t out[12 + 32])
+{
+	memcpy(out, HS_PEER_TAG, 12);
+	memcpy(out + 12, T, 32);
+}
+
+void sisy_hs_node_prove(const sisy_node_identity *id, const uint8_t T[32],
+			uint8_t sig[SISY_SIGN_BYTES])
+{
+	uint8_t m[12 + 32];
+	peer_message(T, m);
+	crypto_sign_detached(sig, NULL, m, sizeof m, id->node_sk);
+}
+
+bool sisy_hs_node_check(const uint8_t node_pk[SISY_SIGN_PK],
+			const uint8_t T[32], const uint8_t sig[SISY_SIGN_BYTES])
+{
+	uint8_t m[12 + 32];
+	peer_message(T, m);
+	return crypto_sign_verify_detached(sig, m, sizeof m, node_pk) == 0;
 }

@@ -43,7 +43,8 @@
 enum {
 	SISY_PURPOSE_CLIENT = 0,
 	SISY_PURPOSE_PEER = 1,
-	SISY_PURPOSE_SNAPSHOT = 2
+	SISY_PURPOSE_SNAPSHOT = 2,
+	SISY_PURPOSE_JOIN = 3
 };
 
 typedef struct sisy_session {
@@ -88,6 +89,12 @@ typedef struct sisy_hs_server_info {
 
 /* Fresh ephemeral keys; writes the ClientHello payload into out. */
 sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out);
+/* The same for another purpose: a node opening a PEER or SNAPSHOT
+ * connection presents its certificate (id); JOIN presents none (id NULL).
+ * The dialing node then proves its key with sisy_hs_node_prove as its
+ * first sealed message (sisy.proto NodeProof). */
+sisy_err sisy_hs_client_hello_as(sisy_hs_client *hs, int purpose,
+				 const sisy_node_identity *id, sisy_buf *out);
 /* Checks the ServerHello: version, certificate (signed by the cluster key
  * it names; whether THAT key is trusted is the caller's business, see
  * trust.h), transcript signature; then derives the session. SISY_E_VERSION
@@ -106,5 +113,32 @@ sisy_err sisy_hs_client_finish(sisy_hs_client *hs, sisy_slice server_hello,
 sisy_err sisy_hs_server_answer(const sisy_node_identity *id,
 			       sisy_slice client_hello, sisy_buf *out,
 			       sisy_session *s, int *purpose);
+
+/* The dialing node's certified identity (PEER / SNAPSHOT hellos). */
+typedef struct sisy_hs_peer {
+	uint64_t node_id;
+	uint8_t node_pk[SISY_SIGN_PK];
+} sisy_hs_peer;
+
+/* sisy_hs_server_answer for a node's port, which also serves nodes: a PEER
+ * or SNAPSHOT hello must carry a certificate of this node's cluster (same
+ * cluster key and id; *peer gets its node id and key, and the caller still
+ * checks the membership and, on the first sealed frame, the proof:
+ * sisy_hs_node_check); JOIN carries none. A missing or foreign
+ * certificate is refused (SISY_E_PERM) before any key exchange. */
+sisy_err sisy_hs_server_answer_node(const sisy_node_identity *id,
+				    sisy_slice client_hello, sisy_buf *out,
+				    sisy_session *s, int *purpose,
+				    sisy_hs_peer *peer);
+
+/* --- node proof (both sides) --------------------------------------------- */
+
+/* Ed25519 by the node key over "sisy-peer-v1" || T: the dialing node's
+ * proof that it holds the certified key, bound to this session. */
+void sisy_hs_node_prove(const sisy_node_identity *id, const uint8_t T[32],
+			uint8_t sig[SISY_SIGN_BYTES]);
+bool sisy_hs_node_check(const uint8_t node_pk[SISY_SIGN_PK],
+			const uint8_t T[32],
+			const uint8_t sig[SISY_SIGN_BYTES]);
 
 #endif

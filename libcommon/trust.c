@@ -56,6 +56,15 @@ sisy_err sisy_trust_node_new(const sisy_cluster_key *ck, uint64_t node_id,
 	return SISY_OK;
 }
 
+void sisy_trust_cert_sign(const sisy_cluster_key *ck, uint64_t node_id,
+			  const uint8_t node_pk[SISY_SIGN_PK],
+			  uint8_t sig[SISY_SIGN_BYTES])
+{
+	uint8_t msg[12 + SISY_CLUSTER_ID + 8 + SISY_SIGN_PK];
+	cert_message(ck->cluster_id, node_id, node_pk, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof msg, ck->sk);
+}
+
 bool sisy_trust_cert_valid(const uint8_t cluster_pk[SISY_SIGN_PK],
 			   const uint8_t cluster_id[SISY_CLUSTER_ID],
 			   uint64_t node_id,

@@ -50,6 +50,10 @@ sisy_err sisy_trust_cluster_new(sisy_cluster_key *out);
 /* A new node identity for node_id, certified by the cluster key. */
 sisy_err sisy_trust_node_new(const sisy_cluster_key *ck, uint64_t node_id,
 			     sisy_node_identity *out);
+/* Certifies an existing node key (a joining node's) for node_id. */
+void sisy_trust_cert_sign(const sisy_cluster_key *ck, uint64_t node_id,
+			  const uint8_t node_pk[SISY_SIGN_PK],
+			  uint8_t sig[SISY_SIGN_BYTES]);
 /* Checks a certificate's signature against cluster_pk. */
 bool sisy_trust_cert_valid(const uint8_t cluster_pk[SISY_SIGN_PK],
 			   const uint8_t cluster_id[SISY_CLUSTER_ID],

@@ -426,48 +426,76 @@ static sisy_err k_user_role(cli_backend *b, const char *name, cli_role role)
 	return user_write(b, &q);
 }
 
-/* The client library has no CLUSTER requests yet (issue 5 adds them to
- * libcommon/client.h); until then the parser never accepts CLUSTER. */
+/* CLUSTER requests: the client library offers them (issue 5); a server
+ * without them answers UNSUPPORTED. */
 static bool k_has_cluster(cli_backend *b)
 {
 	(void)b;
-	return false;
-}
-
-static sisy_err no_cluster(void)
-{
-	return sisy_errf(SISY_E_NOTSUP, "this server has no CLUSTER commands");
+	return true;
 }
 
 static sisy_err k_cluster_info(cli_backend *b, cli_kv_fn fn, void *ctx)
 {
-	(void)b, (void)fn, (void)ctx;
-	return no_cluster();
+	sisy_req q = {.op = SISY_OP_CLUSTER_INFO};
+	sisy_reply *r;
+	sisy_err rc = call(C(b), &q, &r);
+	if (rc == SISY_OK)
+		rc = entries(r, fn, ctx);
+	sisy_reply_free(r);
+	return rc;
 }
 
 static sisy_err k_cluster_nodes(cli_backend *b, cli_node_fn fn, void *ctx)
 {
-	(void)b, (void)fn, (void)ctx;
-	return no_cluster();
+	sisy_req q = {.op = SISY_OP_CLUSTER_NODES};
+	sisy_reply *r;
+	sisy_err rc = call(C(b), &q, &r);
+	for (size_t i = 0; rc == SISY_OK && i < r->nnodes; i++) {
+		const sisy_cluster_node *n = &r->nodes[i];
+		cli_node row = {.id = n->id,
+				.term = n->term,
+				.commit_index = n->commit_index,
+				.applied_index = n->applied_index,
+				.lag = n->lag};
+		snprintf(row.address, sizeof row.address, "%s",
+			 n->address ? n->address : "");
+		snprintf(row.role, sizeof row.role, "%s",
+			 n->role ? n->role : "");
+		rc = fn(ctx, &row);
+	}
+	sisy_reply_free(r);
+	return rc;
 }
 
 static sisy_err k_cluster_add_node(cli_backend *b, const char *address,
 				   sisy_buf *token)
 {
-	(void)b, (void)address, (void)token;
-	return no_cluster();
+	sisy_req q = {.op = SISY_OP_CLUSTER_ADD_NODE, .address = address};
+	sisy_reply *r;
+	sisy_err rc = call(C(b), &q, &r);
+	if (rc == SISY_OK)
+		rc = sisy_buf_set(token, r->value.data, r->value.len);
+	sisy_reply_free(r);
+	return rc;
 }
 
 static sisy_err k_cluster_remove_node(cli_backend *b, uint64_t id)
 {
-	(void)b, (void)id;
-	return no_cluster();
+	sisy_req q = {.op = SISY_OP_CLUSTER_REMOVE_NODE, .node_id = id};
+	sisy_reply *r;
+	sisy_err rc = call(C(b), &q, &r);
+	sisy_reply_free(r);
+	return rc;
 }
 
 static sisy_err k_cluster_failover(cli_backend *b, bool has_to, uint64_t to)
 {
-	(void)b, (void)has_to, (void)to;
-	return no_cluster();
+	sisy_req q = {.op = SISY_OP_CLUSTER_FAILOVER,
+		      .node_id = has_to ? to : 0};
+	sisy_reply *r;
+	sisy_err rc = call(C(b), &q, &r);
+	sisy_reply_free(r);
+	return rc;
 }
 
 /* --pipe: one attempt each; the shell counts what failed. */

@@ -1,11 +1,14 @@
-/* main.c — the sisyd command line: `sisyd init -D DIR`, `sisyd -D DIR`,
+/* main.c — the sisyd command line: `sisyd init -D DIR` (a new cluster),
+ * `sisyd init --join TOKEN -D DIR` (a node joining one), `sisyd -D DIR`,
  * settings (DIR/sisyd.conf or -c FILE, every key also a flag; a flag beats
- * the file, the file beats the default), signals and shutdown.
+ * the file, the file beats the default), signals and shutdown (SIGTERM on
+ * a leader hands leadership over first).
  *
  * Exit status: 0 after a clean shutdown, 1 on a start-up or runtime error,
  * 2 on a usage error.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,8 @@
 
 static sisy_server *g_server; /* for the signal handler only */
 
+static int die(const char *what);
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -35,19 +40,77 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sisyd init -D DIR [--admin-user NAME] "
 		"[--admin-password-file FILE]\n"
+		"                  [--listen HOST:PORT] [--advertise "
+		"HOST:PORT]\n"
+		"       sisyd init --join TOKEN -D DIR [--listen HOST:PORT] "
+		"[--advertise HOST:PORT]\n"
 		"       sisyd -D DIR [-c FILE] [--key=value ...]\n"
 		"\n"
-		"init creates DIR: the cluster signing key, this node's "
-		"identity, an empty\n"
-		"store and the first admin user. The admin password comes "
+		"init creates DIR holding a new cluster: its signing key, this "
+		"node's identity\n"
+		"(node 1) and the first admin user. The admin password comes "
 		"from\n"
 		"--admin-password-file, else $SISY_ADMIN_PASSWORD, else one "
 		"is generated\n"
-		"and printed once.\n"
+		"and printed once. init --join makes DIR a node of an existing "
+		"cluster, with\n"
+		"the token `CLUSTER ADD NODE host:port` printed on one of its "
+		"members. Other\n"
+		"nodes reach this one at --advertise (default: --listen, "
+		"default 127.0.0.1:7420;\n"
+		"for a joining node: the address given to CLUSTER ADD NODE); "
+		"both go to\n"
+		"DIR/sisyd.conf.\n"
 		"\n"
 		"Settings (DIR/sisyd.conf or -c FILE as `key = value`, or as "
 		"flags):\n");
 	sisy_config_usage(f);
+}
+
+/* DIR/sisyd.conf with the addresses given to init (not when one exists:
+ * it is the operator's file then). */
+static int write_conf(const char *dir, const char *listen,
+		      const char *advertise)
+{
+	char path[1200], text[700];
+	int n = 0;
+	snprintf(path, sizeof path, "%s/sisyd.conf", dir);
+	if (access(path, F_OK) == 0 || (!listen && !advertise))
+		return 0;
+	n += snprintf(text + n, sizeof text - (size_t)n,
+		      "# written by sisyd init; every key of `sisyd --help` "
+		      "may go here\n");
+	if (listen)
+		n += snprintf(text + n, sizeof text - (size_t)n,
+			      "listen = %s\n", listen);
+	if (advertise)
+		n += snprintf(text + n, sizeof text - (size_t)n,
+			      "advertise = %s\n", advertise);
+	if (sisy_trust_write_file(path, text, (size_t)n, 0644) != SISY_OK) {
+		fprintf(stderr, "sisyd init: cannot write %s: %s\n", path,
+			sisy_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_join(const char *dir, const char *token, const char *listen,
+		    const char *advertise)
+{
+	uint64_t id = 0;
+	char addr[300];
+	if (sisy_server_join(dir, token, advertise ? advertise : listen, &id,
+			     addr, sizeof addr) != SISY_OK)
+		return die("init --join failed");
+	/* The node serves where the cluster will look for it. */
+	if (write_conf(dir, listen ? listen : addr,
+		       advertise ? advertise : (listen ? addr : NULL)) != 0)
+		return 1;
+	printf("initialised %s as node %" PRIu64 " at %s; start it with "
+	       "`sisyd -D %s`:\nit catches up from the cluster and becomes a "
+	       "voter\n",
+	       dir, id, addr, dir);
+	return 0;
 }
 
 static int die(const char *what)
@@ -60,6 +123,7 @@ static int die(const char *what)
 static int cmd_init(int argc, char **argv)
 {
 	const char *dir = NULL, *user = "admin", *pwfile = NULL;
+	const char *listen = NULL, *advertise = NULL, *join = NULL;
 	char pw[1100];
 	bool generated = false;
 	for (int i = 0; i < argc; i++) {
@@ -76,6 +140,19 @@ static int cmd_init(int argc, char **argv)
 		} else if (!strcmp(a, "--admin-password-file") && v) {
 			pwfile = v;
 			i++;
+		} else if (!strcmp(a, "--listen") && v) {
+			listen = v;
+			i++;
+		} else if (!strncmp(a, "--listen=", 9)) {
+			listen = a + 9;
+		} else if (!strcmp(a, "--advertise") && v) {
+			advertise = v;
+			i++;
+		} else if (!strncmp(a, "--advertise=", 12)) {
+			advertise = a + 12;
+		} else if (!strcmp(a, "--join") && v) {
+			join = v;
+			i++;
 		} else {
 			fprintf(stderr, "sisyd init: unknown argument '%s'\n",
 				a);
@@ -87,6 +164,8 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "sisyd init: -D DIR is required\n");
 		return 2;
 	}
+	if (join)
+		return cmd_join(dir, join, listen, advertise);
 	const char *env = getenv("SISY_ADMIN_PASSWORD");
 	if (pwfile) {
 		char *data = NULL;
@@ -111,13 +190,18 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "sisyd init: the admin password is empty\n");
 		return 2;
 	}
-	if (sisy_server_init_dir(dir, user, pw) != SISY_OK)
+	const char *address = advertise ? advertise
+			      : listen	? listen
+					: "127.0.0.1:7420";
+	if (sisy_server_init_dir(dir, user, pw, address) != SISY_OK)
 		return die("init failed");
+	if (write_conf(dir, listen, advertise) != 0)
+		return 1;
 	char pub[1200];
 	snprintf(pub, sizeof pub, "%s/cluster.pub", dir);
-	printf("initialised %s (node 1); clients trust the cluster key in "
-	       "%s\n",
-	       dir, pub);
+	printf("initialised %s (node 1 of a new cluster, at %s); clients "
+	       "trust the cluster key in %s\n",
+	       dir, address, pub);
 	if (generated)
 		printf("admin user: %s\nadmin password (shown only once): "
 		       "%s\n",

@@ -30,7 +30,10 @@ static const row rows[] = {
     {"data_dir", T_STR, F(data_dir), S(data_dir), 0, 0,
      "data directory (also -D)"},
     {"listen", T_STR, F(listen), S(listen), 0, 0,
-     "address:port to serve clients on (port 0: any free port)"},
+     "address:port to serve clients and peers on (port 0: any free port)"},
+    {"advertise", T_STR, F(advertise), S(advertise), 0, 0,
+     "address:port other nodes and clients reach this node at (default: "
+     "listen)"},
     {"log_level", T_STR, F(log_level), S(log_level), 0, 0,
      "debug | info | warn | error"},
     {"max_connections", T_U32, F(max_connections), 0, 1, 1000000,
@@ -50,8 +53,6 @@ static const row rows[] = {
     {"read_threads", T_U32, F(read_threads), 0, 0, 64,
      "threads serving engine reads off the event loop (0: half the CPUs, "
      "at least 1)"},
-    {"apply_group", T_U32, F(apply_group), 0, 1, 65536,
-     "write commands applied per engine batch at most"},
     {"scan_page_max", T_U32, F(scan_page_max), 0, 1, 1000000,
      "entries per SCAN page at most"},
     {"scan_page_bytes", T_U32, F(scan_page_bytes), 0, 1024, 8u << 20,
@@ -64,17 +65,32 @@ static const row rows[] = {
      "longest delay of a failed login"},
     {"shutdown_timeout_ms", T_U32, F(shutdown_timeout_ms), 0, 0, 3600000,
      "how long SIGTERM waits for in-flight requests"},
-    {"sync", T_BOOL, F(sync), 0, 0, 1,
-     "fsync every write group before answering"},
-    {"compression", T_BOOL, F(compression), 0, 0, 1, "engine: zlib per block"},
+    {"sync", T_BOOL, F(sync), 0, 1, 1,
+     "writes are fsync'd (group commit) before they are answered: always "
+     "true, the Raft log is the durability point"},
     {"memtable_bytes", T_U64, F(memtable_bytes), 0, 65536, 1ull << 34,
-     "engine: memtable size"},
+     "engine: memtable size (per Raft group)"},
     {"block_cache_bytes", T_U64, F(block_cache_bytes), 0, 0, 1ull << 40,
-     "engine: block cache size"},
-    {"bloom_bits_per_key", T_I32, F(bloom_bits_per_key), 0, 0, 64,
-     "engine: Bloom filter bits per key (0: none)"},
+     "engine: block cache size (per Raft group)"},
     {"port_file", T_STR, F(port_file), S(port_file), 0, 0,
      "write the listening port to this file once ready"},
+    {"tick_ms", T_U32, F(tick_ms), 0, 1, 1000, "one unit of Raft time"},
+    {"election_ticks", T_U32, F(election_ticks), 0, 3, 10000,
+     "election timeout in ticks (each node draws from [n, 2n))"},
+    {"heartbeat_ticks", T_U32, F(heartbeat_ticks), 0, 1, 1000,
+     "leader heartbeat interval in ticks (below election_ticks)"},
+    {"leader_wait_ms", T_U32, F(leader_wait_ms), 0, 0, 600000,
+     "how long a request waits for a leader before NO_LEADER"},
+    {"forward_timeout_ms", T_U32, F(forward_timeout_ms), 0, 10, 600000,
+     "how long a follower waits for the leader's answer to a forwarded "
+     "write (then OUTCOME_UNKNOWN)"},
+    {"transfer_timeout_ms", T_U32, F(transfer_timeout_ms), 0, 0, 600000,
+     "SIGTERM on a leader: how long to wait for the handover"},
+    {"snapshot_chunk_bytes", T_U32, F(snapshot_chunk_bytes), 0, 4096, 8u << 20,
+     "bytes per snapshot chunk"},
+    {"peer_routes", T_STR, F(peer_routes), S(peer_routes), 0, 0,
+     "id=host:port[,id=host:port...]: dial these nodes there instead of "
+     "their membership address (a fault proxy between nodes)"},
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])
@@ -93,18 +109,75 @@ void sisy_config_defaults(sisy_server_config *c)
 	c->max_output_bytes = 8u << 20;
 	c->max_request_bytes = 64u << 20;
 	c->read_threads = 0;
-	c->apply_group = 512;
 	c->scan_page_max = 1000;
 	c->scan_page_bytes = 1u << 20;
 	c->auth_free_failures = 3;
 	c->auth_delay_ms = 200;
 	c->auth_delay_max_ms = 5000;
 	c->shutdown_timeout_ms = 10000;
-	c->sync = false;
-	c->compression = false;
+	c->sync = true;
 	c->memtable_bytes = 4u << 20;
 	c->block_cache_bytes = 64u << 20;
-	c->bloom_bits_per_key = 10;
+	/* 10 ms ticks, elections after 150-300 ms of silence, heartbeats
+	 * every 20 ms: docs/server.md "Timing" has the measurements. */
+	c->tick_ms = 10;
+	c->election_ticks = 15;
+	c->heartbeat_ticks = 2;
+	c->leader_wait_ms = 3000;
+	c->forward_timeout_ms = 10000;
+	c->transfer_timeout_ms = 3000;
+	c->snapshot_chunk_bytes = 1u << 20;
+}
+
+const char *sisy_config_advertise(const sisy_server_config *c)
+{
+	return c->advertise[0] ? c->advertise : c->listen;
+}
+
+bool sisy_config_route(const sisy_server_config *c, uint64_t id, char *out,
+		       size_t cap)
+{
+	const char *p = c->peer_routes;
+	while (*p) {
+		char *end = NULL;
+		unsigned long long rid = strtoull(p, &end, 10);
+		if (end == p || *end != '=')
+			return false; /* validated at set time: unreachable */
+		const char *a = end + 1;
+		size_t n = strcspn(a, ",");
+		if (rid == id) {
+			if (n >= cap)
+				return false;
+			memcpy(out, a, n);
+			out[n] = '\0';
+			return true;
+		}
+		p = a + n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* "id=host:port[,...]" with nonzero ids and a port in each address. */
+static bool routes_valid(const char *v)
+{
+	const char *p = v;
+	while (*p) {
+		char *end = NULL;
+		unsigned long long id = strtoull(p, &end, 10);
+		if (end == p || id == 0 || *end != '=')
+			return false;
+		const char *a = end + 1;
+		size_t n = strcspn(a, ",");
+		const char *colon = memchr(a, ':', n);
+		if (n == 0 || n > 255 || colon == NULL || colon + 1 == a + n)
+			return false;
+		p = a + n;
+		if (*p == ',')
+			p++;
+	}
+	return true;
 }
 
 static const row *find(const char *key)
@@ -137,12 +210,16 @@ sisy_err sisy_config_set(sisy_server_config *c, const char *key,
 		if (strlen(value) >= r->size)
 			return sisy_errf(SISY_E_INVAL, "config: %s is too long",
 					 key);
-		snprintf(p, r->size, "%s", value);
 		if (strcmp(key, "log_level") == 0 &&
 		    sisy_log_level_parse(value) < 0)
 			return sisy_errf(SISY_E_INVAL,
 					 "config: log_level must be debug, "
 					 "info, warn or error");
+		if (strcmp(key, "peer_routes") == 0 && !routes_valid(value))
+			return sisy_errf(SISY_E_INVAL,
+					 "config: peer_routes must read "
+					 "id=host:port[,id=host:port...]");
+		snprintf(p, r->size, "%s", value);
 		return SISY_OK;
 	}
 	if (r->type == T_BOOL) {
@@ -158,6 +235,11 @@ sisy_err sisy_config_set(sisy_server_config *c, const char *key,
 					 "config: %s wants true or false, not "
 					 "'%s'",
 					 key, value);
+		if (strcmp(key, "sync") == 0 && !v)
+			return sisy_errf(SISY_E_INVAL,
+					 "config: sync cannot be turned off: "
+					 "the Raft log fsyncs every write "
+					 "before it is acknowledged");
 		memcpy(p, &v, sizeof v);
 		return SISY_OK;
 	}

@@ -1,11 +1,26 @@
 /* server.c — the event loop (epoll, level-triggered), the listener,
- * timeouts, start-up and graceful shutdown (server.h, srv_int.h).
+ * timers, start-up and graceful shutdown (server.h, srv_int.h).
  *
- * Loop iteration: wait (at most 100 ms) -> handle ready sockets -> take the
- * requests workers finished -> every 100 ms sweep deadlines. Nothing on the
- * loop blocks: engine reads and writes run on workers; sockets are
- * non-blocking. A storm of handshakes is bounded per iteration
- * (handshake_budget), so logged-in clients keep being served.
+ * One loop turn: wait (until the next tick at most) -> handle ready fds
+ * (sockets, the read pool's and the snapshot thread's completions, the
+ * node's log and apply fds, the tick timer) -> sisy_node_process() (its
+ * callbacks answer writes and reads, its send callback queues Raft frames
+ * per peer) -> hand outgoing snapshots to their connections -> every
+ * 100 ms sweep deadlines -> hand the turn's reads to the pool -> write
+ * every connection's queued output once. Nothing on the loop blocks: engine
+ * reads run on the read pool, snapshot files on the snapshot thread, the
+ * Raft log and the state machine on the node's threads; sockets are
+ * non-blocking. A storm of handshakes is bounded per turn
+ * (handshake_budget), so logged-in clients and peers keep being served.
+ *
+ * Ticks come from a timerfd every tick_ms; a turn that was late by many
+ * ticks counts at most two (a stalled process must not fire every
+ * election timer at once when it wakes up).
+ *
+ * Shutdown (SIGTERM): a leader first hands its leadership over (bounded by
+ * transfer_timeout_ms), then the server stops accepting and reading client
+ * requests, finishes what is in flight (bounded by shutdown_timeout_ms)
+ * while peers keep talking, and closes the node.
  */
 #include "srv_int.h"
 
@@ -13,6 +28,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,18 +39,19 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "lsm.h"
 
-#define TICK_MS		    100
+#define SWEEP_MS	    100
 #define HANDSHAKES_PER_ITER 64
 #define MAX_EVENTS	    256
+#define MAX_TICKS_PER_TURN  2
+#define PEER_HS_MS	    2000 /* a node's handshake, either side */
 
 /* epoll data: a connection pointer, or these sentinels. */
-static char listen_tag, event_tag;
+static char listen_tag, event_tag, timer_tag, log_tag, apply_tag, snap_tag;
 
 static sisy_err listen_on(sisy_server *s)
 {
@@ -98,43 +115,137 @@ static void raise_fd_limit(void)
 	}
 }
 
-static sisy_err load_secret(sisy_server *s)
+/* A user was deleted or changed role (on_user_change, inside
+ * sisy_node_process): its sessions end once this turn's answers are out,
+ * so the admin who asked gets an answer even about their own user. */
+static void on_user_change(void *ctx, const char *user)
 {
-	/* The fake-salt key must be stable across restarts, or an attacker
-	 * could tell unknown users by their salt changing. */
-	char path[1200];
-	char *data = NULL;
-	snprintf(path, sizeof path, "%s/auth.secret", s->cfg.data_dir);
-	sisy_err rc = sisy_trust_read_file(path, 4096, &data, NULL);
-	if (rc == SISY_E_NOTFOUND) {
-		char b64[SISY_KEY_B64_LEN + 2];
-		randombytes_buf(s->fake_salt_key, sizeof s->fake_salt_key);
-		sisy_trust_b64(s->fake_salt_key, 32, b64, sizeof b64);
-		size_t n = strlen(b64);
-		b64[n] = '\n';
-		return sisy_trust_write_file(path, b64, n + 1, 0600);
+	sisy_server *s = ctx;
+	if (sisy_buf_append(&s->end_users, user, strlen(user) + 1) != SISY_OK)
+		handler_end_sessions(s, user);
+}
+
+static void end_sessions(sisy_server *s)
+{
+	size_t off = 0;
+	while (off < s->end_users.len) {
+		const char *u = (const char *)s->end_users.data + off;
+		handler_end_sessions(s, u);
+		off += strlen(u) + 1;
 	}
+	sisy_buf_clear(&s->end_users);
+}
+
+/* The identity (trust), the cluster key, and the secrets derived from it:
+ * the fake-salt key is the same on every node (derived from the cluster
+ * key every member holds), so asking several nodes about an unknown user
+ * gives the same salt, as it would for a real one. */
+static sisy_err load_keys(sisy_server *s)
+{
+	const char *dir = s->cfg.data_dir;
+	sisy_err rc = sisy_trust_load_node(dir, &s->id);
+	if (rc == SISY_E_NOTFOUND)
+		return sisy_errf(rc,
+				 "%s holds no node (no node.identity): create "
+				 "a cluster with `sisyd init -D %s`, or join "
+				 "one with `sisyd init --join TOKEN -D %s`. A "
+				 "node that lost its data cannot come back as "
+				 "its old member: remove it (CLUSTER REMOVE "
+				 "NODE) and join it again with a new token",
+				 dir, dir, dir);
 	if (rc != SISY_OK)
 		return rc;
-	bool ok = sisy_trust_unb64(data, s->fake_salt_key, 32);
-	free(data);
-	return ok ? SISY_OK
-		  : sisy_errf(SISY_E_CORRUPT, "server.c: %s is malformed",
-			      path);
+	rc = sisy_trust_load_cluster(dir, &s->ck);
+	if (rc == SISY_E_NOTFOUND)
+		return sisy_errf(rc,
+				 "%s has no cluster.key (every member holds "
+				 "the cluster signing key: docs/security.md)",
+				 dir);
+	if (rc != SISY_OK)
+		return rc;
+	if (sodium_memcmp(s->ck.pk, s->id.cluster_pk, SISY_SIGN_PK) != 0 ||
+	    sodium_memcmp(s->ck.cluster_id, s->id.cluster_id,
+			  SISY_CLUSTER_ID) != 0)
+		return sisy_errf(SISY_E_CORRUPT,
+				 "%s: cluster.key and node.identity belong to "
+				 "different clusters",
+				 dir);
+	static const char tag[] = "sisy-fake-salt-v1";
+	crypto_generichash(s->fake_salt_key, sizeof s->fake_salt_key,
+			   (const uint8_t *)tag, sizeof tag - 1, s->ck.sk,
+			   crypto_generichash_KEYBYTES_MAX);
+	uint8_t sk[SISY_AUTH_SK];
+	crypto_sign_keypair(s->dummy_pk, sk);
+	sodium_memzero(sk, sizeof sk);
+	return SISY_OK;
+}
+
+static sisy_err open_node(sisy_server *s)
+{
+	sisy_node_opts o;
+	sisy_node_opts_default(&o);
+	o.dir = s->cfg.data_dir;
+	o.logger = s->log;
+	o.send = peer_send;
+	o.send_ctx = s;
+	o.on_user_change = on_user_change;
+	o.user_ctx = s;
+	o.election_ticks = s->cfg.election_ticks;
+	o.heartbeat_ticks = s->cfg.heartbeat_ticks;
+	o.memtable_bytes = s->cfg.memtable_bytes;
+	o.block_cache_bytes = s->cfg.block_cache_bytes;
+	if (o.heartbeat_ticks >= o.election_ticks)
+		return sisy_errf(SISY_E_INVAL,
+				 "heartbeat_ticks (%u) must be below "
+				 "election_ticks (%u)",
+				 o.heartbeat_ticks, o.election_ticks);
+	sisy_err rc = sisy_node_open(&o, &s->node);
+	if (rc != SISY_OK)
+		return rc;
+	uint8_t cid[SISY_NODE_CLUSTER_ID];
+	sisy_node_cluster_id(s->node, cid);
+	if (sisy_node_id(s->node) != s->id.node_id ||
+	    memcmp(cid, s->id.cluster_id, sizeof cid) != 0)
+		return sisy_errf(
+		    SISY_E_CORRUPT,
+		    "%s: the node's data (node %" PRIu64
+		    ") does not match its identity (node %" PRIu64 ")",
+		    s->cfg.data_dir, sisy_node_id(s->node), s->id.node_id);
+	return SISY_OK;
+}
+
+static sisy_err start_timer(sisy_server *s)
+{
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->tfd < 0)
+		return sisy_errf(SISY_E_IO, "server.c: timerfd: %s",
+				 strerror(errno));
+	struct itimerspec its = {0};
+	its.it_interval.tv_sec = s->cfg.tick_ms / 1000;
+	its.it_interval.tv_nsec = (long)(s->cfg.tick_ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(s->tfd, 0, &its, NULL);
+	return SISY_OK;
+}
+
+static void watch(sisy_server *s, int fd, void *tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 sisy_err sisy_server_open(const sisy_server_config *cfg,
 			  const sisy_logger *logger, sisy_server **out)
 {
-	char dir[1200];
 	sisy_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return sisy_errf(SISY_E_NOMEM, "server.c: out of memory");
 	s->cfg = *cfg;
 	s->log = logger;
-	s->epfd = s->lfd = s->evfd = -1;
+	s->epfd = s->lfd = s->evfd = s->tfd = -1;
 	pthread_mutex_init(&s->done_mu, NULL);
 	s->started_ms = sisy_now_ms();
+	snprintf(s->role_name, sizeof s->role_name, "follower");
 	sisy_err rc = SISY_OK;
 	if (sodium_init() < 0) {
 		rc = sisy_errf(SISY_E_INTERNAL, "server.c: libsodium init");
@@ -146,35 +257,7 @@ sisy_err sisy_server_open(const sisy_server_config *cfg,
 			       "`sisyd init -D DIR`");
 		goto fail;
 	}
-	if ((rc = sisy_trust_load_node(cfg->data_dir, &s->id)) != SISY_OK) {
-		if (rc == SISY_E_NOTFOUND)
-			rc = sisy_errf(rc,
-				       "%s is not a sisyd data directory "
-				       "(no node.identity); run `sisyd init "
-				       "-D %s` first",
-				       cfg->data_dir, cfg->data_dir);
-		goto fail;
-	}
-	if ((rc = load_secret(s)) != SISY_OK)
-		goto fail;
-	{
-		uint8_t sk[SISY_AUTH_SK];
-		crypto_sign_keypair(s->dummy_pk, sk);
-		sodium_memzero(sk, sizeof sk);
-	}
-	if ((rc = sisy_users_open(cfg->data_dir, &s->users)) != SISY_OK)
-		goto fail;
-	snprintf(dir, sizeof dir, "%s/data", cfg->data_dir);
-	sisy_kv_opts ko = {
-	    .dir = dir,
-	    .logger = logger,
-	    .sync = cfg->sync,
-	    .compression = cfg->compression,
-	    .memtable_bytes = cfg->memtable_bytes,
-	    .block_cache_bytes = cfg->block_cache_bytes,
-	    .bloom_bits_per_key = cfg->bloom_bits_per_key,
-	};
-	if ((rc = sisy_kv_open(&ko, &s->kv)) != SISY_OK)
+	if ((rc = load_keys(s)) != SISY_OK)
 		goto fail;
 	s->rl = ratelimit_new(cfg->auth_free_failures, cfg->auth_delay_ms,
 			      cfg->auth_delay_max_ms);
@@ -185,6 +268,8 @@ sisy_err sisy_server_open(const sisy_server_config *cfg,
 	raise_fd_limit();
 	if ((rc = listen_on(s)) != SISY_OK)
 		goto fail;
+	if ((rc = open_node(s)) != SISY_OK)
+		goto fail;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->epfd < 0 || s->evfd < 0) {
@@ -192,17 +277,23 @@ sisy_err sisy_server_open(const sisy_server_config *cfg,
 			       strerror(errno));
 		goto fail;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
-	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
-	ev.data.ptr = &event_tag;
-	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev);
-	if ((rc = work_start(s)) != SISY_OK)
+	if ((rc = start_timer(s)) != SISY_OK ||
+	    (rc = work_start(s)) != SISY_OK || (rc = snap_start(s)) != SISY_OK)
 		goto fail;
+	watch(s, s->lfd, &listen_tag);
+	watch(s, s->evfd, &event_tag);
+	watch(s, s->tfd, &timer_tag);
+	watch(s, sisy_node_log_fd(s->node), &log_tag);
+	watch(s, sisy_node_apply_fd(s->node), &apply_tag);
+	watch(s, snap_fd(s), &snap_tag);
+	cluster_refresh_role(s);
 	*out = s;
 	return SISY_OK;
-fail:
+fail:;
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", sisy_errmsg());
 	sisy_server_free(s);
-	return rc;
+	return sisy_errf(rc, "%s", msg);
 }
 
 uint16_t sisy_server_port(const sisy_server *s)
@@ -224,12 +315,19 @@ void srv_conn_update_events(sisy_server *s, srv_conn *c)
 {
 	if (c->dead)
 		return;
-	bool want_read = !c->closing && c->state != CONN_PENALTY &&
-			 c->nreq < s->cfg.max_pipeline &&
-			 c->queued_bytes < s->cfg.max_request_bytes &&
-			 c->out.len - c->out_off < s->cfg.max_output_bytes &&
-			 !s->stop_requested;
-	bool want_write = c->out_off < c->out.len;
+	bool want_read, want_write = c->out_off < c->out.len;
+	if (c->state == CONN_CONNECTING) {
+		want_read = false;
+		want_write = true;
+	} else if (c->kind == CK_CLIENT) {
+		want_read = !c->closing && c->state != CONN_PENALTY &&
+			    c->nreq < s->cfg.max_pipeline &&
+			    c->queued_bytes < s->cfg.max_request_bytes &&
+			    c->out.len - c->out_off < s->cfg.max_output_bytes &&
+			    !s->stop_requested;
+	} else {
+		want_read = !c->closing && !c->paused;
+	}
 	if (want_read == c->reading && want_write == c->writing)
 		return;
 	struct epoll_event ev = {
@@ -277,6 +375,10 @@ static void conn_free(sisy_server *s, srv_conn *c)
 	sisy_session_wipe(&c->sess);
 	sisy_buf_free(&c->out);
 	sisy_buf_free(&c->plain);
+	if (c->hs) {
+		sodium_memzero(c->hs, sizeof *c->hs);
+		free(c->hs);
+	}
 	sodium_memzero(&c->login, sizeof c->login);
 	free(c);
 }
@@ -287,7 +389,8 @@ void srv_conn_close(sisy_server *s, srv_conn *c, const char *why)
 		return;
 	if (why && SISY_LOG_ENABLED(s->log, SISY_LOG_DEBUG))
 		sisy_log(s->log, SISY_LOG_DEBUG, "server",
-			 "closing connection from %s (%s): %s", c->addr,
+			 "closing connection %s %s (%s): %s",
+			 c->kind == CK_CLIENT ? "from" : "with", c->addr,
 			 c->user[0] ? c->user : "not logged in", why);
 	srv_unauth_remove(s, c);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -295,6 +398,20 @@ void srv_conn_close(sisy_server *s, srv_conn *c, const char *why)
 	c->fd = -1;
 	c->dead = true;
 	s->ndead++;
+	switch (c->kind) {
+	case CK_PEER_OUT:
+		peer_out_closed(s, c);
+		break;
+	case CK_SNAP_IN:
+	case CK_SNAP_OUT:
+		snap_closed(s, c);
+		break;
+	case CK_JOIN:
+		join_closed(s, c);
+		break;
+	default:
+		break;
+	}
 }
 
 void srv_conn_want_flush(sisy_server *s, srv_conn *c)
@@ -313,7 +430,7 @@ static void flush_dirty(sisy_server *s)
 		s->dirty = c->dnext;
 		c->dirty = false;
 		c->dnext = NULL;
-		if (!c->dead)
+		if (!c->dead && c->state != CONN_CONNECTING)
 			conn_on_writable(s, c);
 	}
 }
@@ -336,9 +453,40 @@ static void reap(sisy_server *s)
 	}
 }
 
+srv_conn *srv_conn_add(sisy_server *s, int fd, conn_kind kind, conn_state state)
+{
+	srv_conn *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->kind = kind;
+	c->state = state;
+	c->accepted_ms = c->active_ms = sisy_now_ms();
+	sisy_frame_reader_init(&c->rd, SISY_FRAME_MAX_PRELOGIN);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	bool connecting = state == CONN_CONNECTING;
+	struct epoll_event ev = {.events = connecting ? EPOLLOUT : EPOLLIN,
+				 .data.ptr = c};
+	c->reading = !connecting;
+	c->writing = connecting;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		c->reading = c->writing = false;
+		srv_conn_close(s, c, "epoll_ctl failed");
+		return NULL;
+	}
+	return c;
+}
+
 static void accept_one(sisy_server *s, int fd, struct sockaddr_storage *ss)
 {
-	srv_conn *c;
 	if (s->nconns >= s->cfg.max_connections) {
 		s->n_refused++;
 		close(fd);
@@ -351,15 +499,9 @@ static void accept_one(sisy_server *s, int fd, struct sockaddr_storage *ss)
 		srv_conn_close(s, s->unauth_head,
 			       "too many unauthenticated connections");
 	}
-	c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		close(fd);
+	srv_conn *c = srv_conn_add(s, fd, CK_CLIENT, CONN_HELLO);
+	if (c == NULL)
 		return;
-	}
-	c->fd = fd;
-	c->state = CONN_HELLO;
-	c->accepted_ms = c->active_ms = sisy_now_ms();
-	sisy_frame_reader_init(&c->rd, SISY_FRAME_MAX_PRELOGIN);
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)ss)->sin_addr,
 			  c->addr, sizeof c->addr);
@@ -368,13 +510,6 @@ static void accept_one(sisy_server *s, int fd, struct sockaddr_storage *ss)
 			  c->addr, sizeof c->addr);
 	else
 		snprintf(c->addr, sizeof c->addr, "local");
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->nconns++;
 	c->uprev = s->unauth_tail;
 	if (s->unauth_tail)
 		s->unauth_tail->unext = c;
@@ -383,13 +518,6 @@ static void accept_one(sisy_server *s, int fd, struct sockaddr_storage *ss)
 	s->unauth_tail = c;
 	c->in_unauth = true;
 	s->nunauth++;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	c->reading = true;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		c->reading = false;
-		srv_conn_close(s, c, "epoll_ctl failed");
-		return;
-	}
 	s->n_accepted++;
 }
 
@@ -411,7 +539,25 @@ static void on_accept(sisy_server *s)
 	}
 }
 
-/* Every TICK_MS: deadlines of every connection. */
+/* How long a connection may take to become READY. */
+static uint64_t handshake_limit(sisy_server *s, const srv_conn *c)
+{
+	if (c->kind == CK_CLIENT || c->kind == CK_JOIN)
+		return s->cfg.handshake_timeout_ms;
+	return PEER_HS_MS < s->cfg.handshake_timeout_ms
+		   ? PEER_HS_MS
+		   : s->cfg.handshake_timeout_ms;
+}
+
+/* How long a node's connection may stay unable to write. Longer than an
+ * election timeout, so a busy moment never costs a reconnect. */
+static uint64_t peer_stall_limit(sisy_server *s)
+{
+	uint64_t ms = 10ull * s->cfg.election_ticks * s->cfg.tick_ms;
+	return ms < 1000 ? 1000 : ms;
+}
+
+/* Every SWEEP_MS: deadlines of every connection. */
 static void sweep(sisy_server *s, uint64_t now)
 {
 	srv_conn *next;
@@ -420,22 +566,22 @@ static void sweep(sisy_server *s, uint64_t now)
 		if (c->dead)
 			continue;
 		const char *why = NULL;
+		uint64_t stall = c->kind == CK_CLIENT ? s->cfg.io_timeout_ms
+						      : peer_stall_limit(s);
 		if (c->state == CONN_PENALTY) {
 			if (now >= c->penalty_ms)
 				conn_penalty_expired(s, c);
 			continue;
 		}
 		if (c->state != CONN_READY &&
-		    now - c->accepted_ms > s->cfg.handshake_timeout_ms)
+		    now - c->accepted_ms > handshake_limit(s, c))
 			why = "handshake deadline passed";
-		else if (c->partial_ms &&
-			 now - c->partial_ms > s->cfg.io_timeout_ms)
+		else if (c->partial_ms && now - c->partial_ms > stall)
 			why = "a frame stayed half-sent too long";
-		else if (c->stall_ms &&
-			 now - c->stall_ms > s->cfg.io_timeout_ms)
-			why = "the client stopped reading its replies";
-		else if (s->cfg.idle_timeout_ms && c->state == CONN_READY &&
-			 c->nreq == 0 &&
+		else if (c->stall_ms && now - c->stall_ms > stall)
+			why = "the other end stopped reading";
+		else if (s->cfg.idle_timeout_ms && c->kind == CK_CLIENT &&
+			 c->state == CONN_READY && c->nreq == 0 &&
 			 now - c->active_ms > s->cfg.idle_timeout_ms)
 			why = "idle";
 		if (why) {
@@ -457,21 +603,57 @@ static void drain_done(sisy_server *s)
 	}
 }
 
-static size_t in_flight(sisy_server *s)
+/* Everything driven by Raft time. */
+static void on_tick(sisy_server *s)
 {
-	size_t n = 0;
-	for (srv_conn *c = s->conns; c; c = c->next)
-		n += c->running_reads + c->running_writes;
-	return n;
+	cluster_refresh_role(s);
+	parked_tick(s);
+	fwd_tick(s);
+	join_tick(s);
+	peer_tick(s);
 }
 
-static size_t unsent(sisy_server *s)
+static void on_timer(sisy_server *s)
 {
-	size_t n = 0;
-	for (srv_conn *c = s->conns; c; c = c->next)
-		if (!c->dead && c->out_off < c->out.len)
-			n++;
-	return n;
+	uint64_t n = 0;
+	if (read(s->tfd, &n, sizeof n) != (ssize_t)sizeof n || n == 0)
+		return;
+	if (n > MAX_TICKS_PER_TURN)
+		n = MAX_TICKS_PER_TURN;
+	for (uint64_t i = 0; i < n; i++) {
+		sisy_node_tick(s->node);
+		s->ticks++;
+	}
+	on_tick(s);
+}
+
+/* The node's pending work, and what follows from it. */
+static void process_node(sisy_server *s)
+{
+	if (s->node_failed)
+		return;
+	sisy_err rc = sisy_node_process(s->node);
+	if (rc == SISY_E_FAILED) {
+		sisy_log(s->log, SISY_LOG_ERROR, "server",
+			 "the node failed (%s); stopping: restart sisyd "
+			 "after fixing the cause",
+			 sisy_errmsg());
+		s->node_failed = true;
+		s->stop_requested = 1;
+		return;
+	}
+	if (s->end_users.len)
+		end_sessions(s);
+	snap_take_outgoing(s);
+	uint64_t leader = sisy_node_leader(s->node, SRV_GROUP, NULL, 0);
+	if (leader != s->leader_seen) {
+		/* A new leader: whatever waited for one goes now, not at the
+		 * next tick. */
+		s->leader_seen = leader;
+		cluster_refresh_role(s);
+		if (leader != 0)
+			parked_tick(s);
+	}
 }
 
 static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
@@ -490,6 +672,16 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 			drain_done(s);
 			continue;
 		}
+		if (p == &timer_tag) {
+			on_timer(s);
+			continue;
+		}
+		if (p == &log_tag || p == &apply_tag)
+			continue; /* process_node below */
+		if (p == &snap_tag) {
+			snap_drain(s);
+			continue;
+		}
 		srv_conn *c = p;
 		if (c->dead)
 			continue;
@@ -499,8 +691,9 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 		    (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 			conn_on_readable(s, c);
 	}
+	process_node(s);
 	uint64_t now = sisy_now_ms();
-	if (now - *last_sweep >= TICK_MS) {
+	if (now - *last_sweep >= SWEEP_MS) {
 		*last_sweep = now;
 		sweep(s, now);
 	}
@@ -509,13 +702,58 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 	reap(s);
 }
 
+static size_t client_in_flight(sisy_server *s)
+{
+	size_t n = 0;
+	for (srv_conn *c = s->conns; c; c = c->next)
+		if (c->kind == CK_CLIENT)
+			n += c->running_reads + c->running_writes;
+	return n + s->nfwd;
+}
+
+static size_t unsent(sisy_server *s)
+{
+	size_t n = 0;
+	for (srv_conn *c = s->conns; c; c = c->next)
+		if (!c->dead && c->kind == CK_CLIENT && c->out_off < c->out.len)
+			n++;
+	return n;
+}
+
+/* SIGTERM on a leader: hand leadership over first, so the cluster does
+ * not wait for an election timeout. */
+static void hand_over(sisy_server *s, uint64_t *last_sweep)
+{
+	uint64_t start = sisy_now_ms();
+	uint64_t deadline = start + s->cfg.transfer_timeout_ms;
+	bool leading = false;
+	s->draining = true;
+	while (!s->node_failed && sisy_node_shutdown_step(s->node)) {
+		leading = true;
+		if (sisy_now_ms() >= deadline) {
+			sisy_log(s->log, SISY_LOG_WARN, "server",
+				 "leadership not handed over within %u ms; "
+				 "stopping anyway (the others elect a leader "
+				 "after their election timeout)",
+				 s->cfg.transfer_timeout_ms);
+			return;
+		}
+		iterate(s, (int)s->cfg.tick_ms, last_sweep);
+	}
+	if (leading)
+		sisy_log(s->log, SISY_LOG_INFO, "server",
+			 "leadership handed over in %" PRIu64 " ms",
+			 sisy_now_ms() - start);
+}
+
 sisy_err sisy_server_run(sisy_server *s)
 {
 	uint64_t last_sweep = sisy_now_ms();
 	sisy_log(s->log, SISY_LOG_INFO, "server",
-		 "node %llu serving on %s (port %u), data in %s",
-		 (unsigned long long)s->id.node_id, s->cfg.listen, s->port,
-		 s->cfg.data_dir);
+		 "node %" PRIu64 " serving on %s (port %u, advertised as %s), "
+		 "data in %s",
+		 s->id.node_id, s->cfg.listen, s->port,
+		 sisy_config_advertise(&s->cfg), s->cfg.data_dir);
 	if (s->cfg.port_file[0]) {
 		char text[16];
 		int n = snprintf(text, sizeof text, "%u\n", s->port);
@@ -525,19 +763,24 @@ sisy_err sisy_server_run(sisy_server *s)
 			return rc;
 	}
 	while (!s->stop_requested)
-		iterate(s, TICK_MS, &last_sweep);
+		iterate(s, (int)s->cfg.tick_ms, &last_sweep);
+	if (s->node_failed)
+		return sisy_errf(SISY_E_FAILED,
+				 "the node failed; see the log above");
 
-	/* Graceful: no new connections or requests; answer what is in flight;
-	 * give the replies a bounded time to leave. */
-	sisy_log(s->log, SISY_LOG_INFO, "server",
-		 "shutting down: finishing in-flight requests");
+	sisy_log(s->log, SISY_LOG_INFO, "server", "shutting down");
+	hand_over(s, &last_sweep);
+	/* Graceful: no new connections or client requests; answer what is in
+	 * flight; give the replies a bounded time to leave. Peers keep being
+	 * served meanwhile (a write in flight needs its quorum). */
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
 	close(s->lfd);
 	s->lfd = -1;
 	for (srv_conn *c = s->conns; c; c = c->next)
 		srv_conn_update_events(s, c);
 	uint64_t deadline = sisy_now_ms() + s->cfg.shutdown_timeout_ms;
-	while ((in_flight(s) > 0 || unsent(s) > 0) && sisy_now_ms() < deadline)
+	while ((client_in_flight(s) > 0 || unsent(s) > 0) &&
+	       sisy_now_ms() < deadline)
 		iterate(s, 20, &last_sweep);
 	srv_conn *next;
 	for (srv_conn *c = s->conns; c; c = next) {
@@ -551,22 +794,35 @@ void sisy_server_free(sisy_server *s)
 {
 	if (s == NULL)
 		return;
+	s->closing = true;
 	work_stop(s);
-	/* Workers are joined: everything still queued came back; free it. */
-	drain_done(s);
+	snap_stop(s);
+	/* Workers are joined: everything still queued came back. */
+	if (s->evfd >= 0)
+		drain_done(s);
 	srv_conn *next;
 	for (srv_conn *c = s->conns; c; c = next) {
 		next = c->next;
 		srv_conn_close(s, c, NULL);
 	}
-	reap(s);
-	if (s->kv) {
-		sisy_err rc = sisy_kv_close(s->kv);
+	/* Closing the node answers what waits on it (the connections are
+	 * dead: the answers are dropped), then nothing else can call back. */
+	if (s->node) {
+		sisy_err rc = sisy_node_close(s->node);
 		if (rc != SISY_OK)
 			sisy_log(s->log, SISY_LOG_ERROR, "server",
-				 "closing the engine: %s", sisy_errmsg());
+				 "closing the node: %s", sisy_errmsg());
+		s->node = NULL;
 	}
-	sisy_users_close(s->users);
+	while (s->parked) {
+		srv_req *r = s->parked;
+		unpark(s, r);
+		handler_fail(r, SISY_E_CLOSED, "the server is shutting down");
+		handler_complete(s, r);
+	}
+	fwd_free_all(s);
+	reap(s);
+	peer_free_all(s);
 	ratelimit_free(s->rl);
 	if (s->lfd >= 0)
 		close(s->lfd);
@@ -574,49 +830,12 @@ void sisy_server_free(sisy_server *s)
 		close(s->epfd);
 	if (s->evfd >= 0)
 		close(s->evfd);
+	if (s->tfd >= 0)
+		close(s->tfd);
 	pthread_mutex_destroy(&s->done_mu);
+	sisy_buf_free(&s->end_users);
 	sodium_memzero(&s->id, sizeof s->id);
+	sodium_memzero(&s->ck, sizeof s->ck);
+	sodium_memzero(s->fake_salt_key, sizeof s->fake_salt_key);
 	free(s);
-}
-
-sisy_err sisy_server_init_dir(const char *dir, const char *admin_user,
-			      const char *admin_password)
-{
-	sisy_cluster_key ck;
-	sisy_node_identity id;
-	sisy_user u;
-	sisy_users *users = NULL;
-	char path[1200];
-	sisy_err rc;
-	if (sodium_init() < 0)
-		return sisy_errf(SISY_E_INTERNAL, "libsodium init failed");
-	if (!sisy_auth_user_valid(admin_user))
-		return sisy_errf(SISY_E_INVAL, "invalid admin user name");
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return sisy_errf(sisy_err_from_errno(errno),
-				 "cannot create %s: %s", dir, strerror(errno));
-	snprintf(path, sizeof path, "%s/node.identity", dir);
-	if (access(path, F_OK) == 0)
-		return sisy_errf(SISY_E_EXISTS,
-				 "%s is already initialised; refusing to "
-				 "overwrite its keys",
-				 dir);
-	memset(&u, 0, sizeof u);
-	snprintf(u.name, sizeof u.name, "%s", admin_user);
-	u.role = SISY_ROLE_ADMIN;
-	if ((rc = sisy_auth_make_verifier(admin_password, &u.v)) != SISY_OK)
-		return rc;
-	sisy_trust_cluster_new(&ck);
-	sisy_trust_node_new(&ck, 1, &id);
-	if ((rc = sisy_trust_save_cluster(dir, &ck)) != SISY_OK ||
-	    (rc = sisy_users_open(dir, &users)) != SISY_OK ||
-	    (rc = sisy_users_add(users, &u)) != SISY_OK)
-		goto done;
-	/* Last: node.identity marks the directory as initialised. */
-	rc = sisy_trust_save_node(dir, &id);
-done:
-	sisy_users_close(users);
-	sodium_memzero(&ck, sizeof ck);
-	sodium_memzero(&id, sizeof id);
-	return rc;
 }

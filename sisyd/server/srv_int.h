@@ -1,19 +1,41 @@
-/* srv_int.h — what the server's files share (server.c: loop, listener,
- * timers; conn.c: connection I/O, handshake and login; handler.c: requests;
- * work.c: the read pool and the apply thread; ratelimit.c).
+/* srv_int.h — what the server's files share.
  *
- * Ownership: the event-loop thread owns every srv_conn and srv_req. A
- * request handed to a worker is touched only by that worker until it is
- * pushed on the completion list; the loop then owns it again. A connection
- * whose socket closed stays allocated (conn->dead) until its last
- * dispatched request came back.
+ *   server.c   the event loop, listener, timers, start-up and shutdown
+ *   conn.c     connection I/O (frames in, sealed frames out), the
+ *              accepting handshake, login, outgoing handshakes
+ *   handler.c  client requests: decode, role check, per-connection order,
+ *              local answers, replies
+ *   reads.c    reads: ReadIndex through the node, then the read pool
+ *   writes.c   everything that runs on the leader (writes, user changes,
+ *              CLUSTER ADD/REMOVE/FAILOVER): proposals, waiting for a
+ *              leader, answers
+ *   forward.c  a follower forwards those to the leader; the leader runs
+ *              what followers forward (peer.proto ForwardRequest)
+ *   cluster.c  CLUSTER INFO / NODES and the node role shown to clients
+ *   peer.c     node <-> node connections: the node's send callback,
+ *              dialing with backoff, received Raft batches, NodeReports
+ *   snap.c     snapshot streams (their own connections) and their thread
+ *   join.c     the leader's side of `sisyd init --join`
+ *   init.c     `sisyd init` (bootstrap) and `sisyd init --join` (joining)
+ *   token.c    the join token's encoding
+ *   work.c     the read pool
+ *   ratelimit.c, config.c
+ *
+ * Ownership: the event-loop thread owns every srv_conn, srv_req, srv_peer
+ * and the node (sisyd/node: every call but the [any thread] reads is made
+ * on the loop). A request handed to a read worker is touched only by that
+ * worker until it is back on the completion list. A request waiting on
+ * the node (proposal, ReadIndex) is owned by the loop; the node's callback
+ * (on the loop, inside sisy_node_process) moves it on. A connection whose
+ * socket closed stays allocated (conn->dead) until nothing refers to it:
+ * no request of it is running, parked or forwarded.
  *
  * Per-connection order: requests sit in a FIFO (head..tail) in arrival
  * order and are answered from the head only. They are dispatched in order:
  * a read waits while an earlier write of the connection is unfinished, a
  * write waits while an earlier read is unfinished (so a PUT then a GET sees
  * the PUT, and a GET then a PUT does not), reads run in parallel with
- * reads, writes queue in order behind writes.
+ * reads, writes are proposed in order behind writes.
  */
 #ifndef SISY_SRV_INT_H
 #define SISY_SRV_INT_H
@@ -27,57 +49,103 @@
 #include "client.h"
 #include "config.h"
 #include "frame.h"
-#include "kv.h"
 #include "log.h"
+#include "node.h"
 #include "server.h"
 #include "session.h"
 #include "trust.h"
-#include "users.h"
 
 struct Sisy__Request;
+struct Sisy__PeerMessage;
+
+#define SRV_GROUP	   SISY_NODE_META_GROUP /* one group for now */
+#define SRV_PEER_FRAME_MAX (64u << 20)		/* frames between nodes */
+#define SRV_MAX_PEERS	   64
+#define SRV_PEER_QUEUE	   (8u << 20)  /* bytes queued while dialing */
+#define SRV_PEER_OUT_MAX   (64u << 20) /* unsent bytes to one peer */
+#define SRV_MAX_FORWARDS   65536u      /* forwarded writes in flight */
+#define SRV_REPORT_MS	   100	       /* NodeReport period */
+#define SRV_REPORT_STALE   500	       /* a report older is "unreachable" */
+
+typedef enum conn_kind {
+	CK_CLIENT = 0, /* a user session (every accepted connection starts
+			  as one, until its hello says otherwise) */
+	CK_PEER_IN,    /* a node's Raft traffic to us */
+	CK_PEER_OUT,   /* ours to a node */
+	CK_SNAP_IN,    /* a snapshot arriving */
+	CK_SNAP_OUT,   /* a snapshot leaving */
+	CK_JOIN,       /* a joining node (`sisyd init --join`) */
+} conn_kind;
 
 typedef enum conn_state {
-	CONN_HELLO = 0, /* waiting for ClientHello */
-	CONN_LOGIN,	/* waiting for LoginStart */
-	CONN_PROOF,	/* waiting for LoginProof */
-	CONN_PENALTY,	/* failed login; answer delayed */
-	CONN_READY,	/* logged in */
+	CONN_HELLO = 0,	   /* accepted: waiting for ClientHello */
+	CONN_LOGIN,	   /* waiting for LoginStart */
+	CONN_PROOF,	   /* waiting for LoginProof */
+	CONN_PENALTY,	   /* failed login; answer delayed */
+	CONN_NODE_PROOF,   /* accepted PEER/SNAPSHOT: waiting for NodeProof */
+	CONN_CONNECTING,   /* dialed: connect(2) in progress */
+	CONN_SERVER_HELLO, /* dialed: waiting for the ServerHello */
+	CONN_READY,	   /* logged in / proven */
 } conn_state;
 
 typedef enum req_kind {
 	REQ_LOCAL = 0, /* answered on the loop */
-	REQ_READ,      /* read pool */
-	REQ_WRITE,     /* apply thread */
+	REQ_READ,      /* ReadIndex, then the read pool */
+	REQ_WRITE,     /* runs on the leader (writes.c) */
 } req_kind;
 
 typedef struct srv_conn srv_conn;
+typedef struct srv_peer srv_peer;
+typedef struct srv_snap srv_snap;
+typedef struct srv_join srv_join;
 typedef struct sisy_server sisy_server;
 
 typedef struct srv_req {
+	sisy_server *srv;
 	struct srv_req *next;  /* connection FIFO */
-	struct srv_req *qnext; /* work or completion queue */
-	srv_conn *conn;
+	struct srv_req *qnext; /* work queue / completion list */
+	/* origin: a client connection, or a follower that forwarded it */
+	srv_conn *conn; /* NULL when forwarded to us */
+	uint64_t fwd_from, fwd_id;
+	struct Sisy__PeerMessage *holder; /* owns msg when forwarded */
 	struct Sisy__Request *msg;
+	char user[SISY_AUTH_MAX_USER + 1]; /* who asks */
+	sisy_role role;
 	req_kind kind;
 	bool dispatched, done;
+	bool stale;   /* a STALE read: local state, no ReadIndex */
 	size_t bytes; /* size of the request's frame */
 	sisy_buf out; /* packed Response */
 	/* writes */
-	sisy_kv_op *ops;
-	sisy_kv_op op1;
+	sisy_node_op *ops;
+	sisy_node_op op1;
 	size_t nops;
-	sisy_kv_cmd cmd;
-	/* after completion, on the loop: end this user's sessions */
-	char end_user[SISY_AUTH_MAX_USER + 1];
+	/* waiting: for a leader (parked), for the node, for the leader's
+	 * answer (forwarded) */
+	struct srv_req *pnext, *pprev; /* parked list, or forwards list */
+	bool parked;
+	bool in_node; /* a node callback will come */
+	uint64_t deadline_ms;
+	uint32_t attempts;
+	uint64_t fwd_out_id;  /* forwarded by us: the id (0: not) */
+	uint64_t fwd_out_to;  /* and to whom */
+	uint64_t fwd_sent_ms; /* when */
+	uint64_t join_node;   /* ADD NODE / join: the id of the new node */
+	uint8_t token[SISY_NODE_TOKEN];
+	bool token_set;
+	uint64_t change_index; /* REMOVE NODE: retries of a CONFLICT */
 } srv_req;
 
 struct srv_conn {
 	int fd;
+	conn_kind kind;
 	conn_state state;
-	bool dead;    /* socket closed; freed once nothing is in flight */
-	bool closing; /* send what is queued, then close */
-	bool reading; /* EPOLLIN registered */
-	bool writing; /* EPOLLOUT registered */
+	bool dead;	  /* socket closed; freed once nothing refers to it */
+	bool closing;	  /* send what is queued, then close */
+	bool reading;	  /* EPOLLIN registered */
+	bool writing;	  /* EPOLLOUT registered */
+	bool paused;	  /* no reading (snapshot chunks are being written) */
+	bool dispatching; /* inside handler_dispatch */
 	sisy_frame_reader rd;
 	sisy_session sess;
 	sisy_buf out;
@@ -87,19 +155,46 @@ struct srv_conn {
 	srv_req *undispatched; /* first request not yet dispatched, or NULL */
 	size_t nreq;
 	size_t queued_bytes; /* frame bytes of the requests in the FIFO */
-	size_t running_reads, running_writes;
+	size_t running_reads, running_writes; /* dispatched, unfinished */
 	uint64_t accepted_ms, active_ms, partial_ms, stall_ms, penalty_ms;
 	char addr[64];
 	char user[SISY_AUTH_MAX_USER + 1];
 	sisy_role role;
-	sisy_user login; /* the user being logged in */
+	sisy_auth_verifier login; /* the user being logged in */
+	char login_name[SISY_AUTH_MAX_USER + 1];
+	sisy_role login_role;
 	bool login_known;
+	/* nodes */
+	uint64_t peer_id;	       /* the certified node at the other end */
+	uint8_t peer_pk[SISY_SIGN_PK]; /* its key */
+	sisy_hs_client *hs;	       /* dialed: handshake state */
+	srv_peer *peer;		       /* CK_PEER_OUT: its peer */
+	srv_snap *snap;		       /* CK_SNAP_*: the transfer */
+	srv_join *join;		       /* CK_JOIN */
 	/* all connections; unauthenticated ones also on the unauth list */
 	srv_conn *prev, *next;
 	srv_conn *uprev, *unext;
 	bool in_unauth;
 	bool dirty; /* on the server's flush list */
 	srv_conn *dnext;
+};
+
+/* A node we talk to (peer.c). */
+struct srv_peer {
+	uint64_t id;
+	srv_conn *out;	       /* CK_PEER_OUT, NULL when none */
+	sisy_buf pending;      /* frames (4-byte length + message) queued
+				  while the connection is being set up */
+	uint64_t next_dial_ms; /* backoff: no dial before this */
+	uint32_t backoff_ms;
+	char hint[SISY_NODE_MAX_ADDR + 1]; /* address from its NodeProof */
+	/* its last NodeReport */
+	bool has_report;
+	uint64_t report_ms;
+	uint64_t term, leader, commit, applied;
+	uint8_t role;
+	bool learner;
+	char address[SISY_NODE_MAX_ADDR + 1];
 };
 
 typedef struct work_queue {
@@ -115,18 +210,20 @@ typedef struct work_queue {
 } work_queue;
 
 typedef struct ratelimit ratelimit;
+typedef struct snap_worker snap_worker;
 
 struct sisy_server {
 	sisy_server_config cfg;
 	const sisy_logger *log;
-	int epfd, lfd, evfd;
+	int epfd, lfd, evfd, tfd;
 	uint16_t port;
 	volatile int stop_requested;
 	sisy_node_identity id;
+	sisy_cluster_key ck; /* the cluster signing key (docs/security.md) */
 	uint8_t fake_salt_key[32];
 	uint8_t dummy_pk[SISY_AUTH_PK];
-	sisy_users *users;
-	sisy_kv_store *kv;
+	sisy_node *node;
+	bool node_failed;
 	ratelimit *rl;
 	srv_conn *conns;       /* all */
 	srv_conn *unauth_head; /* oldest first */
@@ -134,17 +231,37 @@ struct sisy_server {
 	srv_conn *dirty; /* replies queued, written at the end of the turn */
 	size_t nconns, nunauth, ndead;
 	/* workers */
-	work_queue readq, applyq;
+	work_queue readq;
 	pthread_t *readers;
 	size_t nreaders;
-	pthread_t applier;
 	bool threads_started;
 	pthread_mutex_t done_mu;
 	srv_req *done_head, *done_tail;
+	snap_worker *sw;
+	/* nodes */
+	srv_peer *peers[SRV_MAX_PEERS];
+	size_t npeers;
+	srv_req *parked; /* waiting for a leader (or a retry) */
+	size_t nparked;
+	srv_req **fwd; /* forwarded by us, by id % SRV_MAX_FORWARDS */
+	srv_req *fwd_head, *fwd_tail; /* the same, oldest first */
+	size_t nfwd;
+	uint64_t fwd_next;
+	srv_join *joins; /* joins waiting to retry a membership change */
+	size_t njoins;	 /* joins in progress */
+	uint64_t last_report_ms;
+	uint64_t ticks;
+	char role_name[16];   /* this node's role, refreshed every tick */
+	sisy_buf end_users;   /* users whose sessions end after this turn's
+				 answers (NUL-separated) */
+	uint64_t leader_seen; /* leader id at the last look (0: none) */
+	bool draining;	      /* SIGTERM: handing leadership over */
+	bool closing;	      /* sisy_server_free: answer nothing more */
 	/* stats (loop thread) */
 	uint64_t started_ms;
 	uint64_t n_accepted, n_logins, n_login_failures, n_requests;
 	uint64_t n_evicted, n_timeouts, n_refused, n_proto_errors;
+	uint64_t n_forwarded, n_forwards_in, n_peer_refused;
 	uint32_t handshake_budget; /* per loop iteration */
 };
 
@@ -155,27 +272,125 @@ void srv_unauth_remove(sisy_server *s, srv_conn *c);
 /* Schedules a write of c's queued output at the end of this loop turn, so
  * many replies leave in one write(2). */
 void srv_conn_want_flush(sisy_server *s, srv_conn *c);
+/* Adds a connected (or connecting) socket to the loop as a new conn. */
+srv_conn *srv_conn_add(sisy_server *s, int fd, conn_kind kind,
+		       conn_state state);
 
 /* conn.c */
 void conn_on_readable(sisy_server *s, srv_conn *c);
 void conn_on_writable(sisy_server *s, srv_conn *c);
 void conn_send_frame(sisy_server *s, srv_conn *c, const void *msg, size_t len,
 		     bool sealed);
+/* Packs m and sends it sealed. */
+void conn_send_msg(sisy_server *s, srv_conn *c, const void *protobuf_msg);
 void conn_penalty_expired(sisy_server *s, srv_conn *c);
 void conn_end_session(sisy_server *s, srv_conn *c);
+/* Dials host:port (non-blocking) as `kind` to node `peer_id`; the
+ * handshake follows by itself. NULL when the socket cannot be made. */
+srv_conn *conn_dial(sisy_server *s, const char *addr, conn_kind kind,
+		    uint64_t peer_id);
+/* Bytes not yet written. */
+size_t conn_unsent(const srv_conn *c);
 
 /* handler.c */
-/* Decodes and validates one request of connection c (the request decoder
- * the fuzzer drives): never NULL unless out of memory; a bad request comes
- * back as REQ_LOCAL with its error reply packed in r->out. */
+/* Decodes and validates one request for a user of `role` (the request
+ * decoder the fuzzer drives): never NULL unless out of memory; a bad
+ * request comes back as REQ_LOCAL with its error reply packed in r->out. */
 srv_req *handler_decode(srv_conn *c, sisy_slice msg);
+/* Classifies an unpacked request (r->msg, r->user, r->role set). */
+void handler_classify(srv_req *r);
 void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg);
 void handler_dispatch(sisy_server *s, srv_conn *c);
 void handler_flush_replies(sisy_server *s, srv_conn *c);
+/* r finished (r->out packed): answer it where it came from. */
 void handler_complete(sisy_server *s, srv_req *r);
 void handler_req_free(srv_req *r);
-void handler_run_read(sisy_server *s, srv_req *r);
-void handler_run_writes(sisy_server *s, srv_req **reqs, size_t n);
+/* Packs resp as r's reply (TOO_BIG if it would not fit a frame). */
+void handler_pack(srv_req *r, void *resp);
+void handler_fail(srv_req *r, sisy_err e, const char *msg);
+/* Ends the sessions of `user` on this node (deleted, role changed). */
+void handler_end_sessions(sisy_server *s, const char *user);
+
+/* reads.c */
+void reads_start(sisy_server *s, srv_req *r);
+void reads_retry(sisy_server *s, srv_req *r); /* parked, on a tick */
+void reads_run(sisy_server *s, srv_req *r);   /* read pool */
+
+/* writes.c */
+void writes_start(sisy_server *s, srv_req *r);
+void writes_retry(sisy_server *s, srv_req *r); /* parked, on a tick */
+/* Parked requests: waiting for a leader or a retry, until deadline. */
+void park(sisy_server *s, srv_req *r);
+void unpark(sisy_server *s, srv_req *r);
+void parked_tick(sisy_server *s);
+/* Answers a write's Response from the node's result. */
+void writes_answer(srv_req *r, sisy_err status, const sisy_node_result *res);
+
+/* forward.c */
+/* Sends r to the leader `to`; its answer completes r. */
+void fwd_out(sisy_server *s, srv_req *r, uint64_t to);
+void fwd_on_response(sisy_server *s, uint64_t from,
+		     struct Sisy__PeerMessage *pm);
+/* A ForwardRequest from node `from` (takes pm). */
+void fwd_on_request(sisy_server *s, uint64_t from,
+		    struct Sisy__PeerMessage *pm);
+/* The connection to `to` broke: its forwards' outcome is unknown. */
+void fwd_peer_lost(sisy_server *s, uint64_t to);
+void fwd_tick(sisy_server *s);
+/* Sends a forwarded request's answer back to the follower; frees r. */
+void fwd_answer(sisy_server *s, srv_req *r);
+void fwd_free_all(sisy_server *s);
+
+/* cluster.c */
+void cluster_refresh_role(sisy_server *s);
+void cluster_info(sisy_server *s, srv_req *r);
+void cluster_nodes(sisy_server *s, srv_req *r);
+void cluster_server_info(sisy_server *s, srv_req *r);
+
+/* peer.c */
+void peer_send(void *ctx, uint64_t to, const uint8_t *frame, size_t len);
+/* Queues one message to node `to` (its own frame), dialing if needed. */
+void peer_send_msg(sisy_server *s, uint64_t to, const uint8_t *msg, size_t len);
+srv_peer *peer_get(sisy_server *s, uint64_t id, bool create);
+/* Where to dial node id (route, membership, hint); false if unknown. */
+bool peer_addr(sisy_server *s, uint64_t id, char *out, size_t cap);
+void peer_out_ready(sisy_server *s, srv_conn *c);
+void peer_out_closed(sisy_server *s, srv_conn *c);
+void peer_on_frame(sisy_server *s, srv_conn *c, sisy_slice msg);
+void peer_tick(sisy_server *s);
+void peer_free_all(sisy_server *s);
+/* Checks a NodeProof (accepting side); false ends the connection. */
+bool peer_check_proof(sisy_server *s, srv_conn *c, sisy_slice msg);
+
+/* snap.c */
+sisy_err snap_start(sisy_server *s);
+void snap_stop(sisy_server *s);
+int snap_fd(sisy_server *s);
+void snap_drain(sisy_server *s); /* loop: finished chunk jobs */
+void snap_take_outgoing(sisy_server *s);
+void snap_out_ready(sisy_server *s, srv_conn *c);
+void snap_on_frame(sisy_server *s, srv_conn *c, sisy_slice msg);
+void snap_on_writable(sisy_server *s, srv_conn *c);
+void snap_closed(sisy_server *s, srv_conn *c);
+
+/* join.c */
+void join_on_frame(sisy_server *s, srv_conn *c, sisy_slice msg);
+void join_closed(sisy_server *s, srv_conn *c);
+void join_tick(sisy_server *s);
+
+/* token.c: the join token (docs/operations.md) */
+#define TOKEN_MAX_ADDRS 16
+typedef struct srv_token {
+	uint8_t secret[SISY_NODE_TOKEN];
+	uint8_t cluster_fpr[32]; /* BLAKE2b-256 of the cluster key */
+	uint64_t node_id;
+	char address[SISY_NODE_MAX_ADDR + 1]; /* the new node's */
+	size_t naddrs;
+	char addrs[TOKEN_MAX_ADDRS][SISY_NODE_MAX_ADDR + 1]; /* members */
+} srv_token;
+sisy_err token_encode(const srv_token *t, sisy_buf *out);
+sisy_err token_decode(const char *text, srv_token *t);
+void token_cluster_fpr(const uint8_t cluster_pk[SISY_SIGN_PK], uint8_t out[32]);
 
 /* work.c */
 sisy_err work_start(sisy_server *s);
@@ -185,7 +400,6 @@ void work_stop(sisy_server *s);
 void work_submit(sisy_server *s, srv_req *r);
 void work_flush(sisy_server *s);
 /* Called by workers when a request (a list of them) is done. */
-void work_done(sisy_server *s, srv_req *r);
 void work_done_list(sisy_server *s, srv_req *first, srv_req *last);
 /* Loop: takes the finished requests. */
 srv_req *work_take_done(sisy_server *s);

@@ -1,12 +1,9 @@
-/* work.c — the threads behind the loop: a pool of read threads and one
- * apply thread, fed by bounded-by-design queues (each connection has at
- * most max_pipeline requests, the server at most max_connections
- * connections), handing finished requests back through a completion list
- * and an eventfd (srv_int.h).
- *
- * The apply thread takes everything queued (up to apply_group commands)
- * and applies it as one engine write: group commit, so with sync on one
- * fsync covers many clients' writes.
+/* work.c — the read pool: threads that run engine reads (which may touch
+ * the disk) off the event loop, fed by a queue bounded by design (each
+ * connection has at most max_pipeline requests, the server at most
+ * max_connections connections), handing finished requests back through a
+ * completion list and an eventfd (srv_int.h). Writes do not come here:
+ * they are Raft proposals (writes.c), applied by the node's apply thread.
  */
 #include "srv_int.h"
 
@@ -95,11 +92,6 @@ void work_done_list(sisy_server *s, srv_req *first, srv_req *last)
 	}
 }
 
-void work_done(sisy_server *s, srv_req *r)
-{
-	work_done_list(s, r, r);
-}
-
 /* Links reqs[0..n) through qnext and hands them back in one go. */
 static void done_batch(sisy_server *s, srv_req **reqs, size_t n)
 {
@@ -126,31 +118,15 @@ static void *reader_main(void *arg)
 	size_t n;
 	while ((n = q_pop(&s->readq, batch, READ_BATCH)) > 0) {
 		for (size_t i = 0; i < n; i++)
-			handler_run_read(s, batch[i]);
+			reads_run(s, batch[i]);
 		done_batch(s, batch, n);
 	}
-	return NULL;
-}
-
-static void *applier_main(void *arg)
-{
-	sisy_server *s = arg;
-	size_t max = s->cfg.apply_group;
-	srv_req **batch = calloc(max, sizeof *batch);
-	if (batch == NULL)
-		return NULL;
-	size_t n;
-	while ((n = q_pop(&s->applyq, batch, max)) > 0) {
-		handler_run_writes(s, batch, n);
-		done_batch(s, batch, n);
-	}
-	free(batch);
 	return NULL;
 }
 
 void work_submit(sisy_server *s, srv_req *r)
 {
-	work_queue *q = r->kind == REQ_READ ? &s->readq : &s->applyq;
+	work_queue *q = &s->readq;
 	r->qnext = NULL;
 	if (q->pend_tail)
 		q->pend_tail->qnext = r;
@@ -163,13 +139,11 @@ void work_submit(sisy_server *s, srv_req *r)
 void work_flush(sisy_server *s)
 {
 	q_hand_over(&s->readq);
-	q_hand_over(&s->applyq);
 }
 
 sisy_err work_start(sisy_server *s)
 {
 	q_init(&s->readq);
-	q_init(&s->applyq);
 	/* Measured on 2 cores: one read thread beats two (the loop, the apply
 	 * thread and the engine need the other core). */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -185,11 +159,6 @@ sisy_err work_start(sisy_server *s)
 			return sisy_errf(SISY_E_INTERNAL,
 					 "work.c: cannot start threads");
 		}
-	if (pthread_create(&s->applier, NULL, applier_main, s) != 0) {
-		work_stop(s);
-		return sisy_errf(SISY_E_INTERNAL,
-				 "work.c: cannot start the apply thread");
-	}
 	s->threads_started = true;
 	return SISY_OK;
 }
@@ -209,13 +178,9 @@ void work_stop(sisy_server *s)
 		return;
 	work_flush(s);
 	q_stop(&s->readq);
-	q_stop(&s->applyq);
 	for (size_t i = 0; i < s->nreaders; i++)
 		pthread_join(s->readers[i], NULL);
-	if (s->threads_started)
-		pthread_join(s->applier, NULL);
 	free(s->readers);
 	s->readers = NULL;
 	q_destroy(&s->readq);
-	q_destroy(&s->applyq);
 }

@@ -94,7 +94,7 @@ SISY_USER=nosuchuser expect_rc 0 "$C" -U admin -c "PING"
 SISY_HOST=127.0.0.1:1 expect_rc 0 "$C" -h "$NODE1_HOST" -p "$NODE1_PORT" -c "PING"
 # Hosts are tried in turn: a dead one first, then the node.
 expect_rc 0 "$C" -h "127.0.0.1:1,$NODE1_HOST:$NODE1_PORT" -At -c "WHOAMI"
-out_is "admin|admin|1|standalone"
+out_is "admin|admin|1|leader"
 expect_rc 2 "$C" -h 127.0.0.1:1 -c "PING"
 err_has "sisy-cli: error:"
 printf '\\set ON_ERROR_STOP 1\n\\set greet rc-was-read\n' >"$HOME/.sisyrc"

@@ -114,7 +114,7 @@ is $'1\n' -At -c "GET b:1"
 # --- PING, INFO, WHOAMI, users ----------------------------------------------
 is $'PONG\n' -c "PING"
 is $'{"status":"PONG"}\n' --json -c "PING"
-is $'admin|admin|1|standalone\n' -At -c "WHOAMI"
+is $'admin|admin|1|leader\n' -At -c "WHOAMI"
 "$C" -X -At -c "INFO" | grep -q '^server.version|' || fail "INFO has no server.version row"
 is $'USER ADD\nadmin|admin\nu1|readwrite\n' -At -c "USER ADD u1 ROLE readwrite PASSWORD p" -c "USER LIST"
 is $'USER ROLE\nUSER PASSWORD\nUSER DEL\n' -c "USER ROLE u1 admin; USER PASSWORD u1 q; USER DEL u1"

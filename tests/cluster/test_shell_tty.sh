@@ -73,7 +73,7 @@ class Tty:
 
 base = {"PATH": os.environ["PATH"], "HOME": home, "TERM": "dumb",
         "SISY_HOST": hostport, "SISY_USER": "admin"}
-prompt = "admin@%s=> " % hostport
+prompt = "admin@%s (leader)=> " % hostport
 
 # 1. Unknown cluster key: the fingerprint is shown and "no" refuses (exit 2).
 t = Tty([], dict(base, SISY_PASSWORD=password))
@@ -106,11 +106,11 @@ if " hello\r\n(1 row)" not in out:
 # Completion, in the case typed.
 t.send("wh\t\n")
 out = t.expect(prompt, "completed WHOAMI")
-if "whoami" not in out or "standalone" not in out:
+if "whoami" not in out or "leader" not in out:
     fail("tab did not complete whoami: %r" % out)
 # A batch shows in the prompt.
 t.send("BEGIN\n")
-t.expect("admin@%s*> " % hostport, "batch prompt")
+t.expect("admin@%s (leader)*> " % hostport, "batch prompt")
 t.send("ROLLBACK\n")
 t.expect(prompt, "prompt after ROLLBACK")
 # Ctrl-C drops the line being typed.
