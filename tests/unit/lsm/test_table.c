@@ -457,6 +457,107 @@ static void test_write_errors_are_reported(void **state)
 	env_free(&e);
 }
 
+/* User keys over a tiny alphabet with 0x00 and 0xff, of many lengths, all
+ * behind one shared prefix (some keys are prefixes of others): the index
+ * search compares the bytes after the shared prefix as zero-padded
+ * integers, which must never change an answer. One entry per block. */
+static int cmp_user(const void *a, const void *b)
+{
+	const sisy_buf *x = a, *y = b;
+	return sisy_slice_cmp(sisy_buf_slice(x), sisy_buf_slice(y));
+}
+
+static void random_user(sisy_rand *r, sisy_buf *out)
+{
+	static const uint8_t alpha[] = {0x00, 0x01, 'a', 0xff};
+	out->len = 0;
+	sisy_buf_append(out, "pp", 2);
+	int len = (int)sisy_rand_below(r, 13);
+	for (int i = 0; i < len; i++)
+		sisy_buf_append_u8(out, alpha[sisy_rand_below(r, 4)]);
+}
+
+static void test_index_search_with_odd_keys(void **state)
+{
+	(void)state;
+	sisy_rand r;
+	sisy_rand_seed(&r, 13);
+	enum { N = 600 };
+	sisy_buf users[N];
+	memset(users, 0, sizeof users);
+	for (int i = 0; i < N; i++)
+		random_user(&r, &users[i]);
+	qsort(users, N, sizeof *users, cmp_user);
+	int n = 0; /* dedupe */
+	for (int i = 0; i < N; i++) {
+		if (n > 0 && cmp_user(&users[n - 1], &users[i]) == 0)
+			continue;
+		sisy_buf t = users[n];
+		users[n] = users[i];
+		users[i] = t;
+		n++;
+	}
+	tf_set s = {calloc((size_t)n, sizeof(tf_entry)), n, 0, 0};
+	for (int i = 0; i < n; i++) {
+		sisy_buf k = {0};
+		lsm_ikey(&k, sisy_buf_slice(&users[i]), 7, LSM_TYPE_VALUE);
+		s.e[i].ikey = k.data;
+		s.e[i].klen = k.len;
+		s.e[i].val = malloc(4);
+		sisy_put_u32(s.e[i].val, (uint32_t)i);
+		s.e[i].vlen = 4;
+	}
+	mode m = {true, false, false};
+	env e;
+	env_init(&e, &m);
+	lsm_table_options o = opts(false, 16);
+	uint64_t size;
+	assert_int_equal(tf_build(&e.w.base, "/db/000012.sst", &o, &s, &size),
+			 SISY_OK);
+	lsm_table *t = open_table(&e, "/db/000012.sst", size, true);
+	lsm_iter *it = lsm_table_iter_new(t, true);
+	sisy_buf probe = {0}, lk = {0};
+	tf_got g = {0};
+	for (int i = 0; i < 4000; i++) {
+		if (i < n)
+			sisy_buf_set(&probe, users[i].data, users[i].len);
+		else
+			random_user(&r, &probe);
+		if (i % 7 == 0) /* outside the shared prefix, too */
+			probe.data[sisy_rand_below(&r, 2)] ^= 0x10;
+		uint64_t seq = 6 + sisy_rand_below(&r, 3);
+		lsm_ikey(&lk, sisy_buf_slice(&probe), seq, LSM_TYPE_SEEK);
+		sisy_slice lookup = sisy_buf_slice(&lk);
+		int want = tf_expect_get(&s, lookup);
+		bool found;
+		g.calls = 0;
+		assert_int_equal(
+		    lsm_table_get(t, lookup, tf_got_fn, &g, &found), SISY_OK);
+		assert_int_equal(found, want >= 0);
+		if (want >= 0)
+			assert_true(sisy_slice_eq(sisy_buf_slice(&g.val),
+						  tf_val(&s, want)));
+		int lb = tf_lower_bound(&s, lookup);
+		lsm_iter_seek(it, lookup);
+		if (lb == s.n) {
+			assert_false(lsm_iter_valid(it));
+		} else {
+			assert_true(lsm_iter_valid(it));
+			assert_true(
+			    sisy_slice_eq(lsm_iter_key(it), tf_key(&s, lb)));
+		}
+	}
+	lsm_iter_destroy(it);
+	sisy_buf_free(&probe);
+	sisy_buf_free(&lk);
+	tf_got_free(&g);
+	lsm_table_close(t);
+	env_free(&e);
+	tf_set_free(&s);
+	for (int i = 0; i < N; i++)
+		sisy_buf_free(&users[i]);
+}
+
 /* --- corruption ---------------------------------------------------------- */
 
 static bool mentions(const char *msg, const char *what)
@@ -718,6 +819,7 @@ int main(void)
 	    cmocka_unit_test(test_compression_kept_only_when_smaller),
 	    cmocka_unit_test(test_builder_reports_size_and_entries),
 	    cmocka_unit_test(test_write_errors_are_reported),
+	    cmocka_unit_test(test_index_search_with_odd_keys),
 	    cmocka_unit_test(test_every_flipped_byte_is_caught),
 	    cmocka_unit_test(test_unverified_damage_never_crashes),
 	    cmocka_unit_test(test_bad_version_and_magic),
