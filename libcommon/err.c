@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char errmsg_buf[512];
 
@@ -35,10 +36,14 @@ const char *sisy_errname(sisy_err e)
 
 sisy_err sisy_errf(sisy_err code, const char *fmt, ...)
 {
+	/* Format into a temporary first: callers often wrap the previous
+	 * message ("open: %s", sisy_errmsg()), which lives in errmsg_buf. */
+	char tmp[sizeof errmsg_buf];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errmsg_buf, sizeof errmsg_buf, fmt, ap);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
+	memcpy(errmsg_buf, tmp, sizeof tmp);
 	return code;
 }
 

@@ -60,7 +60,8 @@ const char *sisy_strerror(sisy_err e);
 /* The code's symbolic name ("SISY_E_IO"); never NULL. */
 const char *sisy_errname(sisy_err e);
 
-/* Attach a printf-style message to this thread and return `code`. */
+/* Attach a printf-style message to this thread and return `code`. The
+ * arguments may include sisy_errmsg() itself (wrapping a message). */
 sisy_err sisy_errf(sisy_err code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -64,6 +64,10 @@ static void test_err(void **state)
 	assert_int_equal(sisy_errf(SISY_E_CORRUPT, "bad at %d", 7),
 			 SISY_E_CORRUPT);
 	assert_string_equal(sisy_errmsg(), "bad at 7");
+	/* Wrapping the current message must not read the buffer it writes. */
+	sisy_errf(SISY_E_IO, "inner %s", "cause");
+	sisy_errf(SISY_E_IO, "outer: %s", sisy_errmsg());
+	assert_string_equal(sisy_errmsg(), "outer: inner cause");
 	sisy_errclear();
 	assert_string_equal(sisy_errmsg(), "");
 }
