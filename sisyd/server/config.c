@@ -88,6 +88,12 @@ static const row rows[] = {
      "SIGTERM on a leader: how long to wait for the handover"},
     {"snapshot_chunk_bytes", T_U32, F(snapshot_chunk_bytes), 0, 4096, 8u << 20,
      "bytes per snapshot chunk"},
+    {"compact_entries", T_U64, F(compact_entries), 0, 1, 1ull << 40,
+     "compact the Raft log once it holds this many applied, durable "
+     "entries"},
+    {"compact_keep", T_U64, F(compact_keep), 0, 0, 1ull << 40,
+     "entries kept behind a compaction (a follower that far behind "
+     "catches up without a snapshot)"},
     {"peer_routes", T_STR, F(peer_routes), S(peer_routes), 0, 0,
      "id=host:port[,id=host:port...]: dial these nodes there instead of "
      "their membership address (a fault proxy between nodes)"},
@@ -127,6 +133,8 @@ void sisy_config_defaults(sisy_server_config *c)
 	c->forward_timeout_ms = 10000;
 	c->transfer_timeout_ms = 3000;
 	c->snapshot_chunk_bytes = 1u << 20;
+	c->compact_entries = 10000;
+	c->compact_keep = 1000;
 }
 
 const char *sisy_config_advertise(const sisy_server_config *c)

@@ -50,9 +50,11 @@ typedef struct sisy_server_config {
 	uint32_t forward_timeout_ms;   /* a forwarded write's answer */
 	uint32_t transfer_timeout_ms;  /* SIGTERM: leadership handover */
 	uint32_t snapshot_chunk_bytes; /* snapshot stream chunks */
-	char peer_routes[2048];	       /* "id=host:port,...": dial node id there
-					  instead of its membership address (a
-					  fault proxy between nodes) */
+	uint64_t compact_entries; /* log compaction: past this many entries */
+	uint64_t compact_keep;	  /* ... keeping this many */
+	char peer_routes[2048];	  /* "id=host:port,...": dial node id there
+				     instead of its membership address (a
+				     fault proxy between nodes) */
 } sisy_server_config;
 
 void sisy_config_defaults(sisy_server_config *c);

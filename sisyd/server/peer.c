@@ -177,6 +177,18 @@ void peer_free_all(sisy_server *s)
 
 /* ------------------------------------------------------------ receiving */
 
+/* A refused node redials every second: say so once a minute per id. */
+static bool warn_refused(sisy_server *s, uint64_t id)
+{
+	uint64_t now = sisy_now_ms();
+	size_t slot = id % (sizeof s->refused / sizeof s->refused[0]);
+	if (s->refused[slot].id == id && now - s->refused[slot].ms < 60000)
+		return false;
+	s->refused[slot].id = id;
+	s->refused[slot].ms = now;
+	return true;
+}
+
 bool peer_check_proof(sisy_server *s, srv_conn *c, sisy_slice msg)
 {
 	Sisy__NodeProof *np = sisy__node_proof__unpack(NULL, msg.len, msg.data);
@@ -185,7 +197,10 @@ bool peer_check_proof(sisy_server *s, srv_conn *c, sisy_slice msg)
 				     np->signature.data);
 	if (ok && !sisy_node_peer_allowed(s->node, c->peer_id, c->peer_pk)) {
 		ok = false;
-		sisy_log(s->log, SISY_LOG_WARN, "server",
+		sisy_log(s->log,
+			 warn_refused(s, c->peer_id) ? SISY_LOG_WARN
+						     : SISY_LOG_DEBUG,
+			 "server",
 			 "node %" PRIu64 " (from %s) is not a member, or not "
 			 "with this key (a node whose data was lost joins "
 			 "again under a new id): refused",

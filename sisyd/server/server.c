@@ -192,6 +192,8 @@ static sisy_err open_node(sisy_server *s)
 	o.user_ctx = s;
 	o.election_ticks = s->cfg.election_ticks;
 	o.heartbeat_ticks = s->cfg.heartbeat_ticks;
+	o.compact_entries = s->cfg.compact_entries;
+	o.compact_keep = s->cfg.compact_keep;
 	o.memtable_bytes = s->cfg.memtable_bytes;
 	o.block_cache_bytes = s->cfg.block_cache_bytes;
 	if (o.heartbeat_ticks >= o.election_ticks)

@@ -246,17 +246,29 @@ static void send_ack(sisy_server *s, srv_conn *c, sisy_err rc, const char *msg)
 	srv_conn_want_flush(s, c);
 }
 
+/* A snapshot goes only to a node our Raft connection reaches: else it
+ * fails at once (the node asks again later), instead of dialing a node
+ * that is down at the pace the node retries. */
 void snap_take_outgoing(sisy_server *s)
 {
 	sisy_node_snap_out *so;
 	char addr[SISY_NODE_MAX_ADDR + 1];
 	while ((so = sisy_node_snap_out_next(s->node)) != NULL) {
-		srv_snap *t = calloc(1, sizeof *t);
 		uint64_t to = sisy_node_snap_out_to(so);
+		srv_peer *p = peer_get(s, to, false);
+		srv_snap *t = NULL;
 		srv_conn *c = NULL;
-		if (t != NULL && peer_addr(s, to, addr, sizeof addr))
+		if (p && p->out && p->out->state == CONN_READY &&
+		    peer_addr(s, to, addr, sizeof addr) &&
+		    (t = calloc(1, sizeof *t)) != NULL)
 			c = conn_dial(s, addr, CK_SNAP_OUT, to);
 		if (c == NULL) {
+			if (p == NULL || p->out == NULL)
+				peer_send_msg(s, to, NULL, 0); /* dial */
+			sisy_log(s->log, SISY_LOG_DEBUG, "server",
+				 "snapshot for node %" PRIu64
+				 ": not connected to it",
+				 to);
 			sisy_node_snap_out_done(s->node, so, SISY_E_CONN);
 			free(t);
 			continue;

@@ -249,6 +249,9 @@ struct sisy_server {
 	uint64_t fwd_next;
 	srv_join *joins; /* joins waiting to retry a membership change */
 	size_t njoins;	 /* joins in progress */
+	struct {
+		uint64_t id, ms;
+	} refused[16]; /* nodes refused lately (for the log) */
 	uint64_t last_report_ms;
 	uint64_t ticks;
 	char role_name[16];   /* this node's role, refreshed every tick */
