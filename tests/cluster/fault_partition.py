@@ -21,7 +21,8 @@ each cut:
 """
 import sys
 
-import libfault as F
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import libfault as F  # noqa: E402
 
 
 def minority_violations(recs, t_cut, t_heal):
@@ -80,8 +81,9 @@ def one_cut(c, major, minor, how):
 
 
 def scenario(made):
-    c = F.Cluster(3, proxy=True).up()
+    c = F.Cluster(3, proxy=True)
     made.append(c)
+    c.up()
     leader = c.wait_leader()
     others = [i for i in c.ids() if i != leader]
     # The majority clients use the two followers of now; after the first

@@ -9,12 +9,15 @@
  *       listener is up, FILE (written atomically) holds
  *         control PORT
  *         route FROM TO PORT        (one line per route)
+ *   sisy-faultproxy pair CTLDIR PORT TARGET_PORT I J
+ *       one route: node I dialling node J at 127.0.0.1:PORT, forwarded to
+ *       127.0.0.1:TARGET_PORT; the port file is CTLDIR/I_J.ctl. This is
+ *       the form devcluster's --proxy-cmd calls ("CMD P TARGET i j"): one
+ *       process per ordered pair; a test sends each command to all of them
+ *       (each applies the rules to its own connections only).
  *   sisy-faultproxy ctl PORT|@FILE COMMAND...
  *       sends one command, prints the answer; exit 0 for OK, 1 for ERR,
  *       2 when the proxy cannot be reached (FILE: a port file as above).
- *
- * The cluster tests start one proxy for a cluster and make node i dial
- * node j through route i>j (devcluster's proxy option).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,6 +46,7 @@ static int usage(void)
 		"[--nodes N]\n"
 		"                       [--route FROM:TO[:PORT]]... "
 		"[--upstream N=HOST:PORT]...\n"
+		"       sisy-faultproxy pair CTLDIR PORT TARGET_PORT I J\n"
 		"       sisy-faultproxy ctl PORT|@FILE COMMAND...\n");
 	return 2;
 }
@@ -229,10 +233,40 @@ static void teardown(faultproxy *p)
 	free(p);
 }
 
+/* "pair CTLDIR PORT TARGET I J" -> the equivalent long options. */
+typedef struct pair_argv {
+	char route[64], up[FP_ADDR], file[4096];
+	char *argv[8];
+} pair_argv;
+
+static int pair_args(int argc, char **argv, pair_argv *pa)
+{
+	if (argc != 7 || strlen(argv[2]) > sizeof pa->file - 32 ||
+	    strlen(argv[3]) > 5 || strlen(argv[4]) > 5 || strlen(argv[5]) > 5 ||
+	    strlen(argv[6]) > 5)
+		return -1;
+	snprintf(pa->route, sizeof pa->route, "%s:%s:%s", argv[5], argv[6],
+		 argv[3]);
+	snprintf(pa->up, sizeof pa->up, "%s=127.0.0.1:%s", argv[6], argv[4]);
+	snprintf(pa->file, sizeof pa->file, "%s/%s_%s.ctl", argv[2], argv[5],
+		 argv[6]);
+	char *v[] = {argv[0], "--route",     pa->route, "--upstream",
+		     pa->up,  "--port-file", pa->file,	NULL};
+	memcpy(pa->argv, v, sizeof v);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	pair_argv pa;
 	if (argc >= 2 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "pair")) {
+		if (pair_args(argc, argv, &pa) != 0)
+			return usage();
+		argc = 7;
+		argv = pa.argv;
+	}
 	faultproxy *p = calloc(1, sizeof *p);
 	if (!p)
 		return 1;

@@ -108,7 +108,36 @@ def main():
         px.p.wait(timeout=DEADLINE)
     if px.p.returncode != 0:
         fail("proxy exited with %d" % px.p.returncode)
+    pair_mode(tmp)
     print("faultproxy: all checks passed")
+
+
+def pair_mode(tmp):
+    """devcluster's --proxy-cmd form: one route, port file I_J.ctl."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    p = subprocess.Popen([PROXY, "pair", tmp, "0",
+                          str(server.getsockname()[1]), "4", "7"])
+    ctl = os.path.join(tmp, "4_7.ctl")
+    wait_for(lambda: os.path.exists(ctl), "the pair's port file")
+    lines = open(ctl).read().split("\n")
+    route = [l.split() for l in lines if l.startswith("route")]
+    if len(route) != 1 or route[0][1:3] != ["4", "7"]:
+        fail("pair mode should open exactly route 4>7: %r" % lines)
+    c = socket.create_connection(("127.0.0.1", int(route[0][3])))
+    server.settimeout(DEADLINE)
+    s, _ = server.accept()
+    c.sendall(b"pair")
+    if recv_exactly(s, 4) != b"pair":
+        fail("pair mode should forward to its target port")
+    r = subprocess.run([PROXY, "ctl", "@" + ctl, "quit"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("pair mode: quit: %r" % (r,))
+    p.wait(timeout=DEADLINE)
+    for x in (c, s, server):
+        x.close()
 
 
 def run(px):

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,8 @@ import time
 SRC = os.environ.get("SRC_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("BUILD_BIN") or os.path.join(SRC, "build", "bin")
-DEVCLUSTER = os.path.join(SRC, "tests", "cluster", "devcluster")
+DEVCLUSTER = os.environ.get("SISY_DEVCLUSTER") or os.path.join(
+    SRC, "tests", "cluster", "devcluster")
 
 # Raft timing for the tests: longer than the defaults, so a sanitized build
 # on a loaded machine does not hold spurious elections (those would not
@@ -41,6 +43,7 @@ def log(msg):
 
 
 T0 = time.monotonic()
+RUNNING = []  # History processes, ended by run() whatever happens
 
 
 def wait_for(cond, what, timeout=None):
@@ -63,6 +66,8 @@ def load_env(path):
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             k, v = line.split("=", 1)
+            if len(v) >= 2 and v[0] == v[-1] == '"':
+                v = v[1:-1]
             env[k] = v
     return env
 
@@ -80,7 +85,6 @@ class Cluster:
         os.makedirs(self.home)
         self.flags = list(TEST_FLAGS) + list(flags)
         self.env = {}
-        self.extra = {}  # nodes added by join: id -> (pid, host, port, dir)
 
     # -- processes -------------------------------------------------------
     def _run(self, args, timeout=120, check=True, env=None):
@@ -105,7 +109,11 @@ class Cluster:
     def up(self):
         args = ["up", str(self.n), self.dir, "--log-level", "info"]
         if self.proxy_on:
-            args.append("--proxy")
+            # One sisy-faultproxy per ordered pair (devcluster runs
+            # "CMD PORT TARGET i j"); each writes proxies/i_j.ctl.
+            args += ["--proxy-cmd", "%s pair %s" % (
+                os.path.join(BIN, "sisy-faultproxy"),
+                os.path.join(self.dir, "proxies"))]
         self.devcluster(*args, "--", *self.flags)
         log("cluster of %d up: %s" % (self.n, self.env.get("SISY_HOST")))
         return self
@@ -113,44 +121,34 @@ class Cluster:
     def down(self):
         if os.path.exists(os.path.join(self.dir, "env")):
             self.devcluster("down", self.dir, check=False)
-        for nid, (pid, _, _, _) in self.extra.items():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         if os.environ.get("SISY_KEEP") != "1":
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
             log("kept %s" % self.tmp)
 
     def ids(self):
-        return list(range(1, self.n + 1)) + sorted(self.extra)
+        """Every node devcluster knows of (running or not)."""
+        return [int(x) for x in self.env.get("NODE_IDS", "").split()] or \
+            list(range(1, self.n + 1))
 
     def pid(self, i):
-        if i in self.extra:
-            return self.extra[i][0]
-        return int(self.env["NODE%d_PID" % i])
+        return int(self.env.get("NODE%d_PID" % i) or 0)
 
     def addr(self, i):
-        if i in self.extra:
-            return "%s:%d" % (self.extra[i][1], self.extra[i][2])
         return "%s:%s" % (self.env["NODE%d_HOST" % i],
                           self.env["NODE%d_PORT" % i])
 
     def data_dir(self, i):
-        if i in self.extra:
-            return self.extra[i][3]
         return self.env.get("NODE%d_DIR" % i) or os.path.join(
             self.dir, "node%d" % i)
 
     def alive(self, i):
-        try:
-            os.kill(self.pid(i), 0)
-        except OSError:
+        pid = self.pid(i)
+        if not pid:
             return False
         # A zombie still answers kill(0): look at its state.
         try:
-            with open("/proc/%d/stat" % self.pid(i)) as f:
+            with open("/proc/%d/stat" % pid) as f:
                 return f.read().split(")")[-1].split()[0] != "Z"
         except OSError:
             return False
@@ -160,8 +158,42 @@ class Cluster:
         os.kill(self.pid(i), signal.SIGKILL)
         t = time.monotonic_ns()
         wait_for(lambda: not self.alive(i), "node %d to die" % i, 10)
+        self.devcluster("kill", self.dir, str(i))  # its bookkeeping
         log("SIGKILL node %d" % i)
         return t
+
+    def kill_all(self):
+        """SIGKILL every running node at the same moment (a power cut of
+        the whole cluster, as far as processes go)."""
+        ids = [i for i in self.ids() if self.alive(i)]
+        for i in ids:
+            os.kill(self.pid(i), signal.SIGKILL)
+        for i in ids:
+            self.devcluster("kill", self.dir, str(i))  # its bookkeeping
+        log("SIGKILL nodes %s at once" % ids)
+
+    def lose_disk(self, i):
+        """Node i's disk is gone: everything sisyd keeps in its data
+        directory is deleted (devcluster's own files and the log stay, so
+        `devcluster start` can try to run it again)."""
+        d = self.data_dir(i)
+        for name in os.listdir(d):
+            if name.startswith("devcluster.") or name == "sisyd.log":
+                continue
+            p = os.path.join(d, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+        log("node %d lost its disk" % i)
+
+    def add(self):
+        """devcluster add: a fresh node joins (CLUSTER ADD NODE, sisyd init
+        --join) and starts; returns its id."""
+        r = self.devcluster("add", self.dir)
+        nid = int(r.stdout.strip().splitlines()[-1])
+        log("node %d joined at %s" % (nid, self.addr(nid)))
+        return nid
 
     def stop(self, i):
         self.devcluster("stop", self.dir, str(i))
@@ -260,16 +292,25 @@ class Cluster:
         return l
 
     def proxy(self, *words):
-        """A command to the fault proxy between the nodes."""
-        port_file = self.env.get("PROXY_PORT_FILE") or os.path.join(
-            self.dir, "proxy.ports")
-        r = self._run([os.path.join(BIN, "sisy-faultproxy"), "ctl",
-                       "@" + port_file, *words], check=False)
-        if r.returncode != 0:
-            raise Fail("proxy %s: %s%s" % (" ".join(words), r.stdout,
-                                           r.stderr))
-        log("proxy: %s -> %s" % (" ".join(words), r.stdout.strip()))
-        return r.stdout.strip()
+        """A command to the fault proxies between the nodes (one process
+        per ordered pair: every one gets the command and applies it to its
+        own connections). Returns the answers."""
+        d = os.path.join(self.dir, "proxies")
+        files = sorted(f for f in os.listdir(d) if f.endswith(".ctl"))
+        if not files:
+            raise Fail("no fault proxies in %s" % d)
+        answers = []
+        for f in files:
+            port = int(open(os.path.join(d, f)).read().split()[1])
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=10) as s:
+                s.sendall((" ".join(words) + "\n").encode())
+                ans = s.makefile("r").readline().strip()
+            if not ans.startswith("OK"):
+                raise Fail("proxy %s (%s): %s" % (" ".join(words), f, ans))
+            answers.append(ans)
+        log("proxy: %s" % " ".join(words))
+        return answers
 
     def dump(self, i):
         """Every key and value on node i, from its own state (a stale
@@ -322,6 +363,7 @@ class History:
                                   stderr=subprocess.PIPE, text=True)
         self.name = name
         self.summary = None
+        RUNNING.append(self)
 
     def counts(self):
         try:
@@ -388,23 +430,34 @@ def first_ok_write_after(records, t):
 
 
 def run(scenario):
-    """Runs scenario(cluster list) with clean-up; exit 1 on Fail."""
+    """Runs scenario(made) (it appends the clusters it makes to `made`),
+    always taking them down; exit 1 on any failure, with the tail of
+    every node's log."""
     made = []
+    ok = False
     try:
         scenario(made)
+        ok = True
     except Fail as e:
         print("FAIL: %s" % e, flush=True)
-        for c in made:
-            for i in c.ids():
-                logf = os.path.join(c.data_dir(i), "sisyd.log")
-                if os.path.exists(logf):
-                    print("--- tail of node %d's log ---" % i)
-                    print("".join(open(logf, errors="replace")
-                                  .readlines()[-25:]))
-        os.environ["SISY_KEEP"] = os.environ.get("SISY_KEEP", "0")
+    except Exception:
+        import traceback
+        traceback.print_exc()
+    finally:
+        for h in RUNNING:
+            if h.p.poll() is None:
+                h.p.kill()
+                h.p.communicate()
+        if not ok:
+            for c in made:
+                for i in c.ids():
+                    logf = os.path.join(c.data_dir(i), "sisyd.log")
+                    if os.path.exists(logf):
+                        print("--- tail of node %d's log ---" % i)
+                        print("".join(open(logf, errors="replace")
+                                      .readlines()[-25:]), flush=True)
         for c in made:
             c.down()
+    if not ok:
         sys.exit(1)
-    for c in made:
-        c.down()
     log("PASS")
