@@ -294,8 +294,12 @@ void node_promote_learners(node_group *g)
 		return;
 	size_t k = sisy_raft_get_progress(g->raft, pr, SISY_RAFT_MAX_NODES);
 	for (size_t i = 0; i < k && i < SISY_RAFT_MAX_NODES; i++) {
+		/* match 0: it never acknowledged anything (a progress starts
+		 * as "just heard from", so a learner that is not even
+		 * running would otherwise be promoted in a young cluster and
+		 * take the quorum with it). */
 		if (!pr[i].is_learner || !heard_from(g, &pr[i]) ||
-		    pr[i].match + 64 < st.last_index)
+		    pr[i].match == 0 || pr[i].match + 64 < st.last_index)
 			continue;
 		sisy_err rc =
 		    sisy_node_change(g->n, g->id, SISY_NODE_ADD_VOTER, pr[i].id,
