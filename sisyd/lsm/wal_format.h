@@ -25,26 +25,45 @@ static inline void wal_encode_header(uint8_t h[LSM_WAL_HEADER],
 	sisy_put_u32(h + 28, sisy_checksum32(h, 28));
 }
 
-/* The checksum of a record header's fields (a cheap first test). */
-static inline uint32_t wal_header_crc(uint64_t number, uint64_t offset,
-				      uint32_t len)
+/* The fields every record checksum covers: file number, offset, length
+ * and (version 2) the synced size. Returns the seed's length. */
+static inline size_t wal_seed(uint8_t out[28], uint32_t version,
+			      uint64_t number, uint64_t offset, uint32_t len,
+			      uint64_t synced)
 {
-	uint8_t h[20];
-	sisy_put_u64(h, number);
-	sisy_put_u64(h + 8, offset);
-	sisy_put_u32(h + 16, len);
-	return sisy_checksum32(h, sizeof h);
+	sisy_put_u64(out, number);
+	sisy_put_u64(out + 8, offset);
+	sisy_put_u32(out + 16, len);
+	if (version < 2)
+		return 20;
+	sisy_put_u64(out + 20, synced);
+	return 28;
+}
+
+/* The checksum of a record header's fields (a cheap first test). */
+static inline uint32_t wal_header_crc(uint32_t version, uint64_t number,
+				      uint64_t offset, uint32_t len,
+				      uint64_t synced)
+{
+	uint8_t h[28];
+	size_t n = wal_seed(h, version, number, offset, len, synced);
+	return sisy_checksum32(h, n);
 }
 
 /* The checksum of a record at `offset` of file `number`. */
-static inline uint32_t wal_record_crc(uint64_t number, uint64_t offset,
+static inline uint32_t wal_record_crc(uint32_t version, uint64_t number,
+				      uint64_t offset, uint64_t synced,
 				      const uint8_t *payload, uint32_t len)
 {
-	uint8_t seed[20];
-	sisy_put_u64(seed, number);
-	sisy_put_u64(seed + 8, offset);
-	sisy_put_u32(seed + 16, len);
-	return sisy_checksum32_2(seed, sizeof seed, payload, len);
+	uint8_t seed[28];
+	size_t n = wal_seed(seed, version, number, offset, len, synced);
+	return sisy_checksum32_2(seed, n, payload, len);
+}
+
+/* Record header size of a format version. */
+static inline uint32_t wal_record_header(uint32_t version)
+{
+	return version < 2 ? LSM_WAL_RECORD_HEADER_V1 : LSM_WAL_RECORD_HEADER;
 }
 
 #endif

@@ -1,10 +1,13 @@
 /* wal_writer.c — appending records to a WAL or MANIFEST (format: wal.h).
  *
  * Each record goes out in one append (header and payload copied into a
- * scratch buffer), so the group commit costs one write(2). Invariant: `size`
- * is the length of the file's valid prefix; after a failed append the file
- * is truncated back to it, so later records never follow a partial one
- * (which recovery would rightly call corruption). */
+ * scratch buffer), so the group commit costs one write(2). Invariants:
+ * `size` is the length of the file's valid prefix; after a failed append
+ * the file is truncated back to it, so later records never follow a partial
+ * one (which recovery would rightly call corruption). `synced` <= `size` is
+ * the prefix the last successful fdatasync made durable; every record
+ * carries it, so a reader can tell damage in synced bytes (corruption) from
+ * unsynced writes a crash lost (a torn tail). */
 #include "wal.h"
 
 #include <assert.h>
@@ -21,6 +24,7 @@ struct lsm_wal_writer {
 	sisy_file *f;
 	uint64_t number;
 	uint64_t size;
+	uint64_t synced;
 	bool broken;
 	sisy_buf scratch;
 	char path[];
@@ -80,9 +84,12 @@ sisy_err lsm_wal_add(lsm_wal_writer *w, sisy_slice payload)
 				 payload.len, LSM_WAL_MAX_RECORD);
 	uint8_t h[LSM_WAL_RECORD_HEADER];
 	uint32_t len = (uint32_t)payload.len;
-	sisy_put_u32(h, wal_record_crc(w->number, w->size, payload.data, len));
+	sisy_put_u32(h, wal_record_crc(LSM_WAL_VERSION, w->number, w->size,
+				       w->synced, payload.data, len));
 	sisy_put_u32(h + 4, len);
-	sisy_put_u32(h + 8, wal_header_crc(w->number, w->size, len));
+	sisy_put_u64(h + 8, w->synced);
+	sisy_put_u32(h + 16, wal_header_crc(LSM_WAL_VERSION, w->number, w->size,
+					    len, w->synced));
 	sisy_err rc;
 	if (payload.len <= WAL_COPY_MAX) {
 		w->scratch.len = 0;
@@ -111,6 +118,8 @@ sisy_err lsm_wal_sync(lsm_wal_writer *w)
 	sisy_err rc = sisy_file_sync(w->f);
 	if (rc != SISY_OK)
 		w->broken = true;
+	else
+		w->synced = w->size;
 	return rc;
 }
 

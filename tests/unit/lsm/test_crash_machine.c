@@ -5,7 +5,9 @@
  * tiny MANIFEST limit) on an in-memory disk armed to crash at a random
  * mutation: in the middle of a WAL append, a flush, a compaction, a
  * MANIFEST write or a CURRENT switch. The crash drops everything not
- * synced (with torn writes: a random prefix of it). Then the engine
+ * synced (with torn writes: a random prefix of it; in a third of the
+ * trials each unsynced sector is old or new at random, as on a disk that
+ * reorders writes). Then the engine
  * reopens -- sometimes crashing again during that recovery -- and must:
  *   - open (nothing unreadable, no error);
  *   - hold exactly the state after some prefix of the acknowledged
@@ -275,6 +277,8 @@ static const char *run_trial(uint64_t seed, uint64_t crash_at, bool ignore,
 	sisy_rand_seed(&t->r, seed);
 	t->ff = sisy_fs_fault_new(seed);
 	sisy_fs_fault_set_torn_writes(t->ff, seed % 2 == 0);
+	/* a third of the trials: a disk that reorders unsynced writes */
+	sisy_fs_fault_set_torn_sectors(t->ff, seed % 3 == 0);
 	gate_init(&t->spy, sisy_fs_fault_fs(t->ff));
 	const char *bad = NULL;
 	assert_int_equal(open_db(t, &t->db), SISY_OK);

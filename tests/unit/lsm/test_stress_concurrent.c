@@ -28,13 +28,16 @@
  *     are exactly the state as of batch m;
  *   - at the end, the state equals the writer's model; after close and
  *     reopen too, with metadata (LATEST and DURABLE) = the last batch;
- *   - the crash variant (fault-layer disk) crashes the machine in the
- *     middle of it all: the reopened engine holds exactly the state as of
- *     its metadata m, with m >= the DURABLE value read before the crash.
+ *   - the crash variants (fault-layer disk, WAL off and on) crash the
+ *     machine in the middle of it all, several times in a row (torn
+ *     writes; half the time a disk that reorders unsynced sectors): each
+ *     reopen holds exactly the state as of its metadata m, with m >= the
+ *     DURABLE value read before the crash; writing then goes on from m.
  *
  * CI runs each case for a short time; SISY_STRESS_MS sets the duration of
- * the concurrent phase (e.g. 60000 by hand), SISY_SEED replays the
- * writer's choices (thread timing is not replayable). */
+ * the concurrent phase (e.g. 60000 by hand), SISY_STRESS_CRASHES the number
+ * of crash cycles (default 4), SISY_SEED replays the writer's choices
+ * (thread timing is not replayable). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,7 +93,9 @@ typedef struct stress {
 	bool crash;
 	sisy_lsm *db;
 	uint64_t seed;
-	uint64_t run_us;
+	uint64_t run_us;      /* of the concurrent phase (per crash cycle) */
+	uint64_t first_batch; /* the writer's first batch number */
+	uint64_t crash_after_us;
 
 	/* writer -> everyone */
 	hist_entry *hist; /* [1 .. written]; only the writer writes it */
@@ -407,11 +412,11 @@ static void *writer_main(void *arg)
 {
 	stress *s = arg;
 	sisy_rand r;
-	sisy_rand_seed(&r, s->seed);
+	sisy_rand_seed(&r, s->seed + s->first_batch);
 	sisy_lsm_batch *batch = sisy_lsm_batch_new();
 	uint64_t start = sisy_now_us();
 	char k[32], v[VLEN];
-	for (uint64_t b = 1; b < MAX_BATCHES; b++) {
+	for (uint64_t b = s->first_batch; b < MAX_BATCHES; b++) {
 		if (atomic_load(&s->stop) || sisy_now_us() - start >= s->run_us)
 			break;
 		hist_entry *h = &s->hist[b];
@@ -785,8 +790,10 @@ static void run_threads(stress *s)
 	assert_int_equal(pthread_create(&mt, NULL, maint_main, s), 0);
 	assert_int_equal(pthread_create(&w, NULL, writer_main, s), 0);
 	if (s->crash) {
-		/* crash once the engine has flushed a few times */
-		uint64_t until = sisy_now_us() + s->run_us / 2;
+		/* crash at a random moment of the cycle: in the middle of
+		 * writes, flushes, compactions, MANIFEST and CURRENT switches
+		 */
+		uint64_t until = sisy_now_us() + s->crash_after_us;
 		while (!atomic_load(&s->stop) && sisy_now_us() < until) {
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
@@ -819,6 +826,7 @@ static void stress_init(stress *s, const char *name, bool wal, bool crash)
 	pthread_mutex_init(&s->err_mu, NULL);
 	s->seed = tu_seed(name);
 	s->run_us = (uint64_t)tu_env_long("SISY_STRESS_MS", 1500) * 1000;
+	s->first_batch = 1;
 	s->hist = calloc(MAX_BATCHES, sizeof *s->hist);
 	assert_non_null(s->hist);
 	if (crash) {
@@ -893,40 +901,87 @@ static void test_stress_wal_on(void **state)
 	stress_run("stress_wal_on", true);
 }
 
-/* The node's recovery point: a machine crash in the middle of writes,
- * flushes and compactions leaves exactly the state as of the recovered
- * metadata, and that is at least what DURABLE said before the crash. */
-static void test_stress_crash_wal_off(void **state)
+/* Resets what the threads share for a new cycle that starts from the
+ * state as of batch m (after a crash lost the batches past it). */
+static void stress_restart_from(stress *s, uint64_t m)
 {
-	(void)state;
+	gstate *model = calloc(G, sizeof *model);
+	assert_non_null(model);
+	model_at(s, m, model);
+	for (int g = 0; g < G; g++)
+		atomic_store(&s->acked_g[g], model[g].b);
+	free(model);
+	atomic_store(&s->acked, m);
+	atomic_store(&s->written, m);
+	atomic_store(&s->max_durable, m);
+	atomic_store(&s->stop, false);
+	atomic_store(&s->crashed, false);
+	s->first_batch = m + 1;
+}
+
+/* The node's recovery point, over several machine crashes in a row: each
+ * crash, at a random moment of writes, flushes and compactions, leaves
+ * exactly the state as of the recovered metadata m, and m is at least
+ * what DURABLE said before the crash (with the WAL on too: there DURABLE
+ * also moves with synced writes). Then writing goes on from m. */
+static void stress_crash_run(const char *name, bool wal)
+{
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, "stress_crash_wal_off", false, true);
+	stress_init(s, name, wal, true);
+	sisy_rand r;
+	sisy_rand_seed(&r, s->seed ^ 0x63726173ull);
+	int cycles = (int)tu_env_long("SISY_STRESS_CRASHES", 4);
 	sisy_fs *fs = sisy_fs_fault_fs(s->ff);
 	assert_int_equal(sisy_fs_mkdir(fs, s->dir), SISY_OK);
 	assert_int_equal(sisy_fs_sync_dir(fs, "/"), SISY_OK);
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
-	s->db = open_at(s, dbdir);
-	run_threads(s);
-	(void)sisy_lsm_close(s->db); /* fails: the disk is gone */
-	sisy_fs_fault_restart(s->ff);
+	uint64_t m = 0;
+	for (int cycle = 0; cycle < cycles; cycle++) {
+		stress_restart_from(s, m);
+		s->crash_after_us =
+		    s->run_us / 8 + sisy_rand_below(&r, s->run_us / 4 + 1);
+		/* half the cycles: a disk that reorders unsynced sectors */
+		sisy_fs_fault_set_torn_sectors(s->ff,
+					       sisy_rand_chance(&r, 1, 2));
+		s->db = open_at(s, dbdir);
+		if (cycle > 0) /* the previous crash's outcome, once more */
+			check_db(s, s->db, "reopened", m, m,
+				 SISY_LSM_META_DURABLE);
+		run_threads(s);
+		(void)sisy_lsm_close(s->db); /* fails: the disk is gone */
+		sisy_fs_fault_restart(s->ff);
 
-	uint64_t floor = atomic_load(&s->max_durable);
-	uint64_t written = atomic_load(&s->written);
-	s->db = open_at(s, dbdir);
-	uint64_t m = check_db(s, s->db, "after the crash", floor, written,
-			      SISY_LSM_META_LATEST);
-	check_db(s, s->db, "after the crash (durable)", m, m,
-		 SISY_LSM_META_DURABLE);
-	fprintf(stderr,
-		"%s: recovered to batch %" PRIu64 " (durable before the "
-		"crash: %" PRIu64 ", written %" PRIu64 ")\n",
-		s->name, m, floor, written);
-	assert_int_equal(sisy_lsm_close(s->db), SISY_OK);
-	s->db = NULL;
+		uint64_t floor = atomic_load(&s->max_durable);
+		uint64_t written = atomic_load(&s->written);
+		s->db = open_at(s, dbdir);
+		m = check_db(s, s->db, "after a crash", floor, written,
+			     SISY_LSM_META_LATEST);
+		check_db(s, s->db, "after a crash (durable)", m, m,
+			 SISY_LSM_META_DURABLE);
+		fprintf(stderr,
+			"%s: crash %d: recovered to batch %" PRIu64
+			" (durable before the crash: %" PRIu64
+			", written %" PRIu64 ")\n",
+			s->name, cycle + 1, m, floor, written);
+		assert_int_equal(sisy_lsm_close(s->db), SISY_OK);
+		s->db = NULL;
+	}
 	stress_done(s);
 	free(s);
+}
+
+static void test_stress_crash_wal_off(void **state)
+{
+	(void)state;
+	stress_crash_run("stress_crash_wal_off", false);
+}
+
+static void test_stress_crash_wal_on(void **state)
+{
+	(void)state;
+	stress_crash_run("stress_crash_wal_on", true);
 }
 
 int main(void)
@@ -935,6 +990,7 @@ int main(void)
 	    cmocka_unit_test(test_stress_wal_off),
 	    cmocka_unit_test(test_stress_wal_on),
 	    cmocka_unit_test(test_stress_crash_wal_off),
+	    cmocka_unit_test(test_stress_crash_wal_on),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

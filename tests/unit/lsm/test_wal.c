@@ -1,7 +1,9 @@
 /* Tests sisyd/lsm/wal_writer.c and wal_reader.c: round trips, a torn tail
  * cut at every byte, zero-filled tails, corruption in the middle reported
- * with its offset, header checks, and failed appends that leave no partial
- * record behind. */
+ * with its offset, header checks, failed appends that leave no partial
+ * record behind, and crashes of a disk that reorders unsynced writes (a
+ * lost sector before surviving records is a torn tail unless a later
+ * record vouches that it was synced). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -469,6 +471,237 @@ static void test_scan_after_a_huge_torn_record_is_fast(void **state)
 	assert_int_equal(end, LSM_WAL_HEADER);
 }
 
+/* Writes records 0..n-1 to /d/<num>.log on fs, syncing after record
+ * sync_after - 1 (none when 0); off[i] = offset of record i, off[n] = the
+ * size; *synced = the size at that sync. Not synced at the end. */
+static void write_log_sync_at(sisy_fs *fs, const char *p, uint64_t num, int n,
+			      int sync_after, uint64_t *off, uint64_t *synced)
+{
+	lsm_wal_writer *w;
+	assert_int_equal(lsm_wal_create(fs, p, LSM_WAL_LOG, num, &w), SISY_OK);
+	uint8_t buf[1024];
+	*synced = 0;
+	for (int i = 0; i < n; i++) {
+		if (i == sync_after && sync_after > 0) {
+			assert_int_equal(lsm_wal_sync(w), SISY_OK);
+			*synced = lsm_wal_size(w);
+		}
+		off[i] = lsm_wal_size(w);
+		fill_payload(buf, i);
+		assert_int_equal(
+		    lsm_wal_add(w, sisy_slice_make(buf, payload_len(i))),
+		    SISY_OK);
+	}
+	off[n] = lsm_wal_size(w);
+	lsm_wal_close(w);
+}
+
+/* The record holding byte `at`. */
+static int record_at(const uint64_t *off, int n, uint64_t at)
+{
+	int i = 0;
+	while (i + 1 < n && off[i + 1] <= at)
+		i++;
+	return i;
+}
+
+static void test_lost_unsynced_sector_is_torn(void **state)
+{
+	(void)state;
+	/* A disk that reorders unsynced writes loses a sector in the middle
+	 * of the unsynced tail and keeps later ones: the records from the
+	 * hole on are a torn tail (never acknowledged as durable), not
+	 * corruption -- else an ordinary power cut makes the log unreadable.
+	 * Reading stops at the hole, so what is replayed is a prefix. */
+	enum { N = 40, K = 8 };
+	uint64_t off[N + 1], synced;
+	char p[512];
+	path_of(p, sizeof p, 18);
+	write_log_sync_at(sisy_fs_posix(), p, 18, N, K, off, &synced);
+	size_t len;
+	uint8_t *orig = read_file(p, &len);
+	int tried = 0;
+	for (uint64_t s = (synced + 511) / 512 * 512; s + 512 <= off[N - 1];
+	     s += 512 * 3) {
+		uint8_t *d = malloc(len);
+		memcpy(d, orig, len);
+		memset(d + s, 0, 512); /* the sector never reached the disk */
+		write_file(p, d, len);
+		free(d);
+		sisy_err rc;
+		bool torn;
+		uint64_t end;
+		int n = read_log(18, LSM_WAL_LOG, &rc, &torn, &end);
+		int first = record_at(off, N, s);
+		if (rc != SISY_E_NOTFOUND)
+			fail_msg("sector at %llu: %s", (unsigned long long)s,
+				 sisy_errmsg());
+		assert_true(torn);
+		assert_int_equal(n, first);
+		assert_int_equal(end, off[first]);
+		assert_true(n >= K); /* the synced records are all there */
+		tried++;
+	}
+	assert_true(tried >= 3);
+	write_file(p, orig, len);
+	free(orig);
+}
+
+static void test_damage_before_a_vouched_sync_is_corruption(void **state)
+{
+	(void)state;
+	/* The same lost-sector shape inside bytes that were synced, with
+	 * records written after that sync behind it: those records carry
+	 * the synced size, which proves the damage is not a crash's. */
+	enum { N = 40, K = 30 };
+	uint64_t off[N + 1], synced;
+	char p[512];
+	path_of(p, sizeof p, 19);
+	write_log_sync_at(sisy_fs_posix(), p, 19, N, K, off, &synced);
+	size_t len;
+	uint8_t *orig = read_file(p, &len);
+	int tried = 0;
+	for (uint64_t s = 512; s + 512 <= synced; s += 512 * 3) {
+		uint8_t *d = malloc(len);
+		memcpy(d, orig, len);
+		memset(d + s, 0, 512);
+		write_file(p, d, len);
+		free(d);
+		sisy_err rc;
+		bool torn;
+		uint64_t end;
+		int n = read_log(19, LSM_WAL_LOG, &rc, &torn, &end);
+		int first = record_at(off, N, s);
+		assert_int_equal(rc, SISY_E_CORRUPT);
+		assert_int_equal(n, first);
+		char want[64];
+		snprintf(want, sizeof want, "offset %llu,",
+			 (unsigned long long)off[first]);
+		assert_non_null(strstr(sisy_errmsg(), want));
+		tried++;
+	}
+	assert_true(tried >= 3);
+	write_file(p, orig, len);
+	free(orig);
+}
+
+static void test_reordering_crashes_keep_synced_prefix(void **state)
+{
+	(void)state;
+	/* Crashes of a disk that reorders unsynced writes (fs_fault's torn
+	 * sectors), at random points of a log with syncs now and then: the
+	 * reader always ends cleanly or torn, never "corrupt", and returns
+	 * the records in order up to at least the last synced one. */
+	uint64_t seed = tu_seed("wal_reordering");
+	sisy_rand r;
+	sisy_rand_seed(&r, seed);
+	int holes = 0;
+	for (int trial = 0; trial < 300; trial++) {
+		sisy_fs_fault *ff = sisy_fs_fault_new(sisy_rand_next(&r));
+		sisy_fs_fault_set_torn_sectors(ff, true);
+		sisy_fs *fs = sisy_fs_fault_fs(ff);
+		assert_int_equal(sisy_fs_mkdir(fs, "/d"), SISY_OK);
+		assert_int_equal(sisy_fs_sync_dir(fs, "/"), SISY_OK);
+		lsm_wal_writer *w;
+		assert_int_equal(
+		    lsm_wal_create(fs, "/d/000007.log", LSM_WAL_LOG, 7, &w),
+		    SISY_OK);
+		assert_int_equal(sisy_fs_sync_dir(fs, "/d"), SISY_OK);
+		int n = 5 + (int)sisy_rand_below(&r, 40), synced = 0;
+		uint8_t buf[1024];
+		for (int i = 0; i < n; i++) {
+			fill_payload(buf, i);
+			assert_int_equal(
+			    lsm_wal_add(w,
+					sisy_slice_make(buf, payload_len(i))),
+			    SISY_OK);
+			if (sisy_rand_chance(&r, 1, 8)) {
+				assert_int_equal(lsm_wal_sync(w), SISY_OK);
+				synced = i + 1;
+			}
+		}
+		sisy_fs_fault_crash(ff);
+		lsm_wal_close(w);
+		sisy_fs_fault_restart(ff);
+		lsm_wal_reader *rd;
+		assert_int_equal(lsm_wal_reader_open(fs, "/d/000007.log",
+						     LSM_WAL_LOG, 7, &rd),
+				 SISY_OK);
+		sisy_slice pl;
+		sisy_err rc;
+		int got = 0;
+		while ((rc = lsm_wal_next(rd, &pl)) == SISY_OK) {
+			fill_payload(buf, got);
+			assert_int_equal(pl.len, payload_len(got));
+			assert_memory_equal(pl.data, buf, pl.len);
+			got++;
+		}
+		if (rc != SISY_E_NOTFOUND)
+			fail_msg("trial %d (seed %llu): %s", trial,
+				 (unsigned long long)seed, sisy_errmsg());
+		assert_true(got >= synced && got <= n);
+		holes += lsm_wal_reader_torn(rd) && got < n - 1;
+		lsm_wal_reader_close(rd);
+		sisy_fs_fault_free(ff);
+	}
+	assert_true(holes > 0); /* the hole-then-records shape did happen */
+}
+
+/* A version 1 file (12-byte record headers, no synced sizes), as written
+ * before version 2. */
+static size_t v1_file(uint8_t *d, uint64_t num, int n, uint64_t *off)
+{
+	wal_encode_header(d, LSM_WAL_LOG, num);
+	sisy_put_u32(d + 8, 1);
+	sisy_put_u32(d + 28, sisy_checksum32(d, 28));
+	size_t pos = LSM_WAL_HEADER;
+	for (int i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)payload_len(i);
+		off[i] = pos;
+		fill_payload(d + pos + LSM_WAL_RECORD_HEADER_V1, i);
+		sisy_put_u32(d + pos,
+			     wal_record_crc(1, num, pos, 0,
+					    d + pos + LSM_WAL_RECORD_HEADER_V1,
+					    len));
+		sisy_put_u32(d + pos + 4, len);
+		sisy_put_u32(d + pos + 8, wal_header_crc(1, num, pos, len, 0));
+		pos += LSM_WAL_RECORD_HEADER_V1 + len;
+	}
+	return pos;
+}
+
+static void test_reads_version_1(void **state)
+{
+	(void)state;
+	enum { N = 12 };
+	uint64_t off[N];
+	uint8_t *d = calloc(1, LSM_WAL_HEADER + N * 800);
+	size_t len = v1_file(d, 20, N, off);
+	char p[512];
+	path_of(p, sizeof p, 20);
+	write_file(p, d, len);
+	sisy_err rc;
+	bool torn;
+	uint64_t end;
+	assert_int_equal(read_log(20, LSM_WAL_LOG, &rc, &torn, &end), N);
+	assert_int_equal(rc, SISY_E_NOTFOUND);
+	assert_false(torn);
+	assert_int_equal(end, len);
+	/* a cut tail is torn */
+	write_file(p, d, off[N - 1] + 5);
+	assert_int_equal(read_log(20, LSM_WAL_LOG, &rc, &torn, &end), N - 1);
+	assert_int_equal(rc, SISY_E_NOTFOUND);
+	assert_true(torn);
+	assert_int_equal(end, off[N - 1]);
+	/* without synced sizes, any damage before a valid record is
+	 * corruption, as version 1 always said */
+	memset(d + off[4], 0, 16);
+	write_file(p, d, len);
+	assert_int_equal(read_log(20, LSM_WAL_LOG, &rc, &torn, &end), 4);
+	assert_int_equal(rc, SISY_E_CORRUPT);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +710,10 @@ int main(void)
 	    cmocka_unit_test(test_torn_tail_at_every_byte),
 	    cmocka_unit_test(test_zero_filled_tail_is_torn),
 	    cmocka_unit_test(test_corruption_in_the_middle),
+	    cmocka_unit_test(test_lost_unsynced_sector_is_torn),
+	    cmocka_unit_test(test_damage_before_a_vouched_sync_is_corruption),
+	    cmocka_unit_test(test_reordering_crashes_keep_synced_prefix),
+	    cmocka_unit_test(test_reads_version_1),
 	    cmocka_unit_test(test_header_checks),
 	    cmocka_unit_test(test_record_shaped_payload_not_mistaken),
 	    cmocka_unit_test(test_failed_append_leaves_no_partial_record),
