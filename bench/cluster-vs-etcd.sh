@@ -37,8 +37,10 @@ KEYSPACE=100000
 command -v etcd >/dev/null ||
   { echo "etcd missing (apt-get install -y etcd-server etcd-client)"; exit 1; }
 T=$(mktemp -d /tmp/sisy-etcd-bench.XXXXXX)
-declare -A EPID ECLIENT EPEER
+declare -A EPID ECLIENT EPEER EMID
 cleanup() {
+  local j
+  for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
   for i in 1 2 3; do
     [ -n "${EPID[$i]:-}" ] && kill -9 "${EPID[$i]}" 2>/dev/null || true
   done
@@ -50,6 +52,7 @@ cleanup() {
 trap cleanup EXIT
 export HOME="$T/home"
 mkdir -p "$HOME"
+export SISYD="$BIN/sisyd" SISY_CLI="$BIN/sisy-cli" PATH="$BIN:$PATH"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 now_ns() { python3 -c 'import time;print(time.monotonic_ns())'; }
 # kill_ns PID: SIGKILL and print CLOCK_MONOTONIC ns right after it landed.
@@ -75,21 +78,37 @@ etcd_start() { # etcd_start I (data dir kept across restarts)
     --initial-cluster-token sisy-bench --logger zap --log-level error \
     >>"$T/etcd$i.log" 2>&1 &
   EPID[$i]=$!
+  disown "${EPID[$i]}" # no "Killed" job reports when a failover kills it
 }
 etcd_endpoints() { echo "127.0.0.1:${ECLIENT[1]},127.0.0.1:${ECLIENT[2]},127.0.0.1:${ECLIENT[3]}"; }
-# etcd_status: "LEADER_INDEX TERM" (1..3) as the live members see it.
+# etcd_status: "LEADER_INDEX TERM" (1..3) as a live member sees it (asked
+# one by one: etcdctl prints nothing when one endpoint of several is down).
 etcd_status() {
-  ETCDCTL_API=3 etcdctl --endpoints "$(etcd_endpoints)" --command-timeout=2s \
-    endpoint status -w json 2>/dev/null | python3 -c '
+  local i
+  for i in 1 2 3; do
+    kill -0 "${EPID[$i]}" 2>/dev/null || continue
+    ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${ECLIENT[$i]}" --command-timeout=2s \
+      endpoint status -w json 2>/dev/null | python3 -c '
 import json,sys
-try: st=json.load(sys.stdin)
+try: st=json.load(sys.stdin)[0]["Status"]
 except Exception: sys.exit(1)
-eps=sys.argv[1].split(",")
-for s in st:
-    h=s["Status"]["header"]
-    if s["Status"]["leader"]==h["member_id"]:
-        print(eps.index(s["Endpoint"])+1, h["raft_term"]); sys.exit(0)
-sys.exit(1)' "$(etcd_endpoints)"
+ids=[int(x) for x in sys.argv[1:]]
+if st["leader"] not in ids: sys.exit(1)
+print(ids.index(st["leader"]) + 1, st["header"]["raft_term"])' \
+      "${EMID[1]}" "${EMID[2]}" "${EMID[3]}" && return 0
+  done
+  return 1
+}
+# etcd_ids: EMID[i] = member id of e<i>.
+etcd_ids() {
+  local out i
+  out=$(ETCDCTL_API=3 etcdctl --endpoints "$(etcd_endpoints)" member list -w json)
+  for i in 1 2 3; do
+    EMID[$i]=$(echo "$out" | python3 -c '
+import json,sys
+for m in json.load(sys.stdin)["members"]:
+    if m["name"]==sys.argv[1]: print(m["ID"])' "e$i")
+  done
 }
 etcd_wait_leader() { # etcd_wait_leader [NOT_I]: prints "I TERM"
   local s t
@@ -103,30 +122,34 @@ etcd_up() {
   local i
   for i in 1 2 3; do ECLIENT[$i]=$(free_port); EPEER[$i]=$(free_port); done
   for i in 1 2 3; do etcd_start "$i"; done
+  local t
+  for t in $(seq 1 300); do
+    etcd_ids 2>/dev/null && [ -n "${EMID[3]}" ] && break
+    sleep 0.1
+  done
   etcd_wait_leader >/dev/null
 }
 
 # --------------------------------------------------------------- sisyd ---
 sisy_up() { # sisy_up NAME N
-  SISYD="$BIN/sisyd" "$DEVCLUSTER" up "$2" "$T/$1" --log-level warn >/dev/null
+  "$DEVCLUSTER" up "$2" "$T/$1" --log-level warn >/dev/null
 }
 sisy_env() { # sisy_env NAME: export its env (SISY_*, NODEi_*)
   set -a; . "$T/$1/env"; set +a
 }
-# sisy_status NAME [VIA]: "LEADER_ID TERM" from CLUSTER NODES (csv).
+# sisy_status NAME: "LEADER_ID TERM" as the first live node that knows a
+# leader sees it (CLUSTER INFO: the node's own Raft view).
 sisy_status() {
   local h p i
-  for i in ${2:-1 2 3}; do
+  for i in $NODE_IDS; do
     h=NODE${i}_HOST; p=NODE${i}_PORT
-    kill -0 "$(eval echo \$NODE${i}_PID)" 2>/dev/null || continue
-    "$BIN/sisy-cli" -h "${!h}" -p "${!p}" --csv -c "CLUSTER NODES" 2>/dev/null |
+    [ -n "$(eval echo \$NODE${i}_PID)" ] || continue
+    "$BIN/sisy-cli" -h "${!h}" -p "${!p}" --csv -c "CLUSTER INFO" 2>/dev/null |
       python3 -c '
 import csv,sys
-rows=list(csv.reader(sys.stdin)); h=[x.strip().lower() for x in rows[0]]
-for r in rows[1:]:
-    if r[h.index("role")].strip().lower()=="leader":
-        print(r[h.index("id")].strip(), r[h.index("term")].strip()); sys.exit(0)
-sys.exit(1)' && return 0
+kv={r[0]:r[1] for r in csv.reader(sys.stdin) if len(r)==2}
+if kv.get("leader_id","0") in ("","0"): sys.exit(1)
+print(kv["leader_id"], kv["term"])' 2>/dev/null && return 0
   done
   return 1
 }
@@ -194,6 +217,7 @@ failover_sisy() {
   sleep 1
   local pid=NODE${l}_PID
   local t0; t0=$(kill_ns "${!pid}")
+  "$DEVCLUSTER" kill "$T/s3" "$l" >/dev/null # its bookkeeping
   sisy_wait_leader s3 "$l" >/dev/null
   sleep 1
   touch "$T/stop"; wait "$hp" || true
@@ -211,7 +235,7 @@ failover_etcd() {
   local pp=$!
   sleep 1
   local t0; t0=$(kill_ns "${EPID[$l]}")
-  wait "${EPID[$l]}" 2>/dev/null || true
+  while kill -0 "${EPID[$l]}" 2>/dev/null; do sleep 0.01; done
   etcd_wait_leader "$l" >/dev/null
   sleep 1
   touch "$T/stop"; wait "$pp" || true

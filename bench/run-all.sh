@@ -12,3 +12,6 @@ bash "$HERE/engine-vs-leveldb.sh" "$BUILD"
 
 echo "== request processing: sisyd vs redis-server (bench/kv-vs-redis.sh) =="
 bash "$HERE/kv-vs-redis.sh" "$BUILD"
+
+echo "== replicated cluster: 3 sisyd nodes vs 3 etcd members (bench/cluster-vs-etcd.sh) =="
+bash "$HERE/cluster-vs-etcd.sh" "$BUILD"
