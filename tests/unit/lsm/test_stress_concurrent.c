@@ -34,6 +34,10 @@
  *     reopen holds exactly the state as of its metadata m, with m >= the
  *     DURABLE value read before the crash; writing then goes on from m.
  *
+ *   - the full-disk variant fills the disk for a while: writes answer
+ *     SISY_E_NOSPC (and are retried), reads stay right, and once space is
+ *     back the engine goes on by itself and has lost nothing.
+ *
  * CI runs each case for a short time; SISY_STRESS_MS sets the duration of
  * the concurrent phase (e.g. 60000 by hand), SISY_STRESS_CRASHES the number
  * of crash cycles (default 4), SISY_SEED replays the writer's choices
@@ -91,6 +95,7 @@ typedef struct stress {
 	sisy_fs_fault *ff; /* NULL: the real file system */
 	bool wal;
 	bool crash;
+	bool full_disk; /* the disk fills up for a while (fault layer) */
 	sisy_lsm *db;
 	uint64_t seed;
 	uint64_t run_us;      /* of the concurrent phase (per crash cycle) */
@@ -114,6 +119,7 @@ typedef struct stress {
 	int nckpt;
 	_Atomic uint64_t flushes, ckpt_count, compactions, reads, scans;
 	_Atomic uint64_t max_durable; /* largest DURABLE metadata seen */
+	_Atomic uint64_t nospc;	      /* SISY_E_NOSPC answers met */
 } stress;
 
 static void report(stress *s, const char *fmt, ...)
@@ -466,6 +472,18 @@ static void *writer_main(void *arg)
 		/* with the WAL on, a synced write now and then */
 		int flags = s->wal && b % 64 == 0 ? SISY_LSM_SYNC : 0;
 		sisy_err rc = sisy_lsm_write(s->db, batch, flags);
+		/* a full disk: the batch was not applied; retry it (as the
+		 * node does with a committed entry) until space is back */
+		while (rc == SISY_E_NOSPC && s->full_disk &&
+		       !atomic_load(&s->stop) &&
+		       sisy_now_us() - start < s->run_us) {
+			atomic_fetch_add(&s->nospc, 1);
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			rc = sisy_lsm_write(s->db, batch, flags);
+		}
+		if (rc == SISY_E_NOSPC && s->full_disk)
+			break; /* time is up: space is checked for later */
 		if (rc != SISY_OK) {
 			if (!atomic_load(&s->crashed))
 				report(s, "%s: write of batch %" PRIu64 ": %s",
@@ -663,6 +681,10 @@ static void *maint_main(void *arg)
 		uint64_t before = atomic_load(&s->acked);
 		sisy_err rc = sisy_lsm_flush(s->db);
 		bool ok = true;
+		if (rc == SISY_E_NOSPC && s->full_disk) {
+			atomic_fetch_add(&s->nospc, 1);
+			continue;
+		}
 		if (rc != SISY_OK) {
 			if (!atomic_load(&s->crashed))
 				report(s, "%s: flush: %s", s->name,
@@ -677,7 +699,7 @@ static void *maint_main(void *arg)
 			       "before it",
 			       s->name, d, before);
 		atomic_fetch_add(&s->flushes, 1);
-		if (round % 5 == 2 && !s->crash && s->nckpt < MAX_CKPT) {
+		if (round % 5 == 2 && s->ff == NULL && s->nckpt < MAX_CKPT) {
 			ckpt_rec *c = &s->ckpts[s->nckpt];
 			snprintf(c->dir, sizeof c->dir, "%s/ckpt-%d", s->dir,
 				 s->nckpt);
@@ -693,6 +715,10 @@ static void *maint_main(void *arg)
 		}
 		if (round % 7 == 3) {
 			rc = sisy_lsm_compact_all(s->db);
+			if (rc == SISY_E_NOSPC && s->full_disk) {
+				atomic_fetch_add(&s->nospc, 1);
+				continue;
+			}
 			if (rc != SISY_OK) {
 				if (!atomic_load(&s->crashed))
 					report(s, "%s: compact_all: %s",
@@ -789,6 +815,25 @@ static void run_threads(stress *s)
 	}
 	assert_int_equal(pthread_create(&mt, NULL, maint_main, s), 0);
 	assert_int_equal(pthread_create(&w, NULL, writer_main, s), 0);
+	if (s->full_disk) {
+		/* a third of the way in the disk fills up (a little room is
+		 * left, so the next flush or compaction runs out of it), and
+		 * a third later space is freed */
+		uint64_t t0 = sisy_now_us();
+		while (!atomic_load(&s->stop) &&
+		       sisy_now_us() - t0 < s->run_us / 3) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		sisy_fs_fault_set_capacity(s->ff, sisy_fs_fault_used(s->ff) +
+						      (64 << 10));
+		while (!atomic_load(&s->stop) &&
+		       sisy_now_us() - t0 < 2 * s->run_us / 3) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		sisy_fs_fault_set_capacity(s->ff, 0);
+	}
 	if (s->crash) {
 		/* crash at a random moment of the cycle: in the middle of
 		 * writes, flushes, compactions, MANIFEST and CURRENT switches
@@ -817,22 +862,27 @@ static void run_threads(stress *s)
 		fail_msg("%s", s->first_error);
 }
 
-static void stress_init(stress *s, const char *name, bool wal, bool crash)
+static void stress_init(stress *s, const char *name, bool wal, bool crash,
+			bool full_disk)
 {
 	memset(s, 0, sizeof *s);
 	s->name = name;
 	s->wal = wal;
 	s->crash = crash;
+	s->full_disk = full_disk;
 	pthread_mutex_init(&s->err_mu, NULL);
 	s->seed = tu_seed(name);
-	s->run_us = (uint64_t)tu_env_long("SISY_STRESS_MS", 1500) * 1000;
+	s->run_us = (uint64_t)tu_env_long("SISY_STRESS_MS", 1000) * 1000;
 	s->first_batch = 1;
 	s->hist = calloc(MAX_BATCHES, sizeof *s->hist);
 	assert_non_null(s->hist);
-	if (crash) {
+	if (crash || full_disk) {
 		s->ff = sisy_fs_fault_new(s->seed);
 		sisy_fs_fault_set_torn_writes(s->ff, true);
 		snprintf(s->dir, sizeof s->dir, "/stress");
+		sisy_fs *fs = sisy_fs_fault_fs(s->ff);
+		assert_int_equal(sisy_fs_mkdir(fs, s->dir), SISY_OK);
+		assert_int_equal(sisy_fs_sync_dir(fs, "/"), SISY_OK);
 	} else {
 		tu_mkdtemp(s->dir, sizeof s->dir, "stress");
 	}
@@ -859,7 +909,7 @@ static void stress_run(const char *name, bool wal)
 {
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, name, wal, false);
+	stress_init(s, name, wal, false, false);
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
 	s->db = open_at(s, dbdir);
@@ -928,13 +978,10 @@ static void stress_crash_run(const char *name, bool wal)
 {
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, name, wal, true);
+	stress_init(s, name, wal, true, false);
 	sisy_rand r;
 	sisy_rand_seed(&r, s->seed ^ 0x63726173ull);
 	int cycles = (int)tu_env_long("SISY_STRESS_CRASHES", 4);
-	sisy_fs *fs = sisy_fs_fault_fs(s->ff);
-	assert_int_equal(sisy_fs_mkdir(fs, s->dir), SISY_OK);
-	assert_int_equal(sisy_fs_sync_dir(fs, "/"), SISY_OK);
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
 	uint64_t m = 0;
@@ -984,6 +1031,48 @@ static void test_stress_crash_wal_on(void **state)
 	stress_crash_run("stress_crash_wal_on", true);
 }
 
+/* A full disk in the middle of it all (fault layer, WAL off as the node
+ * runs it): flushes and compactions fail with SISY_E_NOSPC, writers that
+ * would have to wait for them get SISY_E_NOSPC (and retry the same batch),
+ * readers go on seeing whole, current groups; once space is freed, the
+ * engine goes on by itself, and nothing acknowledged is lost. */
+static void test_stress_disk_full_wal_off(void **state)
+{
+	(void)state;
+	stress *s = malloc(sizeof *s);
+	assert_non_null(s);
+	stress_init(s, "stress_disk_full_wal_off", false, false, true);
+	char dbdir[300];
+	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
+	s->db = open_at(s, dbdir);
+	run_threads(s);
+	assert_true(atomic_load(&s->nospc) > 0); /* the disk did fill up */
+	/* space is back: background work resumes (after its backoff) */
+	sisy_err rc;
+	uint64_t end = sisy_now_ms() + 20000;
+	while ((rc = sisy_lsm_flush(s->db)) == SISY_E_NOSPC &&
+	       sisy_now_ms() < end) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(rc, SISY_OK);
+	assert_null(sisy_lsm_failed(s->db));
+	uint64_t last = atomic_load(&s->acked);
+	check_db(s, s->db, "after the disk was full", last, last,
+		 SISY_LSM_META_LATEST);
+	check_db(s, s->db, "after the disk was full (durable)", last, last,
+		 SISY_LSM_META_DURABLE);
+	assert_int_equal(sisy_lsm_close(s->db), SISY_OK);
+	s->db = open_at(s, dbdir);
+	check_db(s, s->db, "reopened", last, last, SISY_LSM_META_DURABLE);
+	assert_int_equal(sisy_lsm_close(s->db), SISY_OK);
+	s->db = NULL;
+	fprintf(stderr, "%s: %" PRIu64 " SISY_E_NOSPC answers\n", s->name,
+		atomic_load(&s->nospc));
+	stress_done(s);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1080,7 @@ int main(void)
 	    cmocka_unit_test(test_stress_wal_on),
 	    cmocka_unit_test(test_stress_crash_wal_off),
 	    cmocka_unit_test(test_stress_crash_wal_on),
+	    cmocka_unit_test(test_stress_disk_full_wal_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
