@@ -423,7 +423,8 @@ static void *writer_main(void *arg)
 	uint64_t start = sisy_now_us();
 	char k[32], v[VLEN];
 	for (uint64_t b = s->first_batch; b < MAX_BATCHES; b++) {
-		if (atomic_load(&s->stop) || sisy_now_us() - start >= s->run_us)
+		if (atomic_load(&s->stop) ||
+		    (!s->full_disk && sisy_now_us() - start >= s->run_us))
 			break;
 		hist_entry *h = &s->hist[b];
 		memset(h, 0, sizeof *h);
@@ -475,15 +476,14 @@ static void *writer_main(void *arg)
 		/* a full disk: the batch was not applied; retry it (as the
 		 * node does with a committed entry) until space is back */
 		while (rc == SISY_E_NOSPC && s->full_disk &&
-		       !atomic_load(&s->stop) &&
-		       sisy_now_us() - start < s->run_us) {
+		       !atomic_load(&s->stop)) {
 			atomic_fetch_add(&s->nospc, 1);
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 			rc = sisy_lsm_write(s->db, batch, flags);
 		}
 		if (rc == SISY_E_NOSPC && s->full_disk)
-			break; /* time is up: space is checked for later */
+			break; /* stopped while full: space is checked later */
 		if (rc != SISY_OK) {
 			if (!atomic_load(&s->crashed))
 				report(s, "%s: write of batch %" PRIu64 ": %s",
@@ -802,6 +802,18 @@ static uint64_t check_db(stress *s, sisy_lsm *db, const char *what, uint64_t lo,
 	return m;
 }
 
+/* Waits up to `us` (bounded polling), or until *nonzero turns non-zero
+ * when given, or until the writer stopped. */
+static void pause_until(stress *s, uint64_t us, _Atomic uint64_t *nonzero)
+{
+	uint64_t t0 = sisy_now_us();
+	while (!atomic_load(&s->stop) && sisy_now_us() - t0 < us &&
+	       (nonzero == NULL || atomic_load(nonzero) == 0)) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void run_threads(stress *s)
 {
 	pthread_t w, mt, rt[READERS];
@@ -816,23 +828,18 @@ static void run_threads(stress *s)
 	assert_int_equal(pthread_create(&mt, NULL, maint_main, s), 0);
 	assert_int_equal(pthread_create(&w, NULL, writer_main, s), 0);
 	if (s->full_disk) {
-		/* a third of the way in the disk fills up (a little room is
-		 * left, so the next flush or compaction runs out of it), and
-		 * a third later space is freed */
-		uint64_t t0 = sisy_now_us();
-		while (!atomic_load(&s->stop) &&
-		       sisy_now_us() - t0 < s->run_us / 3) {
-			struct timespec ts = {0, 1000000};
-			nanosleep(&ts, NULL);
-		}
+		/* after a while the disk fills up (a little room is left, so
+		 * the next flush or compaction runs out of it); once writers
+		 * have met SISY_E_NOSPC, and a while later, space is freed;
+		 * then writing goes on for a while */
+		pause_until(s, s->run_us / 3, NULL);
 		sisy_fs_fault_set_capacity(s->ff, sisy_fs_fault_used(s->ff) +
 						      (64 << 10));
-		while (!atomic_load(&s->stop) &&
-		       sisy_now_us() - t0 < 2 * s->run_us / 3) {
-			struct timespec ts = {0, 1000000};
-			nanosleep(&ts, NULL);
-		}
+		pause_until(s, 30 * 1000000, &s->nospc);
+		pause_until(s, s->run_us / 3, NULL);
 		sisy_fs_fault_set_capacity(s->ff, 0);
+		pause_until(s, s->run_us / 3, NULL);
+		atomic_store(&s->stop, true);
 	}
 	if (s->crash) {
 		/* crash at a random moment of the cycle: in the middle of
