@@ -36,7 +36,9 @@
  *
  *   - the full-disk variant fills the disk for a while: writes answer
  *     SISY_E_NOSPC (and are retried), reads stay right, and once space is
- *     back the engine goes on by itself and has lost nothing.
+ *     back the engine goes on by itself and has lost nothing;
+ *   - the EIO variant makes every write fail for good: the engine turns
+ *     read-only, reads stay right, and a reopen holds what DURABLE said.
  *
  * CI runs each case for a short time; SISY_STRESS_MS sets the duration of
  * the concurrent phase (e.g. 60000 by hand), SISY_STRESS_CRASHES the number
@@ -96,6 +98,7 @@ typedef struct stress {
 	bool wal;
 	bool crash;
 	bool full_disk; /* the disk fills up for a while (fault layer) */
+	bool eio;	/* writes start failing with EIO (fault layer) */
 	sisy_lsm *db;
 	uint64_t seed;
 	uint64_t run_us;      /* of the concurrent phase (per crash cycle) */
@@ -424,7 +427,8 @@ static void *writer_main(void *arg)
 	char k[32], v[VLEN];
 	for (uint64_t b = s->first_batch; b < MAX_BATCHES; b++) {
 		if (atomic_load(&s->stop) ||
-		    (!s->full_disk && sisy_now_us() - start >= s->run_us))
+		    (!s->full_disk && !s->eio &&
+		     sisy_now_us() - start >= s->run_us))
 			break;
 		hist_entry *h = &s->hist[b];
 		memset(h, 0, sizeof *h);
@@ -484,6 +488,8 @@ static void *writer_main(void *arg)
 		}
 		if (rc == SISY_E_NOSPC && s->full_disk)
 			break; /* stopped while full: space is checked later */
+		if (s->eio && (rc == SISY_E_FAILED || rc == SISY_E_IO))
+			break; /* the engine stopped: checked by the test */
 		if (rc != SISY_OK) {
 			if (!atomic_load(&s->crashed))
 				report(s, "%s: write of batch %" PRIu64 ": %s",
@@ -685,6 +691,8 @@ static void *maint_main(void *arg)
 			atomic_fetch_add(&s->nospc, 1);
 			continue;
 		}
+		if (s->eio && (rc == SISY_E_FAILED || rc == SISY_E_IO))
+			break;
 		if (rc != SISY_OK) {
 			if (!atomic_load(&s->crashed))
 				report(s, "%s: flush: %s", s->name,
@@ -719,6 +727,8 @@ static void *maint_main(void *arg)
 				atomic_fetch_add(&s->nospc, 1);
 				continue;
 			}
+			if (s->eio && (rc == SISY_E_FAILED || rc == SISY_E_IO))
+				break;
 			if (rc != SISY_OK) {
 				if (!atomic_load(&s->crashed))
 					report(s, "%s: compact_all: %s",
@@ -841,6 +851,26 @@ static void run_threads(stress *s)
 		pause_until(s, s->run_us / 3, NULL);
 		atomic_store(&s->stop, true);
 	}
+	if (s->eio) {
+		/* after a while every write and sync fails with EIO: the
+		 * next flush or compaction stops the engine; readers go on
+		 * checking it, failed, for a while */
+		pause_until(s, s->run_us / 3, NULL);
+		sisy_fs_fault_inject(s->ff, SISY_FAULT_WRITE | SISY_FAULT_SYNC,
+				     NULL, 0, UINT64_MAX, SISY_E_IO);
+		uint64_t t0 = sisy_now_us();
+		while (sisy_lsm_failed(s->db) == NULL &&
+		       sisy_now_us() - t0 < 30 * 1000000) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		uint64_t t1 = sisy_now_us();
+		while (sisy_now_us() - t1 < s->run_us / 3) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		atomic_store(&s->stop, true);
+	}
 	if (s->crash) {
 		/* crash at a random moment of the cycle: in the middle of
 		 * writes, flushes, compactions, MANIFEST and CURRENT switches
@@ -870,20 +900,21 @@ static void run_threads(stress *s)
 }
 
 static void stress_init(stress *s, const char *name, bool wal, bool crash,
-			bool full_disk)
+			bool full_disk, bool eio)
 {
 	memset(s, 0, sizeof *s);
 	s->name = name;
 	s->wal = wal;
 	s->crash = crash;
 	s->full_disk = full_disk;
+	s->eio = eio;
 	pthread_mutex_init(&s->err_mu, NULL);
 	s->seed = tu_seed(name);
 	s->run_us = (uint64_t)tu_env_long("SISY_STRESS_MS", 1000) * 1000;
 	s->first_batch = 1;
 	s->hist = calloc(MAX_BATCHES, sizeof *s->hist);
 	assert_non_null(s->hist);
-	if (crash || full_disk) {
+	if (crash || full_disk || eio) {
 		s->ff = sisy_fs_fault_new(s->seed);
 		sisy_fs_fault_set_torn_writes(s->ff, true);
 		snprintf(s->dir, sizeof s->dir, "/stress");
@@ -916,7 +947,7 @@ static void stress_run(const char *name, bool wal)
 {
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, name, wal, false, false);
+	stress_init(s, name, wal, false, false, false);
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
 	s->db = open_at(s, dbdir);
@@ -985,7 +1016,7 @@ static void stress_crash_run(const char *name, bool wal)
 {
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, name, wal, true, false);
+	stress_init(s, name, wal, true, false, false);
 	sisy_rand r;
 	sisy_rand_seed(&r, s->seed ^ 0x63726173ull);
 	int cycles = (int)tu_env_long("SISY_STRESS_CRASHES", 4);
@@ -1048,7 +1079,7 @@ static void test_stress_disk_full_wal_off(void **state)
 	(void)state;
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
-	stress_init(s, "stress_disk_full_wal_off", false, false, true);
+	stress_init(s, "stress_disk_full_wal_off", false, false, true, false);
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
 	s->db = open_at(s, dbdir);
@@ -1080,6 +1111,45 @@ static void test_stress_disk_full_wal_off(void **state)
 	free(s);
 }
 
+/* EIO in the middle of it all (fault layer, WAL off): the first flush or
+ * compaction that meets it stops the engine (sisy_lsm_failed says why,
+ * writes answer SISY_E_FAILED); readers, running on, keep seeing whole,
+ * current groups -- every acknowledged write is still readable -- and a
+ * reopen gives exactly the state as of its metadata, at least DURABLE. */
+static void test_stress_eio_wal_off(void **state)
+{
+	(void)state;
+	stress *s = malloc(sizeof *s);
+	assert_non_null(s);
+	stress_init(s, "stress_eio_wal_off", false, false, false, true);
+	char dbdir[300];
+	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
+	s->db = open_at(s, dbdir);
+	run_threads(s);
+	assert_non_null(sisy_lsm_failed(s->db));
+	assert_int_equal(sisy_lsm_put(s->db, "k", 1, "v", 1, 0), SISY_E_FAILED);
+	uint64_t last = atomic_load(&s->acked);
+	check_db(s, s->db, "failed, still reading", last, last,
+		 SISY_LSM_META_LATEST);
+	uint64_t floor = atomic_load(&s->max_durable);
+	bool ok;
+	uint64_t d = meta_u64(s, s->db, SISY_LSM_META_DURABLE, &ok);
+	assert_true(ok && d >= floor);
+	assert_int_not_equal(sisy_lsm_close(s->db), SISY_OK);
+	sisy_fs_fault_clear_injections(s->ff);
+	s->db = open_at(s, dbdir);
+	uint64_t m = check_db(s, s->db, "reopened after EIO", d, last,
+			      SISY_LSM_META_LATEST);
+	fprintf(stderr,
+		"%s: failed at batch %" PRIu64 " (durable %" PRIu64
+		"), reopened at %" PRIu64 "\n",
+		s->name, last, d, m);
+	assert_int_equal(sisy_lsm_close(s->db), SISY_OK);
+	s->db = NULL;
+	stress_done(s);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1088,6 +1158,7 @@ int main(void)
 	    cmocka_unit_test(test_stress_crash_wal_off),
 	    cmocka_unit_test(test_stress_crash_wal_on),
 	    cmocka_unit_test(test_stress_disk_full_wal_off),
+	    cmocka_unit_test(test_stress_eio_wal_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
