@@ -93,7 +93,7 @@ import json,sys
 try: st=json.load(sys.stdin)[0]["Status"]
 except Exception: sys.exit(1)
 ids=[int(x) for x in sys.argv[1:]]
-if st["leader"] not in ids: sys.exit(1)
+if st.get("leader", 0) not in ids: sys.exit(1)
 print(ids.index(st["leader"]) + 1, st["header"]["raft_term"])' \
       "${EMID[1]}" "${EMID[2]}" "${EMID[3]}" && return 0
   done
