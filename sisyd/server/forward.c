@@ -9,14 +9,15 @@
  * is in a table by forward id (ids grow by one; the table has
  * SRV_MAX_FORWARDS slots, and a slot still taken when its id comes round
  * again means BUSY) and in a list in sending order (timeouts, and lost
- * connections, walk it). The leader's NOT_LEADER / NO_LEADER / BUSY mean
- * "not here, not now": the request is parked and tried again (writes.c)
- * until its deadline. A forward whose connection broke, or whose answer
- * did not come within forward_timeout_ms, may or may not have been
- * applied: a request that carries a client id and sequence is simply
- * tried again (exactly-once makes the repeat safe); any other is answered
- * OUTCOME_UNKNOWN. A forward goes only over a connection that is up: with
- * the leader unreachable, the request waits for a leader that is.
+ * connections, walk it). The leader's NOT_LEADER / NO_LEADER mean "not
+ * here": the request is parked and tried again (writes.c) until its
+ * deadline; its BUSY (backpressure) goes to the client as it is. A forward
+ * whose connection broke, or whose answer did not come within
+ * forward_timeout_ms, may or may not have been applied: a request that carries
+ * a client id and sequence is simply tried again (exactly-once makes the repeat
+ * safe); any other is answered OUTCOME_UNKNOWN. A forward goes only over a
+ * connection that is up: with the leader unreachable, the request waits for a
+ * leader that is.
  *
  * Leader side. A ForwardRequest from node F is decoded, the user's role is
  * looked up in THIS node's copy of the replicated user table (the role the
@@ -180,7 +181,6 @@ void fwd_on_response(sisy_server *s, uint64_t from, Sisy__PeerMessage *pm)
 	switch (resp->status) {
 	case SISY__STATUS__NOT_LEADER:
 	case SISY__STATUS__NO_LEADER:
-	case SISY__STATUS__BUSY:
 		/* Not applied: ask again (the leader may have changed). */
 		if (sisy_now_ms() < r->deadline_ms && !s->closing) {
 			park(s, r);

@@ -361,7 +361,8 @@ static void in_job_done(sisy_server *s, srv_snap *t, snap_job *j)
 		 rc == SISY_OK	      ? "installed"
 		 : rc == SISY_E_STALE ? "not needed any more"
 				      : msg);
-	send_ack(s, c, rc, msg);
+	/* "Not needed any more" is a success for the sender too. */
+	send_ack(s, c, rc == SISY_E_STALE ? SISY_OK : rc, msg);
 }
 
 void snap_drain(sisy_server *s)
@@ -412,8 +413,8 @@ void snap_on_frame(sisy_server *s, srv_conn *c, sisy_slice msg)
 		}
 		if (pm)
 			sisy__peer_message__free_unpacked(pm, NULL);
-		if (t) /* the receiver's "not needed" is a success */
-			finish_out(s, t, rc == SISY_E_STALE ? SISY_OK : rc);
+		if (t)
+			finish_out(s, t, rc);
 		srv_conn_close(s, c, "snapshot done");
 		return;
 	}

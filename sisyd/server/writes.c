@@ -398,11 +398,13 @@ static void failover_wait(sisy_server *s, srv_req *r)
 	park(s, r);
 }
 
-/* Worth waiting for: the situation changes by itself shortly. */
-static bool transient(sisy_err rc)
+/* Worth waiting for: the situation changes by itself shortly. BUSY is
+ * backpressure (applying lags, too many writes wait) and is answered at
+ * once, except while this node hands its leadership over. */
+static bool transient(sisy_server *s, sisy_err rc)
 {
-	return rc == SISY_E_NOLEADER || rc == SISY_E_BUSY ||
-	       rc == SISY_E_CONFLICT;
+	return rc == SISY_E_NOLEADER || rc == SISY_E_CONFLICT ||
+	       (rc == SISY_E_BUSY && s->draining);
 }
 
 static void try_write(sisy_server *s, srv_req *r)
@@ -438,7 +440,7 @@ static void try_write(sisy_server *s, srv_req *r)
 		handler_complete(s, r);
 		return;
 	}
-	if (transient(rc) && sisy_now_ms() < r->deadline_ms && !s->closing) {
+	if (transient(s, rc) && sisy_now_ms() < r->deadline_ms && !s->closing) {
 		park(s, r);
 		return;
 	}
