@@ -72,6 +72,7 @@ enum {
 	READERS = 3,	       /* reader threads */
 	MAX_CKPT = 6,	       /* checkpoints kept for checking at the end */
 	MAX_BATCHES = 1 << 20, /* bounds the history */
+	MEMTABLE = 64 << 10,   /* memtable_bytes: flushes all the time */
 };
 
 typedef struct hist_entry {
@@ -737,8 +738,17 @@ static void *maint_main(void *arg)
 			}
 			atomic_fetch_add(&s->compactions, 1);
 		}
+		/* bounded memory: writers wait rather than grow memtables
+		 * (at most mem and imm, each one arena block and one batch
+		 * past its size) */
 		sisy_lsm_stats st;
 		sisy_lsm_get_stats(s->db, &st);
+		uint64_t bound = 2 * (MEMTABLE + (64 << 10) + (16 << 10));
+		if (st.memtable_bytes > bound)
+			report(s,
+			       "%s: memtables hold %" PRIu64 " bytes, more "
+			       "than %" PRIu64,
+			       s->name, st.memtable_bytes, bound);
 	}
 	return NULL;
 }
@@ -753,7 +763,7 @@ static sisy_lsm_options stress_opts(const stress *s, const char *dir)
 	o.dir = dir;
 	o.fs = fs_of(s);
 	o.wal = s->wal;
-	o.memtable_bytes = 64 << 10;
+	o.memtable_bytes = MEMTABLE;
 	o.target_file_bytes = 64 << 10;
 	o.l1_max_bytes = 256 << 10;
 	o.l0_compaction_trigger = 2;
