@@ -72,8 +72,8 @@ def scenario(made):
                                       (c.nodes(leader) or [{"id": victim}])],
                "node %d to leave the membership" % victim)
     F.log("node %d removed" % victim)
-    new = c.add()
     at_join = h.counts()["ok_writes"]
+    new = c.add()
     F.wait_for(lambda: int((c.info(new) or {}).get(
         "snapshots_installed", 0)) >= 1,
         "the fresh node to install a snapshot")

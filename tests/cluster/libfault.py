@@ -107,7 +107,8 @@ class Cluster:
         return r
 
     def up(self):
-        args = ["up", str(self.n), self.dir, "--log-level", "info"]
+        args = ["up", str(self.n), self.dir, "--log-level",
+                os.environ.get("SISY_FAULT_LOG_LEVEL", "info")]
         if self.proxy_on:
             # One sisy-faultproxy per ordered pair (devcluster runs
             # "CMD PORT TARGET i j"); each writes proxies/i_j.ctl.
