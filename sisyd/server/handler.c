@@ -466,7 +466,8 @@ void handler_dispatch(sisy_server *s, srv_conn *c)
 	while ((r = c->undispatched) != NULL && !c->dead) {
 		if (r->kind != REQ_WRITE && c->running_writes > 0)
 			break;
-		if (r->kind == REQ_WRITE && c->running_reads > 0)
+		if (r->kind == REQ_WRITE &&
+		    (c->running_reads > 0 || c->parked_writes > 0))
 			break;
 		r->dispatched = true;
 		c->undispatched = r->next;

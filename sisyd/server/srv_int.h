@@ -35,7 +35,9 @@
  * a read waits while an earlier write of the connection is unfinished, a
  * write waits while an earlier read is unfinished (so a PUT then a GET sees
  * the PUT, and a GET then a PUT does not), reads run in parallel with
- * reads, writes are proposed in order behind writes.
+ * reads, writes are proposed (or forwarded) in order behind writes: a
+ * write is not dispatched while an earlier write of the connection waits
+ * parked for a leader, and parked requests are retried in parking order.
  */
 #ifndef SISY_SRV_INT_H
 #define SISY_SRV_INT_H
@@ -156,6 +158,7 @@ struct srv_conn {
 	size_t nreq;
 	size_t queued_bytes; /* frame bytes of the requests in the FIFO */
 	size_t running_reads, running_writes; /* dispatched, unfinished */
+	size_t parked_writes; /* of them, waiting for a leader (writes.c) */
 	uint64_t accepted_ms, active_ms, partial_ms, stall_ms, penalty_ms;
 	char addr[64];
 	char user[SISY_AUTH_MAX_USER + 1];
@@ -241,7 +244,7 @@ struct sisy_server {
 	/* nodes */
 	srv_peer *peers[SRV_MAX_PEERS];
 	size_t npeers;
-	srv_req *parked; /* waiting for a leader (or a retry) */
+	srv_req *parked, *parked_tail; /* waiting for a leader, or a retry */
 	size_t nparked;
 	srv_req **fwd; /* forwarded by us, by id % SRV_MAX_FORWARDS */
 	srv_req *fwd_head, *fwd_tail; /* the same, oldest first */

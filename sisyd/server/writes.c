@@ -35,16 +35,30 @@
 
 /* ---------------------------------------------------------- parking */
 
+/* The parked list is a FIFO: requests are tried again in the order they
+ * were parked, so the writes of one connection keep their order. And a
+ * connection's later writes are not dispatched while one of its writes is
+ * parked (handler.c), so they cannot overtake it. */
+static void count_parked(srv_req *r, int d)
+{
+	if (r->conn && r->kind == REQ_WRITE)
+		r->conn->parked_writes =
+		    (size_t)((long)r->conn->parked_writes + d);
+}
+
 void park(sisy_server *s, srv_req *r)
 {
 	assert(!r->parked && !r->in_node);
 	r->parked = true;
-	r->pprev = NULL;
-	r->pnext = s->parked;
-	if (s->parked)
-		s->parked->pprev = r;
-	s->parked = r;
+	r->pnext = NULL;
+	r->pprev = s->parked_tail;
+	if (s->parked_tail)
+		s->parked_tail->pnext = r;
+	else
+		s->parked = r;
+	s->parked_tail = r;
 	s->nparked++;
+	count_parked(r, 1);
 }
 
 void unpark(sisy_server *s, srv_req *r)
@@ -56,26 +70,34 @@ void unpark(sisy_server *s, srv_req *r)
 		s->parked = r->pnext;
 	if (r->pnext)
 		r->pnext->pprev = r->pprev;
+	else
+		s->parked_tail = r->pprev;
 	r->pnext = r->pprev = NULL;
 	r->parked = false;
 	s->nparked--;
+	count_parked(r, -1);
 }
 
 void parked_tick(sisy_server *s)
 {
 	/* Detach the list: a retry that parks again joins the new one. */
 	srv_req *list = s->parked;
-	s->parked = NULL;
+	s->parked = s->parked_tail = NULL;
 	while (list) {
 		srv_req *r = list;
+		srv_conn *c = r->conn; /* r may be freed by its retry */
 		list = r->pnext;
 		r->pnext = r->pprev = NULL;
 		r->parked = false;
 		s->nparked--;
+		count_parked(r, -1);
 		if (r->kind == REQ_READ)
 			reads_retry(s, r);
 		else
 			writes_retry(s, r);
+		/* Its connection's next writes may go now. */
+		if (c && !c->dead && c->parked_writes == 0 && c->undispatched)
+			handler_dispatch(s, c);
 	}
 }
 

@@ -7,7 +7,8 @@
 # deletion ends its sessions on another node, -h a,b,c past a dead host,
 # a 4th node that joins, catches up from a snapshot (the log was
 # compacted), is promoted and is removed again, SIGTERM on the leader
-# handing leadership over, and a wiped data directory refused.
+# handing leadership over, pipelined writes that wait for a leader applied
+# in order, and a wiped data directory refused.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${BUILD_BIN:?set BUILD_BIN to the build bin directory}
@@ -32,7 +33,8 @@ wait_for() { # wait_for SECONDS CMD...: polls CMD until it succeeds
 }
 
 # Compaction after 50 entries, so a node added later needs a snapshot.
-"$DC" up 3 "$T/c" -- --compact_entries=50 --compact_keep=5 >/dev/null || fail "devcluster up 3"
+"$DC" up 3 "$T/c" -- --compact_entries=50 --compact_keep=5 --leader_wait_ms=20000 >/dev/null ||
+	fail "devcluster up 3"
 load
 export HOME="$T/home"; mkdir -p "$HOME"
 
@@ -133,6 +135,24 @@ NL=$(leader_of $O)
 load
 "$DC" wait "$T/c" 60 || fail "not healthy after the restart"
 [ "$("$C" $(on $L) -At -c "GET after:term")" = yes ] || fail "the restarted node missed a write"
+
+# --- pipelined writes that wait for a leader keep their order ----------
+# Two nodes down: the third has no leader; 50 pipelined PUTs of one key
+# wait (parked) and go through, in order, once a majority is back.
+A=1; B=2; R=3
+"$DC" stop "$T/c" $A; "$DC" stop "$T/c" $B
+load
+wait_for 20 sh -c "\"$C\" $(on $R) -At -c 'CLUSTER INFO' | grep -qx 'leader_id|0'" ||
+	fail "node $R still sees a leader with two nodes down"
+seq 1 50 | awk '{print "PUT ord:k " $1}' | "$C" $(on $R) --pipe >"$T/pipe.out" 2>&1 &
+PIPE=$!
+wait_for 20 sh -c "\"$C\" $(on $R) -At -c 'INFO' | grep -q '^store.waiting_for_leader|[1-9]'" ||
+	fail "the pipelined writes did not wait for a leader"
+"$DC" start "$T/c" $A; "$DC" start "$T/c" $B
+wait "$PIPE" || fail "the pipelined writes failed: $(cat "$T/pipe.out")"
+load
+[ "$("$C" $(on $A) -At -c "GET ord:k")" = 50 ] || fail "pipelined writes applied out of order: $(cat "$T/pipe.out")"
+"$DC" wait "$T/c" 60 || fail "not healthy after the restarts"
 
 # --- a wiped data directory is refused ---------------------------------
 mkdir -p "$T/empty"
