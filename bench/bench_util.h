@@ -55,6 +55,7 @@ typedef struct bench_flags {
 	int max_open_files;
 	int wal;
 	int stats;
+	long mmap_bytes; /* -2: the engine's default; -1: no bound */
 } bench_flags;
 
 static inline void bench_flags_init(bench_flags *f)
@@ -76,6 +77,7 @@ static inline void bench_flags_init(bench_flags *f)
 	f->max_open_files = 1000;
 	f->wal = 1;
 	f->stats = 0;
+	f->mmap_bytes = -2;
 }
 
 static inline void bench_flags_usage(FILE *out, const char *prog)
@@ -99,6 +101,9 @@ static inline void bench_flags_usage(FILE *out, const char *prog)
 	    "  --block_size=BYTES   4096   --max_open_files=N  1000\n"
 	    "  --sync=0|1           sync every write (0)\n"
 	    "  --wal=0|1            write-ahead log (1; sisy-bench only)\n"
+	    "  --mmap_bytes=BYTES   table bytes mapped at once (engine's "
+	    "default;\n"
+	    "                       -1: every table; sisy-bench only)\n"
 	    "  --stats=0|1          print engine statistics (0)\n"
 	    "  --db=DIR             /tmp/sisy-bench-db (destroyed by fills)\n",
 	    prog);
@@ -163,6 +168,7 @@ static inline bool bench_flags_parse(bench_flags *f, int argc, char **argv,
 		BENCH_NUM("max_open_files", max_open_files, 20, 1 << 20)
 		BENCH_NUM("wal", wal, 0, 1)
 		BENCH_NUM("stats", stats, 0, 1)
+		BENCH_NUM("mmap_bytes", mmap_bytes, -1, 1L << 40)
 		else ok = false;
 #undef BENCH_NUM
 		if (!ok) {

@@ -62,6 +62,9 @@ static void open_db(bench *b, bool fresh)
 	o.block_size = (size_t)b->f.block_size;
 	o.max_open_files = b->f.max_open_files;
 	o.wal = b->f.wal != 0;
+	if (b->f.mmap_bytes >= -1)
+		o.mmap_bytes =
+		    b->f.mmap_bytes < 0 ? SIZE_MAX : (size_t)b->f.mmap_bytes;
 	sisy_err rc = sisy_lsm_open(&o, &b->db);
 	if (rc != SISY_OK)
 		die("open", rc);
@@ -274,10 +277,20 @@ int sisy_bench_engine(int argc, char **argv)
 	printf("Entries:     %ld (reads %ld, fillsync %ld)\n", b.f.num,
 	       b.f.reads, b.f.sync_num);
 	printf("Compression: %s\n", b.f.compression ? "zlib" : "none");
+	sisy_lsm_options dflt;
+	sisy_lsm_options_init(&dflt);
+	char mapped[32];
+	if (b.f.mmap_bytes == -1)
+		snprintf(mapped, sizeof mapped, "no bound");
+	else
+		snprintf(mapped, sizeof mapped, "%zu B",
+			 b.f.mmap_bytes >= 0 ? (size_t)b.f.mmap_bytes
+					     : dflt.mmap_bytes);
 	printf("Options:     block cache %ld B, bloom %d bits/key, memtable "
-	       "%ld B, block %ld B, WAL %s; single thread\n",
+	       "%ld B, block %ld B, WAL %s, tables mapped %s; single "
+	       "thread\n",
 	       b.f.cache_size, b.f.bloom_bits, b.f.write_buffer_size,
-	       b.f.block_size, b.f.wal ? "on" : "off");
+	       b.f.block_size, b.f.wal ? "on" : "off", mapped);
 	printf("Dir:         %s\n", b.f.db);
 	printf("------------------------------------------------\n");
 	fflush(stdout);

@@ -19,6 +19,7 @@ void sisy_lsm_options_init(sisy_lsm_options *o)
 	o->wal = true;
 	o->memtable_bytes = 4u << 20;
 	o->block_cache_bytes = 64u << 20;
+	o->mmap_bytes = 32u << 20;
 	o->block_size = 4096;
 	o->bloom_bits_per_key = 10;
 	o->max_open_files = 1000;
@@ -126,8 +127,8 @@ static sisy_err db_init(sisy_lsm *db, const sisy_lsm_options *o)
 	}
 	/* a few descriptors stay for logs and the MANIFEST */
 	return lsm_table_cache_new(db->fs, db->dir, o->max_open_files - 10,
-				   db->block_cache, &db->counters,
-				   o->paranoid_checks, &db->tc);
+				   db->block_cache, o->mmap_bytes,
+				   &db->counters, o->paranoid_checks, &db->tc);
 }
 
 static void db_free(sisy_lsm *db)

@@ -38,6 +38,17 @@
  *   sisy_lsm_close(), which must not race with other calls on the same
  *   handle. An iterator is used by one thread at a time.
  *
+ * MEMORY
+ *   The resident set stays within memtable_bytes (times two while one is
+ *   being flushed) + block_cache_bytes + mmap_bytes + the tables' indexes
+ *   and Bloom filters (about 2.5% of the table bytes with 16-byte keys,
+ *   100-byte values and 10 bits per key) + a few MiB. SSTables are read in
+ *   place from a mapping of their file while the mapped files fit in
+ *   mmap_bytes (their touched pages count in the resident set); the others
+ *   are read with pread into the block cache. A bigger mmap_bytes makes
+ *   reads faster on a database larger than the block cache (no system call
+ *   per block), 0 never maps, SIZE_MAX maps every table (as LevelDB does).
+ *
  * LIMITS (SISY_E_TOOBIG beyond them)
  *   key   1 .. SISY_LSM_MAX_KEY bytes (empty keys are refused, SISY_E_INVAL)
  *   value 0 .. SISY_LSM_MAX_VALUE bytes
@@ -78,6 +89,7 @@ typedef struct sisy_lsm_options {
 	bool compression;          /* default false: zlib per block when on */
 	size_t memtable_bytes;     /* default 4 MiB */
 	size_t block_cache_bytes;  /* default 64 MiB; 0 disables the cache */
+	size_t mmap_bytes;         /* default 32 MiB; see MEMORY */
 	size_t block_size;         /* default 4 KiB (uncompressed) */
 	int bloom_bits_per_key;    /* default 10; 0 disables Bloom filters */
 	int max_open_files;        /* default 1000: bounds the table cache */

@@ -5,14 +5,22 @@
  * zlib-compressed when that is smaller), a Bloom filter over the user keys,
  * a sparse index (one entry per data block), and a fixed-size footer with a
  * format version and a magic number. Every block carries a checksum that is
- * verified when the block is read. The byte layout is in docs/formats.md and
- * at the top of table_builder.c.
+ * verified when the block is read. The byte layout is in
+ * docs/format-sstable.md and table_format.h.
+ *
+ * Memory: a table is read through a mapping of its file when the map budget
+ * it is opened with has room for the whole file (the charge is the file
+ * size, held until the table closes), and through pread + the block cache
+ * otherwise, so the bytes of table files mapped at once never exceed the
+ * budget. Why a static budget and not dropping cold mappings is in
+ * docs/engine.md ("Memory").
  *
  * Readers are thread-safe once open. Errors carry the file name and offset in
  * sisy_errmsg(). */
 #ifndef SISY_LSM_TABLE_H
 #define SISY_LSM_TABLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,15 +60,36 @@ sisy_err lsm_table_builder_finish(lsm_table_builder *b, uint64_t *file_size);
 /* Frees b without finishing (after an error). */
 void lsm_table_builder_abandon(lsm_table_builder *b);
 
+/* --- the map budget ------------------------------------------------------ */
+
+/* Bytes of table files mapped at once, shared by the tables of one engine:
+ * used <= limit always (a reservation that does not fit is refused, never
+ * granted in part). Thread-safe; lives as long as its tables. */
+typedef struct lsm_map_budget {
+	_Atomic uint64_t used;
+	uint64_t limit;
+} lsm_map_budget;
+
+void lsm_map_budget_init(lsm_map_budget *b, uint64_t limit);
+/* Reserves n bytes when they fit under the limit; false otherwise. */
+bool lsm_map_budget_take(lsm_map_budget *b, uint64_t n);
+void lsm_map_budget_give(lsm_map_budget *b, uint64_t n);
+uint64_t lsm_map_budget_used(lsm_map_budget *b);
+
 /* --- reading ------------------------------------------------------------- */
 
 typedef struct lsm_table lsm_table;
 
 /* Opens a table over file f (ownership passes to the table, even on error).
- * block_cache may be NULL. `name` is used in error messages. */
+ * block_cache may be NULL. The table maps its file when map_budget is NULL
+ * (no bound) or has room for file_size bytes, which it then holds until
+ * closed; else it reads with pread. `name` is used in error messages. */
 sisy_err lsm_table_open(sisy_file *f, uint64_t file_size, const char *name,
-			lsm_cache *block_cache, lsm_counters *counters,
-			bool verify_checksums, lsm_table **out);
+			lsm_cache *block_cache, lsm_map_budget *map_budget,
+			lsm_counters *counters, bool verify_checksums,
+			lsm_table **out);
+/* Whether t reads through a mapping of its file. */
+bool lsm_table_mapped(const lsm_table *t);
 void lsm_table_close(lsm_table *t);
 
 /* Point lookup. Skips the table when its Bloom filter rules out the user key
@@ -83,14 +112,19 @@ sisy_err lsm_table_verify(lsm_table *t);
 
 /* Keeps at most max_open tables (and their files) open, least recently used
  * evicted first; a table in use is never closed under its user. Table number
- * n lives in lsm_file_name(dir, n, LSM_FILE_TABLE). Thread-safe. */
+ * n lives in lsm_file_name(dir, n, LSM_FILE_TABLE). The tables it opens
+ * share a map budget of mmap_bytes (UINT64_MAX: no bound; 0: never map).
+ * Thread-safe. */
 typedef struct lsm_table_cache lsm_table_cache;
 typedef struct lsm_table_ref lsm_table_ref; /* a pinned open table */
 
 sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
-			     lsm_cache *block_cache, lsm_counters *counters,
-			     bool verify_checksums, lsm_table_cache **out);
+			     lsm_cache *block_cache, uint64_t mmap_bytes,
+			     lsm_counters *counters, bool verify_checksums,
+			     lsm_table_cache **out);
 void lsm_table_cache_free(lsm_table_cache *tc);
+/* Bytes of table files mapped now (open tables, pinned ones included). */
+uint64_t lsm_table_cache_mapped_bytes(lsm_table_cache *tc);
 
 sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
 			     uint64_t file_size, lsm_table **t,

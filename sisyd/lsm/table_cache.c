@@ -12,6 +12,13 @@
  *
  *   Few shards when max_open is small, so that the bound is exact and each
  *   shard still holds several tables.
+ *
+ *   The cache owns the map budget its tables share (table.h): a table is
+ *   charged its file size while it is mapped, from open to close, pinned
+ *   or not, so lsm_table_cache_mapped_bytes() is what is mapped now and
+ *   never exceeds mmap_bytes. Which tables get mapped is first come, first
+ *   served: a table opened while the budget is full reads with pread for as
+ *   long as it stays open.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -28,6 +35,7 @@ struct lsm_table_cache {
 	char *dir;
 	lsm_cache *tables;
 	lsm_cache *block_cache;
+	lsm_map_budget budget;
 	lsm_counters *counters;
 	bool verify;
 };
@@ -40,8 +48,9 @@ static void table_cache_deleter(const void *key, size_t klen, void *value)
 }
 
 sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
-			     lsm_cache *block_cache, lsm_counters *counters,
-			     bool verify_checksums, lsm_table_cache **out)
+			     lsm_cache *block_cache, uint64_t mmap_bytes,
+			     lsm_counters *counters, bool verify_checksums,
+			     lsm_table_cache **out)
 {
 	assert(fs != NULL && dir != NULL && max_open >= 1);
 	lsm_table_cache *tc = calloc(1, sizeof *tc);
@@ -49,6 +58,7 @@ sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
 		goto nomem;
 	tc->fs = fs;
 	tc->block_cache = block_cache;
+	lsm_map_budget_init(&tc->budget, mmap_bytes);
 	tc->counters = counters;
 	tc->verify = verify_checksums;
 	tc->dir = strdup(dir);
@@ -72,8 +82,14 @@ void lsm_table_cache_free(lsm_table_cache *tc)
 	if (tc == NULL)
 		return;
 	lsm_cache_free(tc->tables);
+	assert(lsm_map_budget_used(&tc->budget) == 0);
 	free(tc->dir);
 	free(tc);
+}
+
+uint64_t lsm_table_cache_mapped_bytes(lsm_table_cache *tc)
+{
+	return lsm_map_budget_used(&tc->budget);
 }
 
 static sisy_err table_cache_open(lsm_table_cache *tc, uint64_t num,
@@ -89,8 +105,8 @@ static sisy_err table_cache_open(lsm_table_cache *tc, uint64_t num,
 	sisy_err rc = sisy_fs_open(tc->fs, path, SISY_O_READ, &f);
 	if (rc != SISY_OK)
 		return rc;
-	return lsm_table_open(f, file_size, path, tc->block_cache, tc->counters,
-			      tc->verify, t);
+	return lsm_table_open(f, file_size, path, tc->block_cache, &tc->budget,
+			      tc->counters, tc->verify, t);
 }
 
 sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,

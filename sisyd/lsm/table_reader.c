@@ -20,7 +20,19 @@
  *   - otherwise (no mapping, or a ZLIB block) the block cache, keyed by
  *     (the table's cache id, block offset) and holding uncompressed blocks
  *     that were verified when read. Without a block cache the block lives
- *     only for the current lookup.
+ *     only for the current lookup. On a table without a mapping the bitmap
+ *     remembers the blocks verified once, so a block read again after it
+ *     left the cache is not hashed again (the same once-per-open promise
+ *     as a mapped block's).
+ *
+ *   A table maps its file only when the map budget (table.h) has room for
+ *   the whole file; otherwise it reads with pread. Touched pages of a
+ *   mapping count in the process's resident set, and the budget is what
+ *   bounds them: the file size is reserved at open and given back at close,
+ *   after the mapping is gone, so mapped bytes never exceed the budget
+ *   whatever pages are touched. (Dropping cold pages of a larger set of
+ *   mappings with madvise was measured to cost far more on refault than a
+ *   pread: docs/engine.md, "Memory".)
  *   With verify_checksums false, data blocks are not checksummed on read
  *   (lsm_table_verify still checks them); every decoded length is still
  *   bounds-checked, so a damaged block gives SISY_E_CORRUPT or garbage, never
@@ -64,15 +76,16 @@ struct lsm_table {
 	uint64_t cache_id;
 	lsm_counters *counters;
 	bool verify;
-	const uint8_t *map;  /* the whole file, or NULL */
-	uint8_t *index_buf;  /* owned copies when not mapped */
-	uint8_t *filter_buf; /* (trailer included) */
+	lsm_map_budget *budget; /* NULL: mapping is not bounded */
+	const uint8_t *map;     /* the whole file, or NULL */
+	uint8_t *index_buf;     /* owned copies when not mapped */
+	uint8_t *filter_buf;    /* (trailer included) */
 	const uint8_t *filter;
 	size_t filter_len; /* 0: no filter */
 	uint32_t nblocks;
 	table_index_entry *idx;
-	/* bit i: data block i is RAW and, when verify is on, passed its
-	 * checksum (mapped tables only) */
+	/* bit i, mapped: data block i is RAW and, when verify is on, passed
+	 * its checksum; not mapped: block i passed its checksum */
 	_Atomic uint64_t *verified;
 };
 
@@ -270,6 +283,13 @@ static bool table_verified(lsm_table *t, uint32_t bi)
 	return (w >> (bi % 64)) & 1;
 }
 
+static void table_mark_verified(lsm_table *t, uint32_t bi)
+{
+	atomic_fetch_or_explicit(&t->verified[bi / 64],
+				 UINT64_C(1) << (bi % 64),
+				 memory_order_relaxed);
+}
+
 /* Makes data block bi readable (see DESIGN for where it comes from). */
 static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 				 table_block *out)
@@ -289,9 +309,7 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 			    (rc = table_check_trailer(t, e->offset, p,
 						      e->size)) != SISY_OK)
 				return rc;
-			atomic_fetch_or_explicit(&t->verified[bi / 64],
-						 UINT64_C(1) << (bi % 64),
-						 memory_order_relaxed);
+			table_mark_verified(t, bi);
 			/* Counted once: later reads hit memory, not the file. */
 			LSM_COUNT(t->counters, bytes_read,
 				  e->size + LSM_BLOCK_TRAILER);
@@ -313,9 +331,16 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 		}
 		LSM_COUNT(t->counters, cache_misses, 1);
 	}
+	/* A block read with pread is checked once per open table, as a
+	 * mapped one is, so a cache miss costs no hashing after the first.
+	 * (On a mapped table a bit means "RAW": never set for a ZLIB block.) */
+	bool pread_path = t->map == NULL;
+	bool check = t->verify && !(pread_path && table_verified(t, bi));
 	table_cblock *cb;
-	if ((rc = table_read_cblock(t, e, t->verify, &cb)) != SISY_OK)
+	if ((rc = table_read_cblock(t, e, check, &cb)) != SISY_OK)
 		return rc;
+	if (check && pread_path)
+		table_mark_verified(t, bi);
 	if (t->cache != NULL && fill_cache) {
 		out->h = lsm_cache_insert(t->cache, key, 16, cb,
 					  sizeof *cb + cb->size,
@@ -473,9 +498,63 @@ static sisy_err table_open_meta(lsm_table *t)
 	return SISY_OK;
 }
 
+/* --- the map budget ------------------------------------------------------ */
+
+void lsm_map_budget_init(lsm_map_budget *b, uint64_t limit)
+{
+	atomic_init(&b->used, 0);
+	b->limit = limit;
+}
+
+bool lsm_map_budget_take(lsm_map_budget *b, uint64_t n)
+{
+	uint64_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
+	do {
+		if (n > b->limit || used > b->limit - n)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->used, &used, used + n, memory_order_relaxed,
+	    memory_order_relaxed));
+	return true;
+}
+
+void lsm_map_budget_give(lsm_map_budget *b, uint64_t n)
+{
+	uint64_t was =
+	    atomic_fetch_sub_explicit(&b->used, n, memory_order_relaxed);
+	assert(was >= n);
+	(void)was;
+}
+
+uint64_t lsm_map_budget_used(lsm_map_budget *b)
+{
+	return atomic_load_explicit(&b->used, memory_order_relaxed);
+}
+
+/* Maps t's file when the budget allows; a file system that cannot map is
+ * read with pread instead. */
+static sisy_err table_map(lsm_table *t)
+{
+	if (t->budget != NULL && !lsm_map_budget_take(t->budget, t->size))
+		return SISY_OK;
+	const uint8_t *m;
+	size_t mlen;
+	if (sisy_file_map(t->f, &m, &mlen) != SISY_OK) {
+		sisy_errclear();
+		if (t->budget != NULL)
+			lsm_map_budget_give(t->budget, t->size);
+		return SISY_OK;
+	}
+	t->map = m; /* from here on the charge is returned by close */
+	if (mlen < t->size)
+		return table_corrupt(t, mlen, "truncated file");
+	return SISY_OK;
+}
+
 sisy_err lsm_table_open(sisy_file *f, uint64_t file_size, const char *name,
-			lsm_cache *block_cache, lsm_counters *counters,
-			bool verify_checksums, lsm_table **out)
+			lsm_cache *block_cache, lsm_map_budget *map_budget,
+			lsm_counters *counters, bool verify_checksums,
+			lsm_table **out)
 {
 	assert(f != NULL && name != NULL && out != NULL);
 	sisy_err rc;
@@ -492,22 +571,13 @@ sisy_err lsm_table_open(sisy_file *f, uint64_t file_size, const char *name,
 	t->cache = block_cache;
 	t->counters = counters;
 	t->verify = verify_checksums;
+	t->budget = map_budget;
 	if (file_size < LSM_FOOTER_SIZE) {
 		rc = table_corrupt(t, 0, "file too short for a table");
 		goto fail;
 	}
-	const uint8_t *m;
-	size_t mlen;
-	if (sisy_file_map(f, &m, &mlen) == SISY_OK) {
-		if (mlen < file_size) {
-			rc = table_corrupt(t, mlen, "truncated file");
-			goto fail;
-		}
-		t->map = m;
-	} else {
-		sisy_errclear(); /* no mapping: read with pread instead */
-	}
-	if ((rc = table_open_meta(t)) != SISY_OK)
+	if ((rc = table_map(t)) != SISY_OK ||
+	    (rc = table_open_meta(t)) != SISY_OK)
 		goto fail;
 	if (block_cache != NULL)
 		t->cache_id = lsm_cache_new_id(block_cache);
@@ -526,12 +596,20 @@ void lsm_table_close(lsm_table *t)
 	 * reused: they age out of the LRU on their own. */
 	if (t->f != NULL)
 		(void)sisy_file_close(t->f); /* read-only: nothing to lose */
+	/* Returned only now that closing the file has dropped the mapping. */
+	if (t->map != NULL && t->budget != NULL)
+		lsm_map_budget_give(t->budget, t->size);
 	free(t->idx);
 	free(t->index_buf);
 	free(t->filter_buf);
 	free((void *)t->verified);
 	free(t->name);
 	free(t);
+}
+
+bool lsm_table_mapped(const lsm_table *t)
+{
+	return t->map != NULL;
 }
 
 /* --- lookups ------------------------------------------------------------- */

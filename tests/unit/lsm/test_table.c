@@ -1,8 +1,9 @@
 /* Tests sisyd/lsm/table_builder.c and table_reader.c: round trips through
  * every read path (file mapping or pread; with or without a block cache;
- * raw or zlib blocks), Bloom filters, and damaged tables — a flipped byte
+ * raw or zlib blocks), Bloom filters, damaged tables — a flipped byte
  * anywhere must give SISY_E_CORRUPT or the right answer, never a crash or a
- * wrong answer. */
+ * wrong answer — and the map budget (a table maps only when its file fits;
+ * racing reservations never exceed the limit). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,7 @@ static lsm_table *open_table(env *e, const char *path, uint64_t size,
 			 SISY_OK);
 	lsm_table *t = NULL;
 	sisy_err rc =
-	    lsm_table_open(f, size, path, e->c, &e->counters, verify, &t);
+	    lsm_table_open(f, size, path, e->c, NULL, &e->counters, verify, &t);
 	if (rc != SISY_OK)
 		fail_msg("open %s: %s", path, sisy_errmsg());
 	return t;
@@ -237,8 +239,8 @@ static void test_real_file_mapping(void **state)
 	lsm_counters c = {0};
 	lsm_cache *cache = lsm_cache_new(1 << 20, 4);
 	lsm_table *t;
-	assert_int_equal(lsm_table_open(f, size, path, cache, &c, true, &t),
-			 SISY_OK);
+	assert_int_equal(
+	    lsm_table_open(f, size, path, cache, NULL, &c, true, &t), SISY_OK);
 	check_gets(t, &s);
 	/* Raw blocks are read in place from the mapping: the block cache is
 	 * not used at all. */
@@ -577,7 +579,8 @@ static bool probe_damaged(env *e, const char *path, uint64_t size,
 	assert_int_equal(sisy_fs_open(&e->w.base, path, SISY_O_READ, &f),
 			 SISY_OK);
 	lsm_table *t;
-	sisy_err rc = lsm_table_open(f, size, path, e->c, NULL, verify, &t);
+	sisy_err rc =
+	    lsm_table_open(f, size, path, e->c, NULL, NULL, verify, &t);
 	if (rc != SISY_OK) {
 		assert_true(rc == SISY_E_CORRUPT || rc == SISY_E_VERSION);
 		assert_true(mentions(sisy_errmsg(), path));
@@ -722,8 +725,9 @@ static void test_bad_version_and_magic(void **state)
 	assert_int_equal(sisy_fs_open(&e.w.base, path, SISY_O_READ, &f),
 			 SISY_OK);
 	lsm_table *t;
-	assert_int_equal(lsm_table_open(f, size, path, NULL, NULL, true, &t),
-			 SISY_E_VERSION);
+	assert_int_equal(
+	    lsm_table_open(f, size, path, NULL, NULL, NULL, true, &t),
+	    SISY_E_VERSION);
 	assert_true(mentions(sisy_errmsg(), path));
 	/* Not a table at all. */
 	memset(data, 'x', len);
@@ -731,8 +735,9 @@ static void test_bad_version_and_magic(void **state)
 	    sisy_fs_write_atomic(&e.w.base, "/db", path, data, len), SISY_OK);
 	assert_int_equal(sisy_fs_open(&e.w.base, path, SISY_O_READ, &f),
 			 SISY_OK);
-	assert_int_equal(lsm_table_open(f, size, path, NULL, NULL, true, &t),
-			 SISY_E_CORRUPT);
+	assert_int_equal(
+	    lsm_table_open(f, size, path, NULL, NULL, NULL, true, &t),
+	    SISY_E_CORRUPT);
 	assert_true(mentions(sisy_errmsg(), "footer"));
 	free(data);
 	tf_set_free(&s);
@@ -808,6 +813,128 @@ static void test_concurrent_readers(void **state)
 	tf_set_free(&s);
 }
 
+/* --- the map budget ------------------------------------------------------ */
+
+static void test_map_budget_take_and_give(void **state)
+{
+	(void)state;
+	lsm_map_budget b;
+	lsm_map_budget_init(&b, 100);
+	assert_true(lsm_map_budget_take(&b, 60));
+	assert_false(lsm_map_budget_take(&b, 41)); /* never granted in part */
+	assert_true(lsm_map_budget_take(&b, 40));
+	assert_int_equal(lsm_map_budget_used(&b), 100);
+	assert_false(lsm_map_budget_take(&b, 1));
+	lsm_map_budget_give(&b, 60);
+	assert_int_equal(lsm_map_budget_used(&b), 40);
+	assert_false(lsm_map_budget_take(&b, UINT64_MAX));
+	assert_true(lsm_map_budget_take(&b, 0));
+	lsm_map_budget_give(&b, 40);
+	assert_int_equal(lsm_map_budget_used(&b), 0);
+	/* No bound: sizes up to the largest add up without wrapping. */
+	lsm_map_budget_init(&b, UINT64_MAX);
+	assert_true(lsm_map_budget_take(&b, UINT64_MAX - 1));
+	assert_true(lsm_map_budget_take(&b, 1));
+	assert_false(lsm_map_budget_take(&b, 1));
+	lsm_map_budget_give(&b, UINT64_MAX);
+	assert_int_equal(lsm_map_budget_used(&b), 0);
+	lsm_map_budget_init(&b, 0);
+	assert_false(lsm_map_budget_take(&b, 1));
+}
+
+typedef struct budget_user {
+	lsm_map_budget *b;
+	atomic_ullong *held;
+	uint64_t seed;
+	int over; /* times more was held than the limit */
+	int granted;
+} budget_user;
+
+static void *budget_user_run(void *arg)
+{
+	budget_user *u = arg;
+	sisy_rand r;
+	sisy_rand_seed(&r, u->seed);
+	for (int i = 0; i < 20000; i++) {
+		uint64_t n = 1 + sisy_rand_below(&r, 40);
+		if (!lsm_map_budget_take(u->b, n))
+			continue;
+		u->granted++;
+		if (atomic_fetch_add(u->held, n) + n > u->b->limit)
+			u->over++;
+		atomic_fetch_sub(u->held, n);
+		lsm_map_budget_give(u->b, n);
+	}
+	return NULL;
+}
+
+/* Racing reservations never hold more than the limit together. */
+static void test_map_budget_concurrent(void **state)
+{
+	(void)state;
+	lsm_map_budget b;
+	lsm_map_budget_init(&b, 100);
+	atomic_ullong held = 0;
+	pthread_t th[4];
+	budget_user u[4];
+	for (int i = 0; i < 4; i++) {
+		u[i] = (budget_user){&b, &held, 90 + (uint64_t)i, 0, 0};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, budget_user_run, &u[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(u[i].over, 0);
+		assert_true(u[i].granted > 0);
+	}
+	assert_int_equal(lsm_map_budget_used(&b), 0);
+}
+
+/* A table maps its file only when the whole file fits in the budget, and
+ * reads the same either way. */
+static void test_table_maps_within_budget(void **state)
+{
+	(void)state;
+	mode m = {true, true, false};
+	env e;
+	env_init(&e, &m);
+	tf_set s;
+	tf_set_make(&s, 1000, 16, 100, false, 13);
+	lsm_table_options o = opts(false, 4096);
+	uint64_t size;
+	const char *path = "/db/000012.sst";
+	assert_int_equal(tf_build(&e.w.base, path, &o, &s, &size), SISY_OK);
+	for (int fits = 0; fits <= 1; fits++) {
+		lsm_map_budget b;
+		lsm_map_budget_init(&b, size - 1 + (uint64_t)fits);
+		sisy_file *f;
+		assert_int_equal(sisy_fs_open(&e.w.base, path, SISY_O_READ, &f),
+				 SISY_OK);
+		lsm_table *t;
+		assert_int_equal(lsm_table_open(f, size, path, e.c, &b,
+						&e.counters, true, &t),
+				 SISY_OK);
+		assert_int_equal(lsm_table_mapped(t), fits);
+		assert_int_equal(lsm_map_budget_used(&b), fits ? size : 0);
+		assert_int_equal(atomic_load(&e.w.mapped),
+				 fits ? (long long)size : 0);
+		uint64_t misses = LSM_READ(&e.counters, cache_misses);
+		check_gets(t, &s);
+		/* Only the pread path goes through the block cache. */
+		assert_int_equal(LSM_READ(&e.counters, cache_misses) > misses,
+				 !fits);
+		lsm_iter *it = lsm_table_iter_new(t, true);
+		check_scan(it, &s);
+		lsm_iter_destroy(it);
+		assert_int_equal(lsm_table_verify(t), SISY_OK);
+		lsm_table_close(t);
+		assert_int_equal(lsm_map_budget_used(&b), 0);
+		assert_int_equal(atomic_load(&e.w.mapped), 0);
+	}
+	tf_set_free(&s);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +952,9 @@ int main(void)
 	    cmocka_unit_test(test_unverified_damage_never_crashes),
 	    cmocka_unit_test(test_bad_version_and_magic),
 	    cmocka_unit_test(test_concurrent_readers),
+	    cmocka_unit_test(test_map_budget_take_and_give),
+	    cmocka_unit_test(test_map_budget_concurrent),
+	    cmocka_unit_test(test_table_maps_within_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* Tests sisyd/lsm/table_cache.c: lookups through the cache, the bound on
  * open files, LRU order, pinning (a table in use is never closed under its
- * user), eviction of deleted tables, errors, and concurrent readers. Files
- * live in the in-memory fault file system behind a wrapper that counts the
- * files open at any moment. */
+ * user), eviction of deleted tables, errors, concurrent readers, and the map
+ * budget (the bytes of table files mapped at once, observed by the wrapper
+ * file system, never exceed it — also through a whole engine that flushes
+ * and compacts). Files live in the in-memory fault file system behind a
+ * wrapper that counts the files open and the bytes mapped at any moment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "fs_fault.h"
+#include "lsm.h"
 #include "table_fixture.h"
 #include "wrapfs.h"
 
@@ -64,14 +67,20 @@ static int teardown(void **state)
 	return 0;
 }
 
-static lsm_table_cache *new_cache(fixture *fx, int max_open)
+static lsm_table_cache *new_cache_mapping(fixture *fx, int max_open,
+					  uint64_t mmap_bytes)
 {
 	lsm_table_cache *tc;
 	assert_int_equal(lsm_table_cache_new(&fx->w.base, "/db", max_open,
-					     fx->blocks, &fx->counters, true,
-					     &tc),
+					     fx->blocks, mmap_bytes,
+					     &fx->counters, true, &tc),
 			 SISY_OK);
 	return tc;
+}
+
+static lsm_table_cache *new_cache(fixture *fx, int max_open)
+{
+	return new_cache_mapping(fx, max_open, UINT64_MAX);
 }
 
 /* Looks up every 7th user key of table n and checks the answers. */
@@ -249,6 +258,123 @@ static void test_failed_opens_are_not_cached(void **state)
 	lsm_table_cache_free(tc);
 }
 
+static long long mapped_now(fixture *fx)
+{
+	return atomic_load(&fx->w.mapped);
+}
+static long long mapped_peak(fixture *fx)
+{
+	return atomic_load(&fx->w.mapped_peak);
+}
+
+/* Whether table n reads through a mapping (opening it if needed). */
+static bool is_mapped(fixture *fx, lsm_table_cache *tc, int n)
+{
+	lsm_table *t;
+	lsm_table_ref *ref;
+	assert_int_equal(
+	    lsm_table_cache_get(tc, (uint64_t)n, fx->sizes[n], &t, &ref),
+	    SISY_OK);
+	bool m = lsm_table_mapped(t);
+	lsm_table_cache_release(tc, ref);
+	return m;
+}
+
+/* The budget's books agree with what the file system has mapped. */
+static void check_books(fixture *fx, lsm_table_cache *tc, uint64_t budget)
+{
+	assert_int_equal(lsm_table_cache_mapped_bytes(tc),
+			 (uint64_t)mapped_now(fx));
+	assert_true((uint64_t)mapped_peak(fx) <= budget);
+}
+
+static void test_map_budget_first_come(void **state)
+{
+	fixture *fx = *state;
+	/* Room for tables 1-3 exactly: every later one reads with pread. */
+	uint64_t budget = fx->sizes[1] + fx->sizes[2] + fx->sizes[3];
+	lsm_table_cache *tc = new_cache_mapping(fx, 2 * NTABLES, budget);
+	uint64_t misses = atomic_load(&fx->counters.cache_misses);
+	for (int n = 1; n <= NTABLES; n++) {
+		check_table(fx, tc, n);
+		check_books(fx, tc, budget);
+	}
+	for (int n = 1; n <= NTABLES; n++)
+		assert_int_equal(is_mapped(fx, tc, n), n <= 3);
+	assert_int_equal(mapped_now(fx), (long long)budget);
+	/* The tables that were not mapped went through the block cache. */
+	assert_true(atomic_load(&fx->counters.cache_misses) > misses);
+	/* Closing a mapped table gives its bytes back: reopened, it maps
+	 * again; tables already open without a mapping keep reading with
+	 * pread until they are reopened. */
+	lsm_table_cache_evict(tc, 2);
+	assert_int_equal(mapped_now(fx),
+			 (long long)(fx->sizes[1] + fx->sizes[3]));
+	check_books(fx, tc, budget);
+	assert_false(is_mapped(fx, tc, 4));
+	check_table(fx, tc, 2);
+	assert_true(is_mapped(fx, tc, 2));
+	lsm_table_cache_evict(tc, 1);
+	lsm_table_cache_evict(tc, 2);
+	lsm_table_cache_evict(tc, 4);
+	bool fits = fx->sizes[3] + fx->sizes[4] <= budget;
+	check_table(fx, tc, 4);
+	assert_int_equal(is_mapped(fx, tc, 4), fits);
+	check_books(fx, tc, budget);
+	lsm_table_cache_free(tc);
+	assert_int_equal(mapped_now(fx), 0);
+}
+
+static void test_map_budget_holds_pinned_tables(void **state)
+{
+	fixture *fx = *state;
+	uint64_t budget = fx->sizes[3];
+	lsm_table_cache *tc = new_cache_mapping(fx, 1, budget);
+	lsm_iter *it = lsm_table_cache_iter(tc, 3, fx->sizes[3], true);
+	assert_non_null(it);
+	lsm_iter_seek_first(it);
+	assert_true(lsm_iter_valid(it));
+	/* Evicted but pinned: table 3 stays mapped and charged, so table 4
+	 * (opened meanwhile) must do without a mapping. */
+	lsm_table_cache_evict(tc, 3);
+	assert_int_equal(lsm_table_cache_mapped_bytes(tc), fx->sizes[3]);
+	assert_false(is_mapped(fx, tc, 4));
+	check_table(fx, tc, 4);
+	check_books(fx, tc, budget);
+	const tf_set *s = &fx->sets[3];
+	for (int i = 0; i < s->n; i++, lsm_iter_next(it)) {
+		assert_true(lsm_iter_valid(it));
+		assert_true(sisy_slice_eq(lsm_iter_key(it), tf_key(s, i)));
+	}
+	lsm_iter_destroy(it);
+	assert_int_equal(lsm_table_cache_mapped_bytes(tc), 0);
+	assert_int_equal(mapped_now(fx), 0);
+	/* Room again: table 3 maps when opened next. */
+	assert_true(is_mapped(fx, tc, 3));
+	lsm_table_cache_free(tc);
+}
+
+static void test_map_budget_zero_never_maps(void **state)
+{
+	fixture *fx = *state;
+	lsm_table_cache *tc = new_cache_mapping(fx, 3, 0);
+	for (int round = 0; round < 2; round++)
+		for (int n = 1; n <= NTABLES; n++) {
+			check_table(fx, tc, n);
+			assert_false(is_mapped(fx, tc, n));
+		}
+	lsm_iter *it = lsm_table_cache_iter(tc, 5, fx->sizes[5], false);
+	int cnt = 0;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+		assert_true(sisy_slice_eq(lsm_iter_value(it),
+					  tf_val(&fx->sets[5], cnt++)));
+	assert_int_equal(cnt, fx->sets[5].n);
+	assert_int_equal(lsm_iter_status(it), SISY_OK);
+	lsm_iter_destroy(it);
+	assert_int_equal(mapped_peak(fx), 0);
+	lsm_table_cache_free(tc);
+}
+
 typedef struct reader {
 	fixture *fx;
 	lsm_table_cache *tc;
@@ -294,10 +420,9 @@ static void *reader_run(void *arg)
 	return NULL;
 }
 
-static void test_concurrent_readers(void **state)
+static void concurrent_readers(fixture *fx, uint64_t budget)
 {
-	fixture *fx = *state;
-	lsm_table_cache *tc = new_cache(fx, 3);
+	lsm_table_cache *tc = new_cache_mapping(fx, 3, budget);
 	pthread_t th[4];
 	reader rd[4];
 	for (int i = 0; i < 4; i++) {
@@ -310,8 +435,100 @@ static void test_concurrent_readers(void **state)
 		assert_int_equal(rd[i].errors, 0);
 	}
 	assert_true(open_files(fx) <= 3);
+	check_books(fx, tc, budget);
 	lsm_table_cache_free(tc);
 	assert_int_equal(open_files(fx), 0);
+	assert_int_equal(mapped_now(fx), 0);
+}
+
+static void test_concurrent_readers(void **state)
+{
+	concurrent_readers(*state, UINT64_MAX);
+}
+
+/* Tables opened and closed by racing readers, with room for about two. */
+static void test_concurrent_readers_map_budget(void **state)
+{
+	fixture *fx = *state;
+	concurrent_readers(fx, fx->sizes[1] + fx->sizes[2]);
+	assert_true(mapped_peak(fx) > 0);
+}
+
+/* --- the budget through the engine ---------------------------------------- */
+
+static void engine_put(sisy_lsm *db, int i)
+{
+	char k[32], v[200];
+	int kl = snprintf(k, sizeof k, "k%08d", i);
+	memset(v, 'a' + i % 26, sizeof v);
+	assert_int_equal(sisy_lsm_put(db, k, (size_t)kl, v, sizeof v, 0),
+			 SISY_OK);
+}
+
+static void engine_get(sisy_lsm *db, int i)
+{
+	sisy_buf v = {0};
+	char k[32];
+	int kl = snprintf(k, sizeof k, "k%08d", i);
+	assert_int_equal(sisy_lsm_get(db, NULL, k, (size_t)kl, &v), SISY_OK);
+	assert_int_equal(v.len, 200);
+	assert_int_equal(v.data[199], 'a' + i % 26);
+	sisy_buf_free(&v);
+}
+
+static void engine_check(sisy_lsm *db, int n)
+{
+	for (int i = 0; i < n; i++)
+		engine_get(db, i);
+	sisy_lsm_iter *it = sisy_lsm_iter_new(db, NULL);
+	int cnt = 0;
+	for (sisy_lsm_iter_seek_first(it); sisy_lsm_iter_valid(it);
+	     sisy_lsm_iter_next(it))
+		cnt++;
+	assert_int_equal(sisy_lsm_iter_status(it), SISY_OK);
+	assert_int_equal(cnt, n);
+	sisy_lsm_iter_free(it);
+}
+
+/* An engine whose tables hold several times its map budget: flushes,
+ * compactions, gets and scans never map more than the budget at once, and
+ * everything reads back, mapped or not. */
+static void test_engine_map_budget(void **state)
+{
+	fixture *fx = *state;
+	const uint64_t budget = 256 << 10;
+	sisy_lsm_options o;
+	sisy_lsm_options_init(&o);
+	o.dir = "/eng";
+	o.fs = &fx->w.base;
+	o.memtable_bytes = 64 << 10;
+	o.target_file_bytes = 64 << 10;
+	o.l1_max_bytes = 256 << 10;
+	o.block_cache_bytes = 64 << 10;
+	o.mmap_bytes = budget;
+	sisy_lsm *db;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_OK);
+	const int n = 8000; /* ~1.7 MB of entries */
+	for (int i = 0; i < n; i++) {
+		engine_put(db, (i * 7919) % n);
+		if (i % 1000 == 999) /* reads while tables come and go */
+			for (int j = 0; j <= i; j += 5)
+				engine_get(db, (j * 7919) % n);
+	}
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	engine_check(db, n);
+	assert_int_equal(sisy_lsm_compact_all(db), SISY_OK);
+	engine_check(db, n);
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(db, &st);
+	uint64_t table_bytes = 0;
+	for (int l = 0; l < 7; l++)
+		table_bytes += st.bytes_per_level[l];
+	assert_true(table_bytes > 4 * budget);
+	assert_true(mapped_peak(fx) > 0);
+	assert_true((uint64_t)mapped_peak(fx) <= budget);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+	assert_int_equal(mapped_now(fx), 0);
 }
 
 int main(void)
@@ -328,6 +545,16 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_opens_are_not_cached,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_readers, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_map_budget_first_come, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_map_budget_holds_pinned_tables,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_map_budget_zero_never_maps,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_readers_map_budget,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_map_budget, setup,
 					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

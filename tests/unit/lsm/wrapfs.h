@@ -3,7 +3,10 @@
  *   - refuse sisy_file_map (SISY_E_NOTSUP), to drive the pread + block-cache
  *     path of the table reader on a file system that could map;
  *   - count the files currently open and the opens so far, to show that the
- *     table cache bounds open files and closes a table only once unpinned.
+ *     table cache bounds open files and closes a table only once unpinned;
+ *   - count the bytes of the files mapped now and their peak, to show that
+ *     the map budget bounds them (a file's mapping lives until its close or
+ *     unmap).
  * Header-only (each test is one source file); static inline so a test that
  * uses part of it builds without warnings.
  */
@@ -22,11 +25,14 @@ typedef struct wrapfs {
 	bool no_map;
 	atomic_int open_files;
 	atomic_int opens;
+	atomic_llong mapped;	  /* bytes of the files mapped now */
+	atomic_llong mapped_peak; /* the most ever mapped at once */
 } wrapfs;
 
 typedef struct wrapfs_file {
 	sisy_file base;
 	sisy_file *inner;
+	long long mapped; /* this file's mapping, 0: none */
 } wrapfs_file;
 
 #define WRAPFS_INNER(f) (((wrapfs_file *)(f))->inner)
@@ -49,8 +55,15 @@ static inline sisy_err wrapfs_open(sisy_fs *fs, const char *path, int flags,
 	*out = &w->base;
 	return SISY_OK;
 }
+static inline void wrapfs_unmapped(sisy_file *f)
+{
+	wrapfs_file *w = (wrapfs_file *)f;
+	atomic_fetch_sub(&((wrapfs *)f->fs)->mapped, w->mapped);
+	w->mapped = 0;
+}
 static inline sisy_err wrapfs_close(sisy_file *f)
 {
+	wrapfs_unmapped(f);
 	sisy_err rc = sisy_file_close(WRAPFS_INNER(f));
 	atomic_fetch_sub(&((wrapfs *)f->fs)->open_files, 1);
 	free(f);
@@ -89,12 +102,25 @@ static inline sisy_err wrapfs_preallocate(sisy_file *f, uint64_t size)
 static inline sisy_err wrapfs_map(sisy_file *f, const uint8_t **data,
 				  size_t *len)
 {
-	if (((wrapfs *)f->fs)->no_map)
+	wrapfs *fs = (wrapfs *)f->fs;
+	wrapfs_file *w = (wrapfs_file *)f;
+	if (fs->no_map)
 		return sisy_errf(SISY_E_NOTSUP, "wrapfs: map refused");
-	return sisy_file_map(WRAPFS_INNER(f), data, len);
+	sisy_err rc = sisy_file_map(WRAPFS_INNER(f), data, len);
+	if (rc == SISY_OK && w->mapped == 0) {
+		w->mapped = (long long)*len;
+		long long now =
+		    atomic_fetch_add(&fs->mapped, w->mapped) + w->mapped;
+		long long peak = atomic_load(&fs->mapped_peak);
+		while (now > peak && !atomic_compare_exchange_weak(
+					 &fs->mapped_peak, &peak, now))
+			;
+	}
+	return rc;
 }
 static inline sisy_err wrapfs_unmap(sisy_file *f)
 {
+	wrapfs_unmapped(f);
 	return sisy_file_unmap(WRAPFS_INNER(f));
 }
 static inline sisy_err wrapfs_rename(sisy_fs *fs, const char *a, const char *b)
@@ -176,6 +202,8 @@ static inline void wrapfs_init(wrapfs *w, sisy_fs *inner, bool no_map)
 	w->no_map = no_map;
 	atomic_init(&w->open_files, 0);
 	atomic_init(&w->opens, 0);
+	atomic_init(&w->mapped, 0);
+	atomic_init(&w->mapped_peak, 0);
 }
 
 #endif
