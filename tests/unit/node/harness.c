@@ -455,15 +455,34 @@ static bool is_voter(tc *c, void *arg)
 	return true;
 }
 
+/* Proposes cmd at the current leader, retrying while the cluster is busy
+ * (apply backpressure) or between leaders, until TC_WAIT_MS passes. */
+static void propose_until_ok(tc *c, const sisy_node_cmd *cmd, twrite *w)
+{
+	uint64_t end = sisy_now_ms() + TC_WAIT_MS;
+	for (;;) {
+		int l = tc_wait_leader(c);
+		sisy_err rc = tc_propose(c, l, cmd, w);
+		if (rc == SISY_OK)
+			return;
+		if (rc != SISY_E_BUSY && rc != SISY_E_NOTLEADER &&
+		    rc != SISY_E_NOLEADER)
+			fail_msg("propose: %s", sisy_errname(rc));
+		if (sisy_now_ms() > end)
+			fail_msg("propose: still %s", sisy_errname(rc));
+		tc_pump(c);
+	}
+}
+
 int tc_join(tc *c, bool wait_voter)
 {
 	twrite w;
-	int l = tc_wait_leader(c);
+	int l;
 	sisy_node_cmd cmd = {.kind = SISY_NODE_CMD_TOKEN_NEW, .user = "admin"};
 	tnode *t = new_slot(c, 0);
 	sisy_node_token_random(cmd.token);
 	cmd.address = t->addr;
-	assert_int_equal(tc_propose(c, l, &cmd, &w), SISY_OK);
+	propose_until_ok(c, &cmd, &w);
 	assert_int_equal(w.status, SISY_OK);
 	assert_int_equal(w.res.status, SISY_OK);
 	t->id = w.res.node_id;
@@ -478,11 +497,11 @@ int tc_join(tc *c, bool wait_voter)
 	cmd.kind = SISY_NODE_CMD_TOKEN_CLAIM;
 	cmd.user = NULL;
 	memcpy(cmd.node_key, t->key, SISY_NODE_KEY);
-	l = tc_wait_leader(c);
-	assert_int_equal(tc_propose(c, l, &cmd, &w), SISY_OK);
+	propose_until_ok(c, &cmd, &w);
 	assert_int_equal(w.status, SISY_OK);
 	assert_int_equal(w.res.status, SISY_OK);
 	assert_int_equal(w.res.node_id, t->id);
+	l = tc_wait_leader(c);
 	memset(&w, 0, sizeof w);
 	sisy_err rc;
 	uint64_t end = sisy_now_ms() + TC_WAIT_MS;
