@@ -20,7 +20,10 @@
 # client pinned to a follower, 100 ms answer timeout, 5 ms between tries)
 # and `sisy-bench etcd --probe` (same timeout and pause, over the followers).
 #
-# Knobs: SCALE (requests per measurement x SCALE, default 1), FAILOVERS,
+# Each throughput figure is the median of REPEAT (default 3) alternating
+# rounds (etcd, sisyd, etcd, sisyd, ...): this 2-core machine is shared,
+# and its load moves single figures by 2x within minutes.
+# Knobs: SCALE (requests per measurement x SCALE, default 0.5), REPEAT, FAILOVERS,
 # FULL_S, CLIENTS (default "1 16 64 256"), PARTS (default "write read
 # failover stability"). docs/BENCHMARKS.md records a run.
 set -euo pipefail
@@ -28,7 +31,8 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$(cd "$BUILD/bin" && pwd)
 DEVCLUSTER="$HERE/../tests/cluster/devcluster"
-SCALE=${SCALE:-1}
+SCALE=${SCALE:-0.5}
+REPEAT=${REPEAT:-3}
 FAILOVERS=${FAILOVERS:-5}
 FULL_S=${FULL_S:-60}
 CLIENTS=${CLIENTS:-"1 16 64 256"}
@@ -252,7 +256,25 @@ SL=$(sisy_wait_leader s3); SL=${SL%% *}
 EL=$(etcd_wait_leader); EL=${EL%% *}
 prefill
 
-declare -A W_S W_E R_S R_E R_1
+# med_line LINE...: a report line whose ops/s, p50 and p99 are the medians
+# of the given lines' (each median taken on its own).
+med_line() {
+  python3 - "$@" <<'EOF'
+import re, statistics, sys
+vals = {"ops": [], "p50": [], "p99": []}
+for line in sys.argv[1:]:
+    vals["ops"].append(float(re.search(r": ([0-9.]+) ops/s", line).group(1)))
+    vals["p50"].append(float(re.search(r"p50 ([0-9.]+) ms", line).group(1)))
+    vals["p99"].append(float(re.search(r"p99 ([0-9.]+) ms", line).group(1)))
+m = {k: statistics.median(v) for k, v in vals.items()}
+print("median of %d: %.0f ops/s, p50 %.3f ms, p99 %.3f ms" %
+      (len(sys.argv) - 1, m["ops"], m["p50"], m["p99"]))
+EOF
+}
+
+# One client count: REPEAT rounds, each etcd then sisyd (then the single
+# node for reads), so both sides see the same machine; medians compared.
+declare -A W_S W_E
 if [[ " $PARTS " == *" read "* ]]; then
   sisy_up s1 1
   ( sisy_env s1
@@ -263,17 +285,28 @@ for c in $CLIENTS; do
   SL=$(sisy_wait_leader s3); SL=${SL%% *}
   EL=$(etcd_wait_leader); EL=${EL%% *}
   if [[ " $PARTS " == *" write "* ]]; then
-    echo "-- writes, $c client(s)"
-    e=$(bench_etcd "127.0.0.1:${ECLIENT[$EL]}" "$c" 0:1); report "etcd put" "$e"
-    s=$(bench_sisy "$(sisy_addr "$SL")" "$c" 0:1); report "sisyd PUT" "$s"
+    echo "-- writes, $c client(s), $REPEAT rounds"
+    es=(); ss=()
+    for r in $(seq 1 "$REPEAT"); do
+      e=$(bench_etcd "127.0.0.1:${ECLIENT[$EL]}" "$c" 0:1); report "etcd put" "$e"; es+=("$e")
+      s=$(bench_sisy "$(sisy_addr "$SL")" "$c" 0:1); report "sisyd PUT" "$s"; ss+=("$s")
+    done
+    e=$(med_line "${es[@]}"); s=$(med_line "${ss[@]}")
+    report "etcd put (median)" "$e"; report "sisyd PUT (median)" "$s"
     W_S[$c]=$s; W_E[$c]=$e
     echo "   throughput ratio sisyd/etcd: $(ratio "$(echo "$s" | ops_of)" "$(echo "$e" | ops_of)")"
   fi
   if [[ " $PARTS " == *" read "* ]]; then
-    echo "-- linearizable reads, $c client(s)"
-    e=$(bench_etcd "127.0.0.1:${ECLIENT[$EL]}" "$c" 1:0); report "etcd range" "$e"
-    s=$(bench_sisy "$(sisy_addr "$SL")" "$c" 1:0); report "sisyd GET (3 nodes)" "$s"
-    o=$( sisy_env s1; bench_sisy "$(sisy_addr 1)" "$c" 1:0 ); report "sisyd GET (1 node)" "$o"
+    echo "-- linearizable reads, $c client(s), $REPEAT rounds"
+    es=(); ss=(); os=()
+    for r in $(seq 1 "$REPEAT"); do
+      e=$(bench_etcd "127.0.0.1:${ECLIENT[$EL]}" "$c" 1:0); report "etcd range" "$e"; es+=("$e")
+      s=$(bench_sisy "$(sisy_addr "$SL")" "$c" 1:0); report "sisyd GET (3 nodes)" "$s"; ss+=("$s")
+      o=$( sisy_env s1; bench_sisy "$(sisy_addr 1)" "$c" 1:0 ); report "sisyd GET (1 node)" "$o"; os+=("$o")
+    done
+    e=$(med_line "${es[@]}"); s=$(med_line "${ss[@]}"); o=$(med_line "${os[@]}")
+    report "etcd range (median)" "$e"; report "sisyd GET 3 nodes (median)" "$s"
+    report "sisyd GET 1 node (median)" "$o"
     echo "   reads: 3 nodes / 1 node $(ratio "$(echo "$s" | ops_of)" "$(echo "$o" | ops_of)"), sisyd/etcd $(ratio "$(echo "$s" | ops_of)" "$(echo "$e" | ops_of)")"
   fi
 done
@@ -310,6 +343,7 @@ if [[ " $PARTS " == *" stability "* ]]; then
       after=$(sisy_wait_leader s3)
     fi
     report "$side ($n writes)" "$out"
+    echo "   $side: $(python3 -c "print('%.0f' % ($n / max(1, $(echo "$out" | ops_of))))") s at full load"
     echo "   $side leader/term before: $before, after: $after ($( [ "$before" = "$after" ] && echo "no leader change" || echo "LEADER CHANGED"))"
   done
 fi
