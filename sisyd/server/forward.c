@@ -13,11 +13,12 @@
  * here": the request is parked and tried again (writes.c) until its
  * deadline; its BUSY (backpressure) goes to the client as it is. A forward
  * whose connection broke, or whose answer did not come within
- * forward_timeout_ms, may or may not have been applied: a request that carries
- * a client id and sequence is simply tried again (exactly-once makes the repeat
- * safe); any other is answered OUTCOME_UNKNOWN. A forward goes only over a
- * connection that is up: with the leader unreachable, the request waits for a
- * leader that is.
+ * forward_timeout_ms (or, once another node leads, within two election
+ * timeouts: a partitioned old leader may never answer) may or may not have
+ * been applied: a request that carries a client id and sequence is simply
+ * tried again (exactly-once makes the repeat safe); any other is answered
+ * OUTCOME_UNKNOWN. A forward goes only over a connection that is up: with
+ * the leader unreachable, the request waits for a leader that is.
  *
  * Leader side. A ForwardRequest from node F is decoded, the user's role is
  * looked up in THIS node's copy of the replicated user table (the role the
@@ -209,9 +210,36 @@ void fwd_peer_lost(sisy_server *s, uint64_t to)
 	}
 }
 
+void fwd_leader_changed(sisy_server *s, uint64_t leader)
+{
+	/* The old leader, if alive, answers its pending writes at once
+	 * (OUTCOME_UNKNOWN, or the result); give it two election timeouts,
+	 * then stop waiting for it. */
+	s->fwd_hurry_leader = leader;
+	s->fwd_hurry_ms =
+	    sisy_now_ms() + 2ull * s->cfg.election_ticks * s->cfg.tick_ms;
+}
+
+/* Forwards still waiting on a node that no longer leads. */
+static void hurry(sisy_server *s)
+{
+	srv_req *next;
+	s->fwd_hurry_ms = 0;
+	for (srv_req *r = s->fwd_head; r; r = next) {
+		next = r->pnext;
+		if (r->fwd_out_to == s->fwd_hurry_leader ||
+		    r->msg->op_case == SISY__REQUEST__OP_CLUSTER_FAILOVER)
+			continue; /* a failover answers after the change */
+		fwd_remove(s, r);
+		lost(s, r, "the leader changed before it answered");
+	}
+}
+
 void fwd_tick(sisy_server *s)
 {
 	uint64_t now = sisy_now_ms();
+	if (s->fwd_hurry_ms && now >= s->fwd_hurry_ms)
+		hurry(s);
 	while (s->fwd_head &&
 	       now - s->fwd_head->fwd_sent_ms > s->cfg.forward_timeout_ms) {
 		srv_req *r = s->fwd_head;

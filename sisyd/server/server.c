@@ -653,8 +653,10 @@ static void process_node(sisy_server *s)
 		 * next tick. */
 		s->leader_seen = leader;
 		cluster_refresh_role(s);
-		if (leader != 0)
+		if (leader != 0) {
+			fwd_leader_changed(s, leader);
 			parked_tick(s);
+		}
 	}
 }
 

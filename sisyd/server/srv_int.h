@@ -250,6 +250,7 @@ struct sisy_server {
 	srv_req *fwd_head, *fwd_tail; /* the same, oldest first */
 	size_t nfwd;
 	uint64_t fwd_next;
+	uint64_t fwd_hurry_ms, fwd_hurry_leader; /* fwd_leader_changed */
 	srv_join *joins; /* joins waiting to retry a membership change */
 	size_t njoins;	 /* joins in progress */
 	struct {
@@ -343,6 +344,10 @@ void fwd_on_request(sisy_server *s, uint64_t from,
 /* The connection to `to` broke: its forwards' outcome is unknown. */
 void fwd_peer_lost(sisy_server *s, uint64_t to);
 void fwd_tick(sisy_server *s);
+/* A new leader: forwards still waiting on another node two election
+ * timeouts later are sent again (or answered OUTCOME_UNKNOWN when they
+ * cannot be repeated safely). */
+void fwd_leader_changed(sisy_server *s, uint64_t leader);
 /* Sends a forwarded request's answer back to the follower; frees r. */
 void fwd_answer(sisy_server *s, srv_req *r);
 void fwd_free_all(sisy_server *s);
