@@ -50,13 +50,37 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 
+/* The table is full: a node that is no member any more and that we are
+ * not connected to makes room (removed and replaced nodes come and go
+ * over a cluster's life). */
+static bool evict_one(sisy_server *s)
+{
+	sisy_node_status st;
+	if (s->node == NULL ||
+	    sisy_node_status_get(s->node, SRV_GROUP, &st) != SISY_OK)
+		return false;
+	for (size_t i = 0; i < s->npeers; i++) {
+		srv_peer *p = s->peers[i];
+		bool member = false;
+		for (size_t m = 0; m < st.n_members; m++)
+			member = member || st.members[m].id == p->id;
+		if (member || p->out != NULL)
+			continue;
+		sisy_buf_free(&p->pending);
+		free(p);
+		s->peers[i] = s->peers[--s->npeers];
+		return true;
+	}
+	return false;
+}
+
 srv_peer *peer_get(sisy_server *s, uint64_t id, bool create)
 {
 	for (size_t i = 0; i < s->npeers; i++)
 		if (s->peers[i]->id == id)
 			return s->peers[i];
 	if (!create || id == 0 || id == s->id.node_id ||
-	    s->npeers == SRV_MAX_PEERS)
+	    (s->npeers == SRV_MAX_PEERS && !evict_one(s)))
 		return NULL;
 	srv_peer *p = calloc(1, sizeof *p);
 	if (p == NULL)
