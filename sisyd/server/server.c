@@ -608,7 +608,10 @@ static void drain_done(sisy_server *s)
 /* Everything driven by Raft time. */
 static void on_tick(sisy_server *s)
 {
-	cluster_refresh_role(s);
+	/* A leader change refreshes it at once (process_node); the rest
+	 * (learner promoted, removed) can wait a few ticks. */
+	if (s->ticks % 10 == 0)
+		cluster_refresh_role(s);
 	parked_tick(s);
 	fwd_tick(s);
 	join_tick(s);
