@@ -610,8 +610,10 @@ static void on_tick(sisy_server *s)
 {
 	/* A leader change refreshes it at once (process_node); the rest
 	 * (learner promoted, removed) can wait a few ticks. */
-	if (s->ticks % 10 == 0)
+	if (s->ticks - s->role_ticks >= 10) {
+		s->role_ticks = s->ticks;
 		cluster_refresh_role(s);
+	}
 	parked_tick(s);
 	fwd_tick(s);
 	join_tick(s);

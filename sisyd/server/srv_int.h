@@ -257,7 +257,7 @@ struct sisy_server {
 		uint64_t id, ms;
 	} refused[16]; /* nodes refused lately (for the log) */
 	uint64_t last_report_ms;
-	uint64_t ticks;
+	uint64_t ticks, role_ticks;
 	char role_name[16];   /* this node's role, refreshed every tick */
 	sisy_buf end_users;   /* users whose sessions end after this turn's
 				 answers (NUL-separated) */
