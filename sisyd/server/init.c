@@ -363,7 +363,7 @@ sisy_err sisy_server_join(const char *dir, const char *token_text,
 	/* The members in the token's order, following redirects; bounded. */
 	size_t next = 0;
 	int tries = 0;
-	snprintf(target, sizeof target, "%s", t.addrs[next++]);
+	snprintf(target, sizeof target, "%.255s", t.addrs[next++]);
 	for (;;) {
 		char redirect[SISY_NODE_MAX_ADDR + 1] = "";
 		last = join_once(target, &t, pk, address, &jr, redirect,
@@ -377,14 +377,14 @@ sisy_err sisy_server_join(const char *dir, const char *token_text,
 		if (last == SISY_E_NOTLEADER && redirect[0]) {
 			snprintf(target, sizeof target, "%s", redirect);
 		} else if (next < t.naddrs) {
-			snprintf(target, sizeof target, "%s", t.addrs[next++]);
+			snprintf(target, sizeof target, "%.255s", t.addrs[next++]);
 		} else {
 			/* Every member tried: an election may be on; wait a
 			 * little and go round again. */
 			struct timespec ts = {0, 300 * 1000000L};
 			nanosleep(&ts, NULL);
 			next = 0;
-			snprintf(target, sizeof target, "%s", t.addrs[next++]);
+			snprintf(target, sizeof target, "%.255s", t.addrs[next++]);
 		}
 	}
 	if (last != SISY_OK) {
