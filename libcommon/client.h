@@ -26,6 +26,9 @@
  *   SISY_E_CLOSED       the server ended the session (user deleted, role
  *                       changed, shutting down); reconnect
  *   SISY_E_TIMEOUT      no answer within io_timeout_ms; the client is dead
+ *   SISY_E_FAILED       (connecting) the node has no user table yet: it was
+ *                       just initialised or is catching up; retry shortly
+ *                       (the next host of the list is tried first)
  *   per request (sisy_reply.err, or the typed helpers' return value):
  *   SISY_E_PERM         the role does not allow the request
  *   SISY_E_CONFLICT     IF VERSION / IF ABSENT did not hold
