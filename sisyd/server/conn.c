@@ -181,6 +181,11 @@ static void on_hello(sisy_server *s, srv_conn *c, sisy_slice frame)
 		c->state = CONN_READY;
 		break;
 	default:
+		if (s->stop_requested) {
+			/* Shutting down: a client goes to another node. */
+			finish(s, c);
+			return;
+		}
 		c->state = CONN_LOGIN;
 	}
 	conn_on_writable(s, c);

@@ -377,14 +377,16 @@ sisy_err sisy_server_join(const char *dir, const char *token_text,
 		if (last == SISY_E_NOTLEADER && redirect[0]) {
 			snprintf(target, sizeof target, "%s", redirect);
 		} else if (next < t.naddrs) {
-			snprintf(target, sizeof target, "%.255s", t.addrs[next++]);
+			snprintf(target, sizeof target, "%.255s",
+				 t.addrs[next++]);
 		} else {
 			/* Every member tried: an election may be on; wait a
 			 * little and go round again. */
 			struct timespec ts = {0, 300 * 1000000L};
 			nanosleep(&ts, NULL);
 			next = 0;
-			snprintf(target, sizeof target, "%.255s", t.addrs[next++]);
+			snprintf(target, sizeof target, "%.255s",
+				 t.addrs[next++]);
 		}
 	}
 	if (last != SISY_OK) {

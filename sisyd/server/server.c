@@ -673,8 +673,10 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 	for (int i = 0; i < n; i++) {
 		void *p = evs[i].data.ptr;
 		if (p == &listen_tag) {
-			if (!s->stop_requested)
-				on_accept(s);
+			/* Still while stopping: the other nodes may need to
+			 * reach us during the handover (conn.c turns clients
+			 * away then). */
+			on_accept(s);
 			continue;
 		}
 		if (p == &event_tag) {

@@ -108,6 +108,13 @@ L=$T2
 
 # --- a 4th node: join, snapshot, promotion, removal --------------------
 for n in $(seq 1 120); do echo "PUT snap:$n v$n"; done | "$C" $(on $L) >/dev/null || fail "filling the log"
+# Wait until the leader compacted its log past what a new node needs.
+compacted() {
+	local si
+	si=$("$C" $(on $L) -At -c "CLUSTER INFO" | sed -n 's/^snapshot_index|//p')
+	[ "${si:-0}" -gt 60 ]
+}
+wait_for 30 compacted || fail "the leader did not compact its log"
 id=$("$DC" add "$T/c") || fail "devcluster add"
 [ "$id" = 4 ] || fail "the 4th node got id $id"
 load
