@@ -404,9 +404,19 @@ static sisy_err execute(sisy_server *s, srv_req *r)
 /* FAILOVER: done once this node no longer leads. */
 static void failover_wait(sisy_server *s, srv_req *r)
 {
+	uint64_t to = r->msg->cluster_failover->to;
 	uint64_t leader = sisy_node_leader(s->node, SRV_GROUP, NULL, 0);
 	if (leader != s->id.node_id && leader != 0) {
-		answer_ok(r, 0, false);
+		if (to == 0 || leader == to) {
+			answer_ok(r, 0, false);
+		} else {
+			char msg[160];
+			snprintf(msg, sizeof msg,
+				 "node %" PRIu64 " was elected instead of "
+				 "node %" PRIu64 "; ask again",
+				 leader, to);
+			handler_fail(r, SISY_E_CONFLICT, msg);
+		}
 		handler_complete(s, r);
 		return;
 	}
