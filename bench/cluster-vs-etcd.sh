@@ -85,8 +85,9 @@ etcd_start() { # etcd_start I (data dir kept across restarts)
   disown "${EPID[$i]}" # no "Killed" job reports when a failover kills it
 }
 etcd_endpoints() { echo "127.0.0.1:${ECLIENT[1]},127.0.0.1:${ECLIENT[2]},127.0.0.1:${ECLIENT[3]}"; }
-# etcd_status: "LEADER_INDEX TERM" (1..3) as a live member sees it (asked
-# one by one: etcdctl prints nothing when one endpoint of several is down).
+# etcd_status: "LEADER_INDEX TERM" (1..3) from the member that leads, by its
+# own status (asked one by one: etcdctl prints nothing when one endpoint of
+# several is down).
 etcd_status() {
   local i
   for i in 1 2 3; do
@@ -97,7 +98,9 @@ import json,sys
 try: st=json.load(sys.stdin)[0]["Status"]
 except Exception: sys.exit(1)
 ids=[int(x) for x in sys.argv[1:]]
-if st.get("leader", 0) not in ids: sys.exit(1)
+# Only the leader itself is believed (a follower may name a dead one).
+if st.get("leader", 0) not in ids or st["leader"] != st["header"]["member_id"]:
+    sys.exit(1)
 print(ids.index(st["leader"]) + 1, st["header"]["raft_term"])' \
       "${EMID[1]}" "${EMID[2]}" "${EMID[3]}" && return 0
   done
@@ -141,19 +144,25 @@ sisy_up() { # sisy_up NAME N
 sisy_env() { # sisy_env NAME: export its env (SISY_*, NODEi_*)
   set -a; . "$T/$1/env"; set +a
 }
-# sisy_status NAME: "LEADER_ID TERM" as the first live node that knows a
-# leader sees it (CLUSTER INFO: the node's own Raft view).
-sisy_status() {
-  local h p i
-  for i in $NODE_IDS; do
-    h=NODE${i}_HOST; p=NODE${i}_PORT
-    [ -n "$(eval echo \$NODE${i}_PID)" ] || continue
-    "$BIN/sisy-cli" -h "${!h}" -p "${!p}" --csv -c "CLUSTER INFO" 2>/dev/null |
-      python3 -c '
+# sisy_status NAME: "LEADER_ID TERM" when a live node names a leader and
+# that leader, asked itself, says it leads (CLUSTER INFO: a node's own Raft
+# view; another node's may be stale for a moment).
+sisy_info() { # sisy_info I: "ROLE LEADER_ID TERM" of node I
+  local h=NODE${1}_HOST p=NODE${1}_PORT
+  "$BIN/sisy-cli" -h "${!h}" -p "${!p}" --csv -c "CLUSTER INFO" 2>/dev/null |
+    python3 -c '
 import csv,sys
 kv={r[0]:r[1] for r in csv.reader(sys.stdin) if len(r)==2}
-if kv.get("leader_id","0") in ("","0"): sys.exit(1)
-print(kv["leader_id"], kv["term"])' 2>/dev/null && return 0
+print(kv["role"], kv["leader_id"] or 0, kv["term"])' 2>/dev/null
+}
+sisy_status() {
+  local i r l t
+  for i in $NODE_IDS; do
+    [ -n "$(eval echo \$NODE${i}_PID)" ] || continue
+    read -r r l t < <(sisy_info "$i") || continue
+    [ "${l:-0}" != 0 ] || continue
+    read -r r _ t < <(sisy_info "$l") || continue
+    [ "$r" = leader ] && { echo "$l $t"; return 0; }
   done
   return 1
 }
