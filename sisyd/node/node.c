@@ -516,6 +516,7 @@ sisy_err sisy_node_open(const sisy_node_opts *o, sisy_node **out)
 	lo.fs = n->fs;
 	lo.dir = path;
 	lo.logger = o->logger;
+	lo.unsafe_no_fsync = o->unsafe_no_fsync;
 	if ((rc = sisy_raftlog_open(&lo, &n->log)) != SISY_OK)
 		goto fail;
 	if (sisy_raftlog_state_of(n->log, NODE_MARK_GROUP, &st) == SISY_OK &&

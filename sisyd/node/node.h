@@ -94,6 +94,10 @@ typedef struct sisy_node_opts {
 	/* Engine. */
 	size_t memtable_bytes;	  /* 0: engine default */
 	size_t block_cache_bytes; /* 0: engine default */
+	/* UNSAFE, benchmarks and tests only: the Raft log skips its fsyncs
+	 * (sisy_raftlog_opts.unsafe_no_fsync); a machine crash can lose
+	 * acknowledged writes. Default false. */
+	bool unsafe_no_fsync;
 } sisy_node_opts;
 
 /* Defaults for everything but dir and send. */

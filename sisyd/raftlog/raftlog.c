@@ -186,6 +186,12 @@ sisy_err sisy_raftlog_open(const sisy_raftlog_opts *o, sisy_raftlog **out)
 	sisy_log(o->logger, SISY_LOG_INFO, "raftlog",
 		 "%s: opened, %zu groups in %zu segments", o->dir, lg->ngroups,
 		 lg->nsegs);
+	if (o->unsafe_no_fsync)
+		sisy_log(o->logger, SISY_LOG_WARN, "raftlog",
+			 "%s: UNSAFE: unsafe_no_fsync is on, entries are "
+			 "acknowledged without fsync; a machine crash can "
+			 "lose them (benchmarks and tests only)",
+			 o->dir);
 	*out = lg;
 	return SISY_OK;
 fail:

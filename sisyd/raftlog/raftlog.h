@@ -55,6 +55,16 @@ typedef struct sisy_raftlog_opts {
 	uint64_t reserve_bytes;	   /* ballast given up on a full disk so
 				    * that compaction can go through;
 				    * default 4 MiB, 0: none */
+	bool unsafe_no_fsync;	   /* UNSAFE, benchmarks and tests only
+				    * (etcd's --unsafe-no-fsync): a round's
+				    * records are written but not fsync'd,
+				    * and still reported durable, in order.
+				    * A process crash loses nothing (the
+				    * page cache keeps the bytes); a machine
+				    * crash can lose acknowledged entries or
+				    * leave a log that refuses to open.
+				    * Segment creation and sealing still
+				    * sync. Default false. */
 } sisy_raftlog_opts;
 
 /* Fills in the defaults (fs and dir stay NULL). */

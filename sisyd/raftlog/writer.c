@@ -14,6 +14,11 @@
  * (header + checkpoint, synced with the directory) before anything goes
  * into it. A record never spans segments.
  *
+ * With opts.unsafe_no_fsync the round's fsync is skipped (the records
+ * are still published as durable, in order): the bytes reach the page
+ * cache only, so the torn window below no longer holds after a machine
+ * crash. Benchmarks only (raftlog.h).
+ *
  * Torn window: between two syncs of a segment the writer writes at most
  * max(batch_bytes, largest record) bytes of records (plus zeros). Recovery
  * relies on this bound, recorded in each segment header.
@@ -236,6 +241,8 @@ static sisy_err write_records(sisy_raftlog *lg, raftlog_seg **s0, uint64_t *e0)
 	if ((rc = flush_wbuf(lg, first, lg->nbatch)) != SISY_OK ||
 	    (rc = prefill(lg)) != SISY_OK)
 		return rc;
+	if (lg->o.unsafe_no_fsync)
+		return SISY_OK; /* raftlog.h: benchmarks only */
 	return sisy_file_sync(lg->cur->f);
 }
 

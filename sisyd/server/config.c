@@ -68,6 +68,9 @@ static const row rows[] = {
     {"sync", T_BOOL, F(sync), 0, 1, 1,
      "writes are fsync'd (group commit) before they are answered: always "
      "true, the Raft log is the durability point"},
+    {"unsafe_no_fsync", T_BOOL, F(unsafe_no_fsync), 0, 0, 1,
+     "UNSAFE, for benchmarks and tests only: the Raft log is written but "
+     "not fsync'd, so a machine crash can lose acknowledged writes"},
     {"memtable_bytes", T_U64, F(memtable_bytes), 0, 65536, 1ull << 34,
      "engine: memtable size (per Raft group)"},
     {"block_cache_bytes", T_U64, F(block_cache_bytes), 0, 0, 1ull << 40,

@@ -38,6 +38,8 @@ typedef struct sisy_server_config {
 	uint32_t auth_delay_max_ms;
 	uint32_t shutdown_timeout_ms;
 	bool sync; /* always on: the Raft log fsyncs before acknowledging */
+	bool unsafe_no_fsync; /* benchmarks/tests only: the Raft log skips
+				 fsync (etcd's --unsafe-no-fsync) */
 	uint64_t memtable_bytes;
 	uint64_t block_cache_bytes;
 	char port_file[1024]; /* write the bound port here once listening */

@@ -26,6 +26,13 @@ static void test_defaults_and_set(void **state)
 	/* The Raft log always fsyncs: turning it off is refused, loudly. */
 	assert_int_equal(sisy_config_set(&c, "sync", "false"), SISY_E_INVAL);
 	assert_true(c.sync);
+	/* ... unless explicitly unsafe, for benchmarks (off by default). */
+	assert_false(c.unsafe_no_fsync);
+	assert_int_equal(sisy_config_set(&c, "unsafe_no_fsync", "true"),
+			 SISY_OK);
+	assert_true(c.unsafe_no_fsync);
+	assert_int_equal(sisy_config_set(&c, "unsafe_no_fsync", "no"), SISY_OK);
+	assert_false(c.unsafe_no_fsync);
 	assert_int_equal(sisy_config_set(&c, "peer_routes",
 					 "2=127.0.0.1:9002,13=[::1]:9013"),
 			 SISY_OK);
