@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
-"""fault_partition.py — issue 5, fault 2 (ctest cluster_fault_partition).
+"""fault_partition.py [3|5] — issue 5, fault 2 (ctest cluster_fault_partition
+with 3 nodes, cluster_fault_partition5 with 5).
 
-Three nodes with sisy-faultproxy between every pair. Clients of the
-majority side (any node but the leader) and clients pinned to the leader
-write and read the same keys. Then the proxy cuts the leader off from both
-followers (symmetric: the bytes stall in both directions, as in a real
-partition), later the new leader one way (its bytes to the others stall,
-theirs reach it; on heal the held, now stale, messages arrive). Holds, for
-each cut:
+sisy-faultproxy between every pair of nodes. Clients of the majority side
+(the followers) and clients pinned to the minority-to-be write and read the
+same keys. Three nodes: the proxy cuts the leader off from both followers
+(symmetric: the bytes stall in both directions, as in a real partition),
+heals, then cuts the new leader one way (its bytes to the others stall,
+theirs reach it; on heal the held, now stale, messages arrive). Five
+nodes: the leader and one follower are split from the other three.
+Holds, for each cut:
   * the old leader steps down (it reports no leader, or another one);
   * the majority elects a leader and acknowledges writes;
-  * no write is acknowledged on the minority side: no client pinned to the
-    old leader gets "ok" for a write sent after the cut and answered
+  * no write is acknowledged on the minority side: no client pinned to a
+    minority node gets "ok" for a write sent after the cut and answered
     before the heal;
   * a linearizable read there fails or waits: none is answered "ok"
     between the cut and the heal (and the history check proves that none,
     at any time, returned stale data);
-  * after healing, the old leader rejoins and all nodes converge;
+  * after healing, the minority nodes serve again and all nodes converge;
   * the merged history of both client groups is linearizable.
 """
 import sys
@@ -43,23 +45,30 @@ def steps_down(c, old):
 
 
 def one_cut(c, major, minor, how):
+    """Cuts the leader off (with one follower too for "split"), checks the
+    minority side, heals."""
     old = c.wait_leader()
     others = [i for i in c.ids() if i != old]
-    minor.append(F.History(c, "minority%d" % len(minor), hosts=[old],
-                           pinned=True, clients=2,
+    side = [old] + (others[:1] if how == "split" else [])
+    rest = [i for i in c.ids() if i not in side]
+    minor.append(F.History(c, "minority%d" % len(minor), hosts=side,
+                           pinned=True, clients=2 * len(side),
                            first_client=100 * (len(minor) + 1),
                            args=["--timeout-ms", "2000", "--retry-ms",
                                  "2000"]))
     m = minor[-1]
-    m.wait_writes(20, "on the leader before the cut")
+    m.wait_writes(20, "on the minority-to-be before the cut")
     if how == "symmetric":
         c.proxy("isolate", str(old))
+    elif how == "split":
+        c.proxy("partition", ",".join(map(str, side)),
+                ",".join(map(str, rest)))
     else:
         for i in others:
             c.proxy("oneway", str(old), str(i))
     t_cut = F.time.monotonic_ns()
     steps_down(c, old)
-    new = c.wait_leader(among=others, exclude=(old,))
+    new = c.wait_leader(among=rest, exclude=side)
     major.wait_writes(50, "on the majority (leader %d) during the cut" % new)
     # The minority clients have been trying all along; let them finish
     # at least a few more attempts (their answers, not their count, is
@@ -70,38 +79,45 @@ def one_cut(c, major, minor, how):
     c.proxy("heal")
     t_heal = F.time.monotonic_ns()
     c.wait_leader()
-    m.wait_writes(10, "on node %d after healing" % old)
+    m.wait_writes(10, "on nodes %s after healing" % side)
     m.stop()
     bad = minority_violations(m.records(), t_cut, t_heal)
     if bad:
-        raise F.Fail("the minority side (node %d) answered ok during the "
-                     "%s cut:\n%s" % (old, how, "\n".join(map(str, bad[:5]))))
-    F.log("%s cut of node %d: nothing acknowledged on the minority side" %
-          (how, old))
+        raise F.Fail("the minority side %s answered ok during the %s cut:"
+                     "\n%s" % (side, how, "\n".join(map(str, bad[:5]))))
+    F.log("%s cut of %s: nothing acknowledged on the minority side" %
+          (how, side))
 
 
-def scenario(made):
-    c = F.Cluster(3, proxy=True)
+def scenario(made, n):
+    c = F.Cluster(n, proxy=True)
     made.append(c)
     c.up()
     leader = c.wait_leader()
     others = [i for i in c.ids() if i != leader]
-    # The majority clients use the two followers of now; after the first
-    # cut they stay on their side.
+    # Majority clients, pinned to the followers of now (pinned: a client
+    # whose node ends up on the minority side of a later cut stays there
+    # and is checked by lincheck like everyone; the others keep the
+    # majority busy).
     major = F.History(c, "majority", hosts=others, clients=4, pinned=True)
     major.wait_writes(50, "before the first cut")
     minor = []
-    one_cut(c, major, minor, "symmetric")
-    # A second cut of whoever leads now: one-way, the leader's bytes lost.
-    # The majority clients may be on that node now; they fail over with
-    # the other hosts in their list only if it is not theirs alone, so
-    # they are pinned: the node that stays in the majority keeps serving.
-    one_cut(c, major, minor, "one-way")
+    if n == 3:
+        one_cut(c, major, minor, "symmetric")
+        # Then whoever leads now, one way: its bytes to the others stall
+        # (and arrive, stale, on heal); theirs reach it.
+        one_cut(c, major, minor, "one-way")
+    else:
+        # Five nodes: the leader and one follower against the other three.
+        one_cut(c, major, minor, "split")
     major.stop()
     F.lincheck(c, [major] + minor, "partition")
     c.wait_converged()
 
 
 if __name__ == "__main__":
-    F.run(scenario)
+    nodes = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    if nodes not in (3, 5):
+        sys.exit("usage: fault_partition.py [3|5]")
+    F.run(lambda made: scenario(made, nodes))
     sys.exit(0)
