@@ -218,9 +218,9 @@ static bool final_recv(hist_client *f, hist_rec **recs, int n)
 	for (int j = 0; j < n; j++) {
 		sisy_reply *rep = NULL;
 		sisy_err rc = sisy_client_recv(f->c, &rep);
-		int64_t t = hist_now();
+		int64_t t = history_now();
 		if (rc != SISY_OK) {
-			hist_client_close(f);
+			history_client_close(f);
 			return false;
 		}
 		hist_rec *r = recs[j];
@@ -248,11 +248,11 @@ static void final_reads(hist_client *f, char (*keys)[HIST_KEY], size_t nkeys,
 			const hist_rec **final_ok)
 {
 	int64_t deadline =
-	    hist_now() + (int64_t)f->conf->retry_ms * 1000000 * 4;
+	    history_now() + (int64_t)f->conf->retry_ms * 1000000 * 4;
 	size_t left = nkeys;
 	uint32_t backoff = 20;
-	while (left > 0 && hist_now() < deadline) {
-		if (hist_client_connect(f) != SISY_OK) {
+	while (left > 0 && history_now() < deadline) {
+		if (history_client_connect(f) != SISY_OK) {
 			struct timespec ts = {0, (long)backoff * 1000000};
 			nanosleep(&ts, NULL);
 			backoff = backoff * 2 > 500 ? 500 : backoff * 2;
@@ -264,7 +264,7 @@ static void final_reads(hist_client *f, char (*keys)[HIST_KEY], size_t nkeys,
 		for (size_t i = 0; i < nkeys && n < FINAL_BATCH; i++) {
 			if (final_ok[i])
 				continue;
-			hist_rec *r = hist_rec_new(f);
+			hist_rec *r = history_rec_new(f);
 			if (!r)
 				return;
 			r->kind = HIST_GET;
@@ -273,7 +273,7 @@ static void final_reads(hist_client *f, char (*keys)[HIST_KEY], size_t nkeys,
 			sisy_req q = {
 			    .op = SISY_OP_GET,
 			    .key = sisy_slice_make(r->key, strlen(r->key))};
-			r->call = r->sent = hist_now();
+			r->call = r->sent = history_now();
 			if (sisy_client_send(f->c, &q, NULL) != SISY_OK) {
 				f->n--;
 				break;
@@ -284,7 +284,7 @@ static void final_reads(hist_client *f, char (*keys)[HIST_KEY], size_t nkeys,
 		bool alive = sisy_client_flush(f->c) == SISY_OK &&
 			     final_recv(f, recs, n);
 		if (!alive)
-			hist_client_close(f);
+			history_client_close(f);
 		for (int j = 0; j < n; j++)
 			if (recs[j]->outcome == HIST_OK) {
 				final_ok[idx[j]] = recs[j];
@@ -356,7 +356,7 @@ static void write_progress(const char *path, hist_client *cl, int n)
 
 static bool stop_requested(const hist_conf *c)
 {
-	return hist_now() >= c->deadline ||
+	return history_now() >= c->deadline ||
 	       (c->stop_file && access(c->stop_file, F_OK) == 0);
 }
 
@@ -393,7 +393,7 @@ int main(int argc, char **argv)
 	sisy_client_opts_env(&c->base);
 	if (!c->hosts)
 		c->hosts = c->base.hosts ? c->base.hosts : "127.0.0.1";
-	c->deadline = hist_now() + (int64_t)a.duration_ms * 1000000;
+	c->deadline = history_now() + (int64_t)a.duration_ms * 1000000;
 	FILE *out = fopen(a.out, "w");
 	hist_client *cl = calloc((size_t)c->clients + 1, sizeof *cl);
 	if (!out || !cl) {
@@ -414,12 +414,12 @@ int main(int argc, char **argv)
 	snprintf(cl[c->clients].hosts, sizeof cl[c->clients].hosts, "%s",
 		 c->hosts);
 	for (int i = 0; i < c->clients; i++)
-		pthread_create(&cl[i].thread, NULL, hist_client_run, &cl[i]);
+		pthread_create(&cl[i].thread, NULL, history_client_run, &cl[i]);
 	int64_t next_progress = 0;
 	while (!stop_requested(c)) {
-		if (a.progress && hist_now() >= next_progress) {
+		if (a.progress && history_now() >= next_progress) {
 			write_progress(a.progress, cl, c->clients);
-			next_progress = hist_now() + 50 * 1000000;
+			next_progress = history_now() + 50 * 1000000;
 		}
 		struct timespec ts = {0, 10 * 1000000};
 		nanosleep(&ts, NULL);
@@ -436,7 +436,7 @@ int main(int argc, char **argv)
 	const hist_rec **final_ok = calloc(nkeys ? nkeys : 1, sizeof *final_ok);
 	if (a.final && final_ok)
 		final_reads(fin, keys, nkeys, final_ok);
-	hist_client_close(fin);
+	history_client_close(fin);
 
 	/* Direct check: every acknowledged fresh-key write reads back. */
 	size_t lost = 0, unverified = 0, unique_ok = 0;

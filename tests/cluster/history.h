@@ -105,13 +105,13 @@ typedef struct hist_client {
 	_Atomic int64_t last_ok_write; /* ns */
 } hist_client;
 
-int64_t hist_now(void);
+int64_t history_now(void);
 /* The client's thread: operations until conf->stop or the deadline. */
-void *hist_client_run(void *arg);
+void *history_client_run(void *arg);
 /* Appends a record; NULL when the client's record table is full. */
-hist_rec *hist_rec_new(hist_client *h);
+hist_rec *history_rec_new(hist_client *h);
 /* Makes the session if there is none (same client id, next sequence). */
-sisy_err hist_client_connect(hist_client *h);
-void hist_client_close(hist_client *h);
+sisy_err history_client_connect(hist_client *h);
+void history_client_close(hist_client *h);
 
 #endif

@@ -12,7 +12,7 @@
 #include "history.h"
 #include "rand.h"
 
-int64_t hist_now(void)
+int64_t history_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -25,7 +25,7 @@ static void pause_ms(uint32_t ms)
 	nanosleep(&ts, NULL);
 }
 
-hist_rec *hist_rec_new(hist_client *h)
+hist_rec *history_rec_new(hist_client *h)
 {
 	if (h->n == HIST_MAX_OPS)
 		return NULL;
@@ -34,13 +34,13 @@ hist_rec *hist_rec_new(hist_client *h)
 	return r;
 }
 
-void hist_client_close(hist_client *h)
+void history_client_close(hist_client *h)
 {
 	sisy_client_close(h->c);
 	h->c = NULL;
 }
 
-sisy_err hist_client_connect(hist_client *h)
+sisy_err history_client_connect(hist_client *h)
 {
 	if (h->c)
 		return SISY_OK;
@@ -99,11 +99,11 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 	uint64_t seq = h->next_seq++;
 	bool maybe = false, done = false;
 	uint32_t backoff = cf->backoff_ms < 20 ? cf->backoff_ms : 20;
-	rec->call = hist_now();
+	rec->call = history_now();
 	int64_t deadline = rec->call + (int64_t)cf->retry_ms * 1000000;
 	rec->outcome = HIST_FAILED;
 	while (!done) {
-		if (hist_client_connect(h) == SISY_OK) {
+		if (history_client_connect(h) == SISY_OK) {
 			sisy_req q = {
 			    .op = rec->kind == HIST_DEL ? SISY_OP_DEL
 							: SISY_OP_PUT,
@@ -114,14 +114,14 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 			if (cond)
 				q.cond = *cond;
 			sisy_reply *rep = NULL;
-			rec->sent = hist_now();
+			rec->sent = history_now();
 			sisy_err rc = sisy_client_call(h->c, &q, &rep);
-			int64_t t = hist_now();
+			int64_t t = history_now();
 			snprintf(rec->host, sizeof rec->host, "%s", h->host);
 			if (rc != SISY_OK) {
 				/* Sent, perhaps: the answer is lost. */
 				maybe = true;
-				hist_client_close(h);
+				history_client_close(h);
 			} else if (rep->err == SISY_OK ||
 				   (rep->err == SISY_E_CONFLICT &&
 				    rec->kind == HIST_CAS)) {
@@ -133,13 +133,13 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 				rec->ret = t;
 				done = true;
 			} else if (rep->err == SISY_E_CLOSED) {
-				hist_client_close(h);
+				history_client_close(h);
 			}
 			sisy_reply_free(rep);
 			if (done)
 				break;
 		}
-		if (hist_now() + (int64_t)backoff * 1000000 >= deadline)
+		if (history_now() + (int64_t)backoff * 1000000 >= deadline)
 			break;
 		pause_ms(backoff);
 		backoff =
@@ -149,36 +149,36 @@ static void write_op(hist_client *h, hist_rec *rec, const sisy_cond *cond)
 		if (maybe)
 			rec->outcome = HIST_UNKNOWN;
 		if (!rec->ret)
-			rec->ret = hist_now();
+			rec->ret = history_now();
 	}
 }
 
 /* A linearizable GET; *version gets the key's version when ok. */
 static hist_rec *get_op(hist_client *h, const char *key, uint64_t *version)
 {
-	hist_rec *rec = hist_rec_new(h);
+	hist_rec *rec = history_rec_new(h);
 	if (!rec)
 		return NULL;
 	rec->kind = HIST_GET;
 	snprintf(rec->key, sizeof rec->key, "%s", key);
 	rec->outcome = HIST_FAILED;
-	if (hist_client_connect(h) != SISY_OK) {
-		rec->call = rec->ret = hist_now();
+	if (history_client_connect(h) != SISY_OK) {
+		rec->call = rec->ret = history_now();
 		return rec; /* never sent */
 	}
 	/* After the login (an Argon2id derivation may take a while): the
 	 * interval is the request's own. */
-	rec->call = rec->sent = hist_now();
+	rec->call = rec->sent = history_now();
 	sisy_req q = {.op = SISY_OP_GET,
 		      .key = sisy_slice_make(rec->key, strlen(rec->key)),
 		      .with_version = true};
 	sisy_reply *rep = NULL;
 	sisy_err rc = sisy_client_call(h->c, &q, &rep);
-	rec->ret = hist_now();
+	rec->ret = history_now();
 	snprintf(rec->host, sizeof rec->host, "%s", h->host);
 	if (rc != SISY_OK) {
 		rec->outcome = HIST_UNKNOWN;
-		hist_client_close(h);
+		history_client_close(h);
 	} else if (rep->err == SISY_OK) {
 		rec->outcome = HIST_OK;
 		rec->has_value = rep->found;
@@ -195,7 +195,7 @@ static hist_rec *get_op(hist_client *h, const char *key, uint64_t *version)
 		}
 		*version = rep->found ? rep->version : 0;
 	} else if (rep->err == SISY_E_CLOSED) {
-		hist_client_close(h);
+		history_client_close(h);
 	}
 	sisy_reply_free(rep);
 	return rec;
@@ -217,7 +217,7 @@ static bool one_op(hist_client *h, sisy_rand *r)
 	snprintf(key, sizeof key, "%sr%llu", cf->prefix,
 		 (unsigned long long)sisy_rand_below(r, (uint64_t)cf->keys));
 	if (pick < cf->put_pct) {
-		hist_rec *rec = hist_rec_new(h);
+		hist_rec *rec = history_rec_new(h);
 		if (!rec)
 			return false;
 		rec->kind = HIST_PUT;
@@ -236,7 +236,7 @@ static bool one_op(hist_client *h, sisy_rand *r)
 			return false;
 		if (g->outcome != HIST_OK)
 			return true;
-		hist_rec *rec = hist_rec_new(h);
+		hist_rec *rec = history_rec_new(h);
 		if (!rec)
 			return false;
 		rec->kind = HIST_CAS;
@@ -250,7 +250,7 @@ static bool one_op(hist_client *h, sisy_rand *r)
 				  .version = version};
 		write_op(h, rec, &cond);
 	} else if (pick < cf->put_pct + cf->cas_pct + cf->del_pct) {
-		hist_rec *rec = hist_rec_new(h);
+		hist_rec *rec = history_rec_new(h);
 		if (!rec)
 			return false;
 		rec->kind = HIST_DEL;
@@ -265,14 +265,14 @@ static bool one_op(hist_client *h, sisy_rand *r)
 	return true;
 }
 
-void *hist_client_run(void *arg)
+void *history_client_run(void *arg)
 {
 	hist_client *h = arg;
 	const hist_conf *cf = h->conf;
 	sisy_rand r;
 	sisy_rand_seed(&r, cf->seed * 1000003u + (uint64_t)h->id);
 	uint32_t pause = 0;
-	while (!cf->stop && hist_now() < cf->deadline) {
+	while (!cf->stop && history_now() < cf->deadline) {
 		size_t before = h->n;
 		bool ok = one_op(h, &r);
 		for (size_t i = before; i < h->n; i++) {
@@ -299,6 +299,6 @@ void *hist_client_run(void *arg)
 		if (pause)
 			pause_ms(pause);
 	}
-	hist_client_close(h);
+	history_client_close(h);
 	return NULL;
 }
