@@ -25,6 +25,14 @@ def scenario(made):
     made.append(c)
     c.up()
     h = F.History(c, "kill", hosts=[1, 2, 3], clients=6)
+    # A probe for the window: one writer of fresh keys that retries every
+    # 5 ms with short timeouts, so its first success after a kill is not
+    # hidden behind a client's backoff.
+    probe = F.History(c, "probe", hosts=[2, 3, 1], clients=1,
+                      first_client=50,
+                      args=["--put", "100", "--cas", "0", "--unique", "100",
+                            "--timeout-ms", "500", "--retry-ms", "500",
+                            "--backoff-ms", "5"])
     h.wait_writes(100, "before the first kill")
     windows = []
     for round_ in (1, 2):
@@ -38,7 +46,8 @@ def scenario(made):
         c.wait_leader()
         h.wait_writes(50, "with node %d back" % leader)
     h.stop()
-    recs = h.records()
+    probe.stop()
+    recs = h.records() + probe.records()
     for leader, new, t_kill in windows:
         t = F.first_ok_write_after(recs, t_kill)
         if t is None:
@@ -49,7 +58,7 @@ def scenario(made):
     if int(h.summary["unique_ok"]) < 50:
         raise F.Fail("too few acknowledged fresh-key writes to mean "
                      "anything: %s" % h.summary["unique_ok"])
-    F.lincheck(c, [h], "kill")
+    F.lincheck(c, [h, probe], "kill")
     c.wait_converged()
 
 
