@@ -11,7 +11,9 @@
  *   outcome ok       a definite answer: the write applied, the read saw
  *                    `value`, the cas swapped or not;
  *           failed   every attempt was refused before it could be proposed
- *                    (NOLEADER, NOTLEADER, BUSY, PERM, INVAL, ...);
+ *                    (NOLEADER, NOTLEADER, BUSY, PERM, INVAL, TOOBIG,
+ *                    NOSPC, NOTSUP; any other answer counts as
+ *                    may-have-applied);
  *           unknown  some attempt may have been applied (outcome unknown,
  *                    timeout, lost connection) and no retry got a definite
  *                    answer before the retry deadline; a read that lost its

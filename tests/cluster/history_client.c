@@ -70,8 +70,10 @@ sisy_err history_client_connect(hist_client *h)
 	return SISY_OK;
 }
 
-/* Answers after which a write may be tried again with the same sequence;
- * `maybe` tells whether the attempt may have been applied. */
+/* Whether a write answered `e` may be tried again with the same sequence;
+ * *maybe is set when the attempt may have been applied. Only answers that
+ * say the write was refused before it could be proposed leave *maybe
+ * alone; anything unexpected counts as may-have-applied. */
 static bool retryable(sisy_err e, bool *maybe)
 {
 	switch (e) {
@@ -79,13 +81,21 @@ static bool retryable(sisy_err e, bool *maybe)
 	case SISY_E_CLOSED:   /* the session ended around it */
 	case SISY_E_FAILED:   /* the node stopped, perhaps after proposing */
 	case SISY_E_INTERNAL: /* nothing promises it was not proposed */
+	case SISY_E_TIMEOUT:
 		*maybe = true;
 		return true;
 	case SISY_E_NOLEADER:
 	case SISY_E_NOTLEADER:
 	case SISY_E_BUSY:
 		return true;
+	case SISY_E_PERM:
+	case SISY_E_INVAL:
+	case SISY_E_TOOBIG:
+	case SISY_E_NOSPC:
+	case SISY_E_NOTSUP:
+		return false;
 	default:
+		*maybe = true;
 		return false;
 	}
 }
