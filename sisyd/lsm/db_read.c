@@ -5,7 +5,11 @@
  * dropping them needs no mu). Without mu: search mem,
  * then imm, then the tables (version.c), stopping at the first place that
  * holds a version of the key visible at that sequence: the newest one wins,
- * and a delete there means "not found". */
+ * and a delete there means "not found".
+ *
+ * sisy_lsm_get_cached is the same search with LSM_READ_NO_IO: where the
+ * tables would need the file (table.h) it stops with SISY_E_AGAIN, so an
+ * event loop can answer from memory and hand the rest to a thread. */
 #include <string.h>
 
 #include "db.h"
@@ -13,8 +17,8 @@
 /* Lookup keys for keys up to this size are built on the stack. */
 #define DB_STACK_KEY 256
 
-sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
-		      const void *key, size_t klen, sisy_buf *val)
+static sisy_err db_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
+		       const void *key, size_t klen, int flags, sisy_buf *val)
 {
 	if (klen == 0)
 		return sisy_errf(SISY_E_INVAL, "lsm: get of an empty key");
@@ -23,7 +27,6 @@ sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
 				 "lsm: key of %zu bytes exceeds the limit of "
 				 "%u (SISY_LSM_MAX_KEY)",
 				 klen, SISY_LSM_MAX_KEY);
-	LSM_COUNT(&db->counters, gets, 1);
 	uint8_t stack[DB_STACK_KEY + 8];
 	sisy_buf heap = {0};
 	uint8_t *lk = stack;
@@ -57,7 +60,7 @@ sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
 		rc = SISY_E_NOTFOUND;
 	} else {
 		lsm_get_state st;
-		rc = lsm_version_get(v, db->tc, lookup, val, &st);
+		rc = lsm_version_get(v, db->tc, lookup, flags, val, &st);
 		if (rc == SISY_OK && st != LSM_GET_FOUND)
 			rc = SISY_E_NOTFOUND;
 	}
@@ -68,5 +71,19 @@ sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
 	sisy_buf_free(&heap);
 	if (rc == SISY_E_NOTFOUND)
 		sisy_errclear();
+	if (rc != SISY_E_AGAIN) /* else counted by the read that follows */
+		LSM_COUNT(&db->counters, gets, 1);
 	return rc;
+}
+
+sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
+		      const void *key, size_t klen, sisy_buf *val)
+{
+	return db_get(db, snap, key, klen, 0, val);
+}
+
+sisy_err sisy_lsm_get_cached(sisy_lsm *db, const sisy_lsm_snapshot *snap,
+			     const void *key, size_t klen, sisy_buf *val)
+{
+	return db_get(db, snap, key, klen, LSM_READ_NO_IO, val);
 }

@@ -174,6 +174,17 @@ uint64_t sisy_lsm_last_seq(sisy_lsm *db);
 sisy_err sisy_lsm_get(sisy_lsm *db, const sisy_lsm_snapshot *snap,
 		      const void *key, size_t klen, sisy_buf *val);
 
+/* sisy_lsm_get from memory only, for an event loop: the same answer, or
+ * SISY_E_AGAIN (no message) where sisy_lsm_get would read a file — a
+ * table not open, a block not in the block cache, or a block of a mapped
+ * table not used since the table was opened. Blocks of mapped tables that
+ * were used count as memory: their pages were faulted in once, and the
+ * map budget (mmap_bytes) bounds them; the kernel may still have dropped
+ * one under memory pressure, and touching it then waits for the disk.
+ * Takes the engine's mutex for a moment, as sisy_lsm_get does. */
+sisy_err sisy_lsm_get_cached(sisy_lsm *db, const sisy_lsm_snapshot *snap,
+			     const void *key, size_t klen, sisy_buf *val);
+
 /* An iterator over a consistent view (snap, or an implicit snapshot taken
  * now when NULL). Not positioned until a seek. Keys ascend. */
 sisy_lsm_iter *sisy_lsm_iter_new(sisy_lsm *db, const sisy_lsm_snapshot *snap);

@@ -90,6 +90,9 @@ sisy_err lsm_table_open(sisy_file *f, uint64_t file_size, const char *name,
 			lsm_table **out);
 /* Whether t reads through a mapping of its file. */
 bool lsm_table_mapped(const lsm_table *t);
+/* Whether the budget had room for t but the file system could not map
+ * its file (reopening t would not map it either). */
+bool lsm_table_map_failed(const lsm_table *t);
 void lsm_table_close(lsm_table *t);
 
 /* Point lookup. Skips the table when its Bloom filter rules out the user key
@@ -99,6 +102,16 @@ void lsm_table_close(lsm_table *t);
 typedef void (*lsm_table_get_fn)(void *ctx, sisy_slice ikey, sisy_slice value);
 sisy_err lsm_table_get(lsm_table *t, sisy_slice lookup, lsm_table_get_fn fn,
 		       void *ctx, bool *found);
+
+/* Read flags of the *_flags lookups and lsm_version_get. */
+enum {
+	/* Never wait on the file: SISY_E_AGAIN (no message) when the answer
+	 * needs a table that is not open, a block not in the block cache, or
+	 * a mapped block not used since the table opened (table_reader.c). */
+	LSM_READ_NO_IO = 1 << 0,
+};
+sisy_err lsm_table_get_flags(lsm_table *t, sisy_slice lookup, int flags,
+			     lsm_table_get_fn fn, void *ctx, bool *found);
 
 /* An iterator over the whole table in internal-key order. With fill_cache
  * false, blocks read for it are not added to the block cache (compaction).
@@ -126,6 +139,24 @@ void lsm_table_cache_free(lsm_table_cache *tc);
 /* Bytes of table files mapped now (open tables, pinned ones included). */
 uint64_t lsm_table_cache_mapped_bytes(lsm_table_cache *tc);
 
+/* The map plan: which tables may map. c lists tables (number, file size)
+ * best first; the cache picks greedily, in that order, each one that fits
+ * in mmap_bytes together with those picked before it. From then on a table
+ * maps its file at open only if it was picked (and the budget, which also
+ * counts tables still open from earlier plans, has room); an open table
+ * whose mapping disagrees with the new plan is dropped from the cache, so
+ * that its next use reopens it the planned way. Before the first plan any
+ * table may map, first come, first served. SISY_E_NOMEM keeps the old
+ * plan. The engine plans after every version change (db_maps.c). */
+typedef struct lsm_map_candidate {
+	uint64_t number;
+	uint64_t size;
+} lsm_map_candidate;
+sisy_err lsm_table_cache_plan(lsm_table_cache *tc, const lsm_map_candidate *c,
+			      size_t n);
+/* Whether the current plan lets table num map (true before any plan). */
+bool lsm_table_cache_may_map(lsm_table_cache *tc, uint64_t num);
+
 sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
 			     uint64_t file_size, lsm_table **t,
 			     lsm_table_ref **ref);
@@ -135,6 +166,12 @@ void lsm_table_cache_release(lsm_table_cache *tc, lsm_table_ref *ref);
 sisy_err lsm_table_cache_lookup(lsm_table_cache *tc, uint64_t num,
 				uint64_t file_size, sisy_slice lookup,
 				lsm_table_get_fn fn, void *ctx, bool *found);
+/* With LSM_READ_NO_IO a table that is not open is not opened:
+ * SISY_E_AGAIN. */
+sisy_err lsm_table_cache_lookup_flags(lsm_table_cache *tc, uint64_t num,
+				      uint64_t file_size, sisy_slice lookup,
+				      int flags, lsm_table_get_fn fn, void *ctx,
+				      bool *found);
 /* An iterator that pins its table until destroyed. On error it is an empty
  * iterator whose status() says why (never NULL unless ENOMEM). */
 lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,

@@ -109,13 +109,16 @@ static sisy_err table_cache_open(lsm_table_cache *tc, uint64_t num,
 			      tc->counters, tc->verify, t);
 }
 
-sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
-			     uint64_t file_size, lsm_table **t,
-			     lsm_table_ref **ref)
+/* Pins table num, opening it unless no_io (then SISY_E_AGAIN). */
+static sisy_err table_cache_pin(lsm_table_cache *tc, uint64_t num,
+				uint64_t file_size, bool no_io, lsm_table **t,
+				lsm_table_ref **ref)
 {
 	uint8_t key[8];
 	sisy_put_u64(key, num);
 	lsm_cache_handle *h = lsm_cache_lookup(tc->tables, key, sizeof key);
+	if (h == NULL && no_io)
+		return SISY_E_AGAIN;
 	if (h == NULL) {
 		lsm_table *opened;
 		sisy_err rc = table_cache_open(tc, num, file_size, &opened);
@@ -132,6 +135,13 @@ sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
 	return SISY_OK;
 }
 
+sisy_err lsm_table_cache_get(lsm_table_cache *tc, uint64_t num,
+			     uint64_t file_size, lsm_table **t,
+			     lsm_table_ref **ref)
+{
+	return table_cache_pin(tc, num, file_size, false, t, ref);
+}
+
 void lsm_table_cache_release(lsm_table_cache *tc, lsm_table_ref *ref)
 {
 	lsm_cache_release(tc->tables, (lsm_cache_handle *)ref);
@@ -141,13 +151,23 @@ sisy_err lsm_table_cache_lookup(lsm_table_cache *tc, uint64_t num,
 				uint64_t file_size, sisy_slice lookup,
 				lsm_table_get_fn fn, void *ctx, bool *found)
 {
+	return lsm_table_cache_lookup_flags(tc, num, file_size, lookup, 0, fn,
+					    ctx, found);
+}
+
+sisy_err lsm_table_cache_lookup_flags(lsm_table_cache *tc, uint64_t num,
+				      uint64_t file_size, sisy_slice lookup,
+				      int flags, lsm_table_get_fn fn, void *ctx,
+				      bool *found)
+{
 	lsm_table *t;
 	lsm_table_ref *ref;
 	*found = false;
-	sisy_err rc = lsm_table_cache_get(tc, num, file_size, &t, &ref);
+	sisy_err rc = table_cache_pin(tc, num, file_size,
+				      (flags & LSM_READ_NO_IO) != 0, &t, &ref);
 	if (rc != SISY_OK)
 		return rc;
-	rc = lsm_table_get(t, lookup, fn, ctx, found);
+	rc = lsm_table_get_flags(t, lookup, flags, fn, ctx, found);
 	lsm_table_cache_release(tc, ref);
 	return rc;
 }

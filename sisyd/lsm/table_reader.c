@@ -41,6 +41,13 @@
  *   lsm_table_get allocates nothing on the mapped path (keys up to
  *   LSM_BLOCK_INLINE_KEY bytes).
  *
+ *   LSM_READ_NO_IO (sisy_lsm_get_cached): a lookup that would read the
+ *   file answers SISY_E_AGAIN instead. Memory is: a block in the block
+ *   cache, and a mapped block whose bit is set (used since the table
+ *   opened, so its page was faulted in then; the kernel may have dropped
+ *   it since under memory pressure, which the map budget makes unlikely:
+ *   docs/engine.md). A mapped block never used is treated as on the disk.
+ *
  * ERRORS name the file and the offset of the block at fault:
  *   "table_reader.c: bad block checksum in 000042.sst at offset 4096 ..."
  *
@@ -78,6 +85,7 @@ struct lsm_table {
 	bool verify;
 	lsm_map_budget *budget; /* NULL: mapping is not bounded */
 	const uint8_t *map;     /* the whole file, or NULL */
+	bool map_failed;        /* the file system could not map the file */
 	uint8_t *index_buf;     /* owned copies when not mapped */
 	uint8_t *filter_buf;    /* (trailer included) */
 	const uint8_t *filter;
@@ -290,9 +298,13 @@ static void table_mark_verified(lsm_table *t, uint32_t bi)
 				 memory_order_relaxed);
 }
 
-/* Makes data block bi readable (see DESIGN for where it comes from). */
+/* Makes data block bi readable (see DESIGN for where it comes from).
+ * With no_io, a block that would need the file is not read: SISY_E_AGAIN
+ * (no message). Only a mapped block used before (its bit set) or a cached
+ * block qualifies, so the first touch of a mapped block, which may fault
+ * its page in from the disk, also waits for a normal read. */
 static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
-				 table_block *out)
+				 bool no_io, table_block *out)
 {
 	assert(bi < t->nblocks);
 	const table_index_entry *e = &t->idx[bi];
@@ -301,8 +313,9 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 	out->owned = NULL;
 	/* The bitmap saves reading the trailer (another cache line, maybe a
 	 * page fault) and hashing the block again on later reads. */
-	if (t->map != NULL && (table_verified(t, bi) ||
-			       t->map[e->offset + e->size] == LSM_BLOCK_RAW)) {
+	if (t->map != NULL &&
+	    (table_verified(t, bi) ||
+	     (!no_io && t->map[e->offset + e->size] == LSM_BLOCK_RAW))) {
 		const uint8_t *p = t->map + e->offset;
 		if (!table_verified(t, bi)) {
 			if (t->verify &&
@@ -329,8 +342,11 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 					       &out->blk);
 			goto done;
 		}
-		LSM_COUNT(t->counters, cache_misses, 1);
+		if (!no_io) /* counted by the read that follows */
+			LSM_COUNT(t->counters, cache_misses, 1);
 	}
+	if (no_io)
+		return SISY_E_AGAIN;
 	/* A block read with pread is checked once per open table, as a
 	 * mapped one is, so a cache miss costs no hashing after the first.
 	 * (On a mapped table a bit means "RAW": never set for a ZLIB block.) */
@@ -541,6 +557,7 @@ static sisy_err table_map(lsm_table *t)
 	size_t mlen;
 	if (sisy_file_map(t->f, &m, &mlen) != SISY_OK) {
 		sisy_errclear();
+		t->map_failed = true;
 		if (t->budget != NULL)
 			lsm_map_budget_give(t->budget, t->size);
 		return SISY_OK;
@@ -612,6 +629,11 @@ bool lsm_table_mapped(const lsm_table *t)
 	return t->map != NULL;
 }
 
+bool lsm_table_map_failed(const lsm_table *t)
+{
+	return t->map_failed;
+}
+
 /* --- lookups ------------------------------------------------------------- */
 
 /* The first data block whose separator is >= key; nblocks when none. */
@@ -632,6 +654,12 @@ static uint32_t table_find_block(const lsm_table *t, sisy_slice key)
 sisy_err lsm_table_get(lsm_table *t, sisy_slice lookup, lsm_table_get_fn fn,
 		       void *ctx, bool *found)
 {
+	return lsm_table_get_flags(t, lookup, 0, fn, ctx, found);
+}
+
+sisy_err lsm_table_get_flags(lsm_table *t, sisy_slice lookup, int flags,
+			     lsm_table_get_fn fn, void *ctx, bool *found)
+{
 	assert(lookup.len >= 8 && fn != NULL && found != NULL);
 	*found = false;
 	if (t->filter != NULL) {
@@ -649,7 +677,8 @@ sisy_err lsm_table_get(lsm_table *t, sisy_slice lookup, lsm_table_get_fn fn,
 	if (bi == t->nblocks)
 		return SISY_OK;
 	table_block b;
-	sisy_err rc = table_load_block(t, bi, true, &b);
+	sisy_err rc =
+	    table_load_block(t, bi, true, (flags & LSM_READ_NO_IO) != 0, &b);
 	if (rc != SISY_OK)
 		return rc;
 	lsm_block_cursor c;
@@ -710,7 +739,8 @@ static bool titer_load(table_iter *it, uint32_t bi)
 	it->bi = bi;
 	if (bi >= it->t->nblocks)
 		return false;
-	sisy_err rc = table_load_block(it->t, bi, it->fill_cache, &it->blk);
+	sisy_err rc =
+	    table_load_block(it->t, bi, it->fill_cache, false, &it->blk);
 	if (rc != SISY_OK) {
 		titer_fail(it, rc);
 		return false;

@@ -118,11 +118,11 @@ static void get_fn(void *arg, sisy_slice ikey, sisy_slice value)
 }
 
 static sisy_err get_in_file(lsm_table_cache *tc, const lsm_file_meta *f,
-			    sisy_slice lookup, get_ctx *c)
+			    sisy_slice lookup, int flags, get_ctx *c)
 {
 	bool found = false;
-	sisy_err rc = lsm_table_cache_lookup(tc, f->number, f->size, lookup,
-					     get_fn, c, &found);
+	sisy_err rc = lsm_table_cache_lookup_flags(
+	    tc, f->number, f->size, lookup, flags, get_fn, c, &found);
 	if (rc == SISY_E_NOTFOUND) /* never "no such key": data is missing */
 		rc = sisy_errf(SISY_E_CORRUPT,
 			       "version.c: table %06llu.sst is listed in the "
@@ -134,7 +134,7 @@ static sisy_err get_in_file(lsm_table_cache *tc, const lsm_file_meta *f,
 }
 
 sisy_err lsm_version_get(lsm_version *v, lsm_table_cache *tc, sisy_slice lookup,
-			 sisy_buf *val, lsm_get_state *state)
+			 int flags, sisy_buf *val, lsm_get_state *state)
 {
 	get_ctx c = {.ukey = lsm_ikey_user(lookup), .val = val};
 	sisy_err rc = SISY_OK;
@@ -143,7 +143,7 @@ sisy_err lsm_version_get(lsm_version *v, lsm_table_cache *tc, sisy_slice lookup,
 		if (sisy_slice_cmp(c.ukey, file_lo(f)) < 0 ||
 		    sisy_slice_cmp(c.ukey, file_hi(f)) > 0)
 			continue;
-		if ((rc = get_in_file(tc, f, lookup, &c)) != SISY_OK)
+		if ((rc = get_in_file(tc, f, lookup, flags, &c)) != SISY_OK)
 			goto out;
 	}
 	for (int l = 1; l < LSM_NUM_LEVELS && c.state == LSM_GET_MISS; l++) {
@@ -153,7 +153,7 @@ sisy_err lsm_version_get(lsm_version *v, lsm_table_cache *tc, sisy_slice lookup,
 		const lsm_file_meta *f = v->files[l][i];
 		if (sisy_slice_cmp(c.ukey, file_lo(f)) < 0)
 			continue;
-		if ((rc = get_in_file(tc, f, lookup, &c)) != SISY_OK)
+		if ((rc = get_in_file(tc, f, lookup, flags, &c)) != SISY_OK)
 			goto out;
 	}
 out:

@@ -124,9 +124,9 @@ typedef enum lsm_get_state {
 
 /* Looks up lookup = lsm_ikey(user_key, seq, SEEK) in the version's tables:
  * L0 newest first, then one file per level. Copies a found value into *val.
- * No lock needed; the caller pins v. */
+ * No lock needed; the caller pins v. flags: LSM_READ_* (table.h). */
 sisy_err lsm_version_get(lsm_version *v, lsm_table_cache *tc, sisy_slice lookup,
-			 sisy_buf *val, lsm_get_state *state);
+			 int flags, sisy_buf *val, lsm_get_state *state);
 
 /* Appends iterators over the version's tables (one per L0 file, one
  * concatenating iterator per other level) to *its. NULL entries never:

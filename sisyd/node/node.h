@@ -260,6 +260,12 @@ sisy_err sisy_node_read_index(sisy_node *n, uint64_t group,
  * stale read). *found false when absent. val may be NULL. */
 sisy_err sisy_node_get(sisy_node *n, uint64_t group, sisy_slice key,
 		       bool *found, uint64_t *version, sisy_buf *val);
+/* [any thread] sisy_node_get from memory only, for an event loop: the same
+ * answer, or SISY_E_AGAIN (no message) when it would wait on the disk or on
+ * an engine being swapped (sisy_lsm_get_cached); then use sisy_node_get off
+ * the loop. */
+sisy_err sisy_node_get_cached(sisy_node *n, uint64_t group, sisy_slice key,
+			      bool *found, uint64_t *version, sisy_buf *val);
 typedef bool (*sisy_node_scan_fn)(void *ctx, sisy_slice key, sisy_slice val,
 				  uint64_t version);
 /* [any thread] Keys in [from, to) (empty to: unbounded) after `after`

@@ -196,8 +196,10 @@ static sisy_err data_key(sisy_slice key, sisy_buf *out)
 	return rc;
 }
 
-sisy_err sisy_node_get(sisy_node *n, uint64_t group, sisy_slice key,
-		       bool *found, uint64_t *version, sisy_buf *val)
+/* cached: sisy_lsm_get_cached, and SISY_E_AGAIN rather than wait for the
+ * engine lock (held exclusively only while a snapshot swaps engines). */
+static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
+		    bool *found, uint64_t *version, sisy_buf *val)
 {
 	node_group *g = node_group_find(n, group);
 	sisy_buf k = {0}, raw = {0};
@@ -211,8 +213,15 @@ sisy_err sisy_node_get(sisy_node *n, uint64_t group, sisy_slice key,
 	sisy_err rc = data_key(key, &k);
 	if (rc != SISY_OK)
 		goto out;
-	pthread_rwlock_rdlock(&g->sm.lock);
-	rc = sisy_lsm_get(g->sm.db, NULL, k.data, k.len, &raw);
+	if (!cached) {
+		pthread_rwlock_rdlock(&g->sm.lock);
+		rc = sisy_lsm_get(g->sm.db, NULL, k.data, k.len, &raw);
+	} else if (pthread_rwlock_tryrdlock(&g->sm.lock) == 0) {
+		rc = sisy_lsm_get_cached(g->sm.db, NULL, k.data, k.len, &raw);
+	} else {
+		rc = SISY_E_AGAIN;
+		goto out;
+	}
 	pthread_rwlock_unlock(&g->sm.lock);
 	if (rc == SISY_E_NOTFOUND) {
 		rc = SISY_OK;
@@ -232,6 +241,18 @@ out:
 	sisy_buf_free(&k);
 	sisy_buf_free(&raw);
 	return rc;
+}
+
+sisy_err sisy_node_get(sisy_node *n, uint64_t group, sisy_slice key,
+		       bool *found, uint64_t *version, sisy_buf *val)
+{
+	return get(n, group, key, false, found, version, val);
+}
+
+sisy_err sisy_node_get_cached(sisy_node *n, uint64_t group, sisy_slice key,
+			      bool *found, uint64_t *version, sisy_buf *val)
+{
+	return get(n, group, key, true, found, version, val);
 }
 
 sisy_err sisy_node_scan(sisy_node *n, uint64_t group, sisy_slice from,

@@ -158,6 +158,7 @@ void cluster_server_info(sisy_server *s, srv_req *r)
 	row(&t, "clients", "evicted", "%" PRIu64, s->n_evicted);
 	row(&t, "clients", "protocol_errors", "%" PRIu64, s->n_proto_errors);
 	row(&t, "store", "requests", "%" PRIu64, s->n_requests);
+	row(&t, "store", "reads_on_loop", "%" PRIu64, s->n_loop_reads);
 	row(&t, "store", "forwarded", "%" PRIu64, s->n_forwarded);
 	row(&t, "store", "forwards_served", "%" PRIu64, s->n_forwards_in);
 	row(&t, "store", "waiting_for_leader", "%zu", s->nparked);

@@ -191,12 +191,24 @@ static void on_hello(sisy_server *s, srv_conn *c, sisy_slice frame)
 	conn_on_writable(s, c);
 }
 
+/* The replicated user table is there once the first entries (the
+ * cluster record and first admin) are applied: a node that just started
+ * from `sisyd init`, or joined and has not caught up, has none yet. */
+static bool users_ready(sisy_server *s)
+{
+	sisy_node_status st;
+	return sisy_node_status_get(s->node, SRV_GROUP, &st) == SISY_OK &&
+	       st.applied >= 2;
+}
+
 static void on_login_start(sisy_server *s, srv_conn *c, sisy_slice msg)
 {
 	Sisy__LoginStart *ls =
 	    sisy__login_start__unpack(NULL, msg.len, msg.data);
 	memset(&c->login, 0, sizeof c->login);
 	c->login_known = false;
+	/* Decided now: the table may fill in before the proof comes. */
+	c->login_not_ready = !users_ready(s);
 	if (ls == NULL || !sisy_auth_user_valid(ls->user)) {
 		/* Not even a plausible name: still a challenge, so that
 		 * malformed names look like unknown ones. */
@@ -226,22 +238,12 @@ static void on_login_start(sisy_server *s, srv_conn *c, sisy_slice msg)
 	conn_on_writable(s, c);
 }
 
-/* The replicated user table is there once the first entries (the
- * cluster record and first admin) are applied: a node that just started
- * from `sisyd init`, or joined and has not caught up, has none yet. */
-static bool users_ready(sisy_server *s)
-{
-	sisy_node_status st;
-	return sisy_node_status_get(s->node, SRV_GROUP, &st) == SISY_OK &&
-	       st.applied >= 2;
-}
-
 static void send_login_result(sisy_server *s, srv_conn *c, bool ok)
 {
 	Sisy__LoginResult lr = SISY__LOGIN_RESULT__INIT;
 	lr.status = ok ? SISY__STATUS__OK : SISY__STATUS__AUTH_FAILED;
 	lr.message = ok ? "" : "wrong user name or password";
-	if (!ok && !c->login_known && !users_ready(s)) {
+	if (!ok && !c->login_known && c->login_not_ready) {
 		lr.status = SISY__STATUS__UNAVAILABLE;
 		lr.message = "this node has no user table yet (it is starting "
 			     "or catching up with the cluster); retry in a "
@@ -288,7 +290,7 @@ static void on_login_proof(sisy_server *s, srv_conn *c, sisy_slice msg)
 	}
 	s->n_login_failures++;
 	uint32_t delay =
-	    !c->login_known && !users_ready(s)
+	    !c->login_known && c->login_not_ready
 		? 0
 		: ratelimit_fail(s->rl, c->addr, c->login_name, sisy_now_ms());
 	sisy_log(s->log, SISY_LOG_INFO, "server",

@@ -10,8 +10,11 @@
  * STALE (Request.consistency): straight to the read pool, from whatever
  * this node has applied.
  *
- * The engine reads run on the read pool because they may touch the disk
- * (sisy_node_get/scan are [any thread]).
+ * GET and EXISTS are answered on the loop when memory can answer them
+ * (sisy_node_get_cached: memtables, block cache, mapped table blocks
+ * already used; docs/server.md "Reads on the loop"), which saves two
+ * thread hand-offs per read. The rest, and every read that would touch
+ * the disk, run on the read pool (sisy_node_get/scan are [any thread]).
  */
 #include "srv_int.h"
 
@@ -26,13 +29,27 @@
 
 static void issue(sisy_server *s, srv_req *r);
 
+static bool run_point(sisy_server *s, srv_req *r, bool cached, sisy_buf *val);
+
+/* The barrier passed (or a stale read): GET and EXISTS that memory can
+ * answer are answered here, on the loop; the rest go to the read pool. */
+static void serve(sisy_server *s, srv_req *r)
+{
+	if (run_point(s, r, true, &s->loop_val)) {
+		s->n_loop_reads++;
+		handler_complete(s, r);
+		return;
+	}
+	work_submit(s, r);
+}
+
 static void on_read_index(void *ctx, sisy_err status)
 {
 	srv_req *r = ctx;
 	sisy_server *s = r->srv;
 	r->in_node = false;
 	if (status == SISY_OK) {
-		work_submit(s, r);
+		serve(s, r);
 		return;
 	}
 	if ((status == SISY_E_NOLEADER || status == SISY_E_TIMEOUT ||
@@ -79,7 +96,7 @@ static void issue(sisy_server *s, srv_req *r)
 void reads_start(sisy_server *s, srv_req *r)
 {
 	if (r->stale) {
-		work_submit(s, r);
+		serve(s, r);
 		return;
 	}
 	r->deadline_ms = sisy_now_ms() + s->cfg.leader_wait_ms;
@@ -257,50 +274,58 @@ static void run_mget(sisy_server *s, srv_req *r)
 	free(p);
 }
 
-void reads_run(sisy_server *s, srv_req *r)
+/* GET and EXISTS; with `cached`, from memory only (sisy_node_get_cached):
+ * false when that cannot answer (then r is untouched). Other requests:
+ * false. val: scratch space for the value (the loop reuses one). */
+static bool run_point(sisy_server *s, srv_req *r, bool cached, sisy_buf *val)
 {
 	Sisy__Request *m = r->msg;
 	Sisy__Response resp = SISY__RESPONSE__INIT;
-	sisy_buf val = {0};
-	bool found = false;
+	bool found = false, exists = m->op_case == SISY__REQUEST__OP_EXISTS;
 	uint64_t version = 0;
 	sisy_err rc;
-	switch (m->op_case) {
-	case SISY__REQUEST__OP_GET: {
-		rc = sisy_node_get(
-		    s->node, SRV_GROUP,
-		    sisy_slice_make(m->get->key.data, m->get->key.len), &found,
-		    &version, &val);
-		if (rc != SISY_OK) {
-			handler_fail(r, rc, sisy_errmsg());
-			break;
-		}
-		Sisy__GetResult g = SISY__GET_RESULT__INIT;
-		g.found = found;
-		g.value.data = val.data;
-		g.value.len = found ? val.len : 0;
-		g.version = m->get->with_version ? version : 0;
-		resp.result_case = SISY__RESPONSE__RESULT_GET;
-		resp.get = &g;
-		handler_pack(r, &resp);
-		break;
-	}
-	case SISY__REQUEST__OP_EXISTS: {
-		rc = sisy_node_get(
-		    s->node, SRV_GROUP,
-		    sisy_slice_make(m->exists->key.data, m->exists->key.len),
-		    &found, &version, NULL);
-		if (rc != SISY_OK) {
-			handler_fail(r, rc, sisy_errmsg());
-			break;
-		}
+	if (m->op_case != SISY__REQUEST__OP_GET && !exists)
+		return false;
+	ProtobufCBinaryData key = exists ? m->exists->key : m->get->key;
+	sisy_slice k = sisy_slice_make(key.data, key.len);
+	sisy_buf *v = exists ? NULL : val;
+	if (cached)
+		rc = sisy_node_get_cached(s->node, SRV_GROUP, k, &found,
+					  &version, v);
+	else
+		rc = sisy_node_get(s->node, SRV_GROUP, k, &found, &version, v);
+	if (rc == SISY_E_AGAIN && cached)
+		return false;
+	if (rc != SISY_OK) {
+		handler_fail(r, rc, sisy_errmsg());
+	} else if (exists) {
 		Sisy__ExistsResult e = SISY__EXISTS_RESULT__INIT;
 		e.exists = found;
 		resp.result_case = SISY__RESPONSE__RESULT_EXISTS;
 		resp.exists = &e;
 		handler_pack(r, &resp);
-		break;
+	} else {
+		Sisy__GetResult g = SISY__GET_RESULT__INIT;
+		g.found = found;
+		g.value.data = val->data;
+		g.value.len = found ? val->len : 0;
+		g.version = m->get->with_version ? version : 0;
+		resp.result_case = SISY__RESPONSE__RESULT_GET;
+		resp.get = &g;
+		handler_pack(r, &resp);
 	}
+	return true;
+}
+
+void reads_run(sisy_server *s, srv_req *r)
+{
+	Sisy__Request *m = r->msg;
+	sisy_buf val = {0};
+	switch (m->op_case) {
+	case SISY__REQUEST__OP_GET:
+	case SISY__REQUEST__OP_EXISTS:
+		run_point(s, r, false, &val);
+		break;
 	case SISY__REQUEST__OP_MGET:
 		run_mget(s, r);
 		break;

@@ -167,6 +167,7 @@ struct srv_conn {
 	char login_name[SISY_AUTH_MAX_USER + 1];
 	sisy_role login_role;
 	bool login_known;
+	bool login_not_ready; /* no user table yet at LoginStart */
 	/* nodes */
 	uint64_t peer_id;	       /* the certified node at the other end */
 	uint8_t peer_pk[SISY_SIGN_PK]; /* its key */
@@ -269,6 +270,8 @@ struct sisy_server {
 	uint64_t n_accepted, n_logins, n_login_failures, n_requests;
 	uint64_t n_evicted, n_timeouts, n_refused, n_proto_errors;
 	uint64_t n_forwarded, n_forwards_in, n_peer_refused;
+	uint64_t n_loop_reads; /* GET/EXISTS answered on the loop (reads.c) */
+	sisy_buf loop_val;     /* reads.c: scratch for those values */
 	uint32_t handshake_budget; /* per loop iteration */
 };
 
