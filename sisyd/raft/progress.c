@@ -2,8 +2,10 @@
  *
  * States (as in etcd raft):
  *   PROBE      the match is unknown: one APPEND at a time (`paused` until a
- *              reply or a heartbeat response), moving `next` back on
- *              rejections using the follower's conflict hint;
+ *              reply, or a heartbeat response once a periodic heartbeat
+ *              left after it: at most one per heartbeat interval), moving
+ *              `next` back on rejections using the follower's conflict
+ *              hint;
  *   REPLICATE  the match is known: APPENDs are pipelined, `next` advances
  *              optimistically, at most cfg.max_inflight_msgs in flight (a
  *              ring of their last indexes, freed by acknowledgements);

@@ -117,6 +117,8 @@ struct raft_progress {
 	uint64_t next;
 	uint64_t pending_snapshot;
 	uint64_t read_ack; /* highest read round it echoed */
+	uint64_t
+	    probe_hb; /* PROBE: heartbeat_seq when the paused APPEND left */
 	uint32_t ticks_since_contact;
 	uint32_t stall_ticks;	 /* REPLICATE: ticks without progress */
 	uint32_t snapshot_ticks; /* SNAPSHOT: ticks waiting */
@@ -169,6 +171,7 @@ struct sisy_raft {
 	uint32_t election_elapsed;
 	uint32_t heartbeat_elapsed;
 	uint32_t randomized_timeout;
+	uint64_t heartbeat_seq; /* leader: periodic heartbeats sent so far */
 
 	struct raft_vote votes[SISY_RAFT_MAX_NODES];
 	uint32_t n_votes;

@@ -17,7 +17,8 @@
  * appended, and commit moves to min(leader commit, last new entry). The
  * answer (accept or reject) is held until the log it describes is durable.
  *
- * Lost messages: a PROBE is re-sent on each heartbeat response; a
+ * Lost messages: a PROBE is re-sent on a heartbeat response, at most once
+ * per heartbeat interval (the periodic heartbeat after it went out); a
  * REPLICATE follower that stops acknowledging while it still answers
  * heartbeats for an election timeout falls back to PROBE.
  */
@@ -118,6 +119,7 @@ static int send_one(sisy_raft *r, struct raft_progress *pr, int empty_ok)
 		}
 	} else {
 		pr->paused = 1;
+		pr->probe_hb = r->heartbeat_seq;
 	}
 	return 1;
 }
@@ -188,6 +190,7 @@ void raft_tick_leader(sisy_raft *r)
 	}
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 		r->heartbeat_elapsed = 0;
+		r->heartbeat_seq++;
 		raft_bcast_heartbeat(r);
 	}
 }
@@ -340,7 +343,11 @@ void raft_handle_heartbeat_resp(sisy_raft *r, const sisy_raft_msg *m)
 		pr->read_ack = raft_min(m->ctx, r->read_round);
 		raft_read_check(r);
 	}
-	if (pr->state == SISY_RAFT_PROBE)
+	/* A PROBE is sent again at most once per heartbeat interval: the
+	 * answers to a stalled link's backlog of heartbeats (or to ReadIndex
+	 * rounds) arrive by the hundred, and each would otherwise send the
+	 * same APPEND of up to max_msg_bytes again. */
+	if (pr->state == SISY_RAFT_PROBE && pr->probe_hb != r->heartbeat_seq)
 		pr->paused = 0;
 	/* Behind: send what is missing, or at least an empty APPEND at
 	 * `next`, whose rejection tells us our APPENDs were lost (say, the

@@ -1,6 +1,7 @@
 /* Tests sisyd/raft/replication.c and progress.c: replication, batching
  * bounded by bytes and count, pipelining within the in-flight window,
- * fast conflict backtracking with hints, and recovery from lost APPENDs. */
+ * fast conflict backtracking with hints, recovery from lost APPENDs, and
+ * at most one PROBE per heartbeat interval. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -313,6 +314,56 @@ static void test_unreachable_falls_back_to_probe(void **state)
 	h_free(&h);
 }
 
+/* A link that stalled (not dropped) delivers its backlog at once: the
+ * answers to hundreds of heartbeats reach the leader together. In PROBE
+ * each of them used to send the same APPEND again (up to max_msg_bytes
+ * each: megabytes queued for a follower that needed one). A PROBE goes
+ * out again at most once per heartbeat interval. */
+static void heartbeat_resp_burst(struct harness *h, uint64_t from, int n)
+{
+	sisy_raft_msg m = {0};
+	m.type = SISY_RAFT_MSG_HEARTBEAT_RESP;
+	m.from = from;
+	m.to = 1;
+	m.term = h_status(h, 1).term;
+	for (int k = 0; k < n; k++)
+		assert_int_equal(sisy_raft_step(h->nodes[1].r, &m), SISY_OK);
+	h_settle(h);
+}
+
+static void test_probe_resent_once_per_heartbeat(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, NULL);
+	h_elect(&h, 1);
+	/* The leader hears nothing from 3 (its answers are lost), and
+	 * probes it: one APPEND out, then paused. */
+	h.cut[3][1] = 1;
+	sisy_raft_report_unreachable(h.nodes[1].r, 3);
+	watch_reset(1, 3);
+	h.filter = watch;
+	assert_int_equal(h_propose(&h, 1, "p", NULL), SISY_OK);
+	h_settle(&h);
+	assert_int_equal(n_appends, 1);
+	/* A burst of stale heartbeat answers before the next heartbeat:
+	 * nothing is sent again. */
+	n_appends = 0;
+	heartbeat_resp_burst(&h, 3, 50);
+	assert_int_equal(n_appends, 0);
+	/* After a heartbeat, the probe may go again: once for the burst. */
+	h_tick(&h, 1);
+	n_appends = 0;
+	heartbeat_resp_burst(&h, 3, 50);
+	assert_int_equal(n_appends, 1);
+	/* Healed, 3 catches up through heartbeat-driven probes alone. */
+	h.cut[3][1] = 0;
+	h_tick(&h, 3);
+	assert_true(h_applied_find(&h, 3, "p") > 0);
+	h_check_applied(&h);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +377,7 @@ int main(void)
 	    cmocka_unit_test(test_recovers_from_lost_messages),
 	    cmocka_unit_test(test_restarted_follower_catches_up),
 	    cmocka_unit_test(test_unreachable_falls_back_to_probe),
+	    cmocka_unit_test(test_probe_resent_once_per_heartbeat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
