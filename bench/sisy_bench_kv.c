@@ -123,9 +123,14 @@ bad:
 
 static void make_key(char *out, int size, uint64_t n)
 {
-	/* "key:" then zero-padded digits: fixed size, sorted like numbers. */
-	snprintf(out, (size_t)size + 1, "key:%0*llu", size - 4,
-		 (unsigned long long)n);
+	/* "key:" then zero-padded digits: fixed size, sorted like numbers
+	 * (by hand: snprintf cost a tenth of the bench's CPU). */
+	memcpy(out, "key:", 4);
+	for (int i = size - 1; i >= 4; i--) {
+		out[i] = (char)('0' + n % 10);
+		n /= 10;
+	}
+	out[size] = '\0';
 }
 
 /* Sends one random request on k. */
@@ -234,11 +239,13 @@ int sisy_bench_kv(int argc, char **argv)
 		}
 		for (int e = 0; e < n; e++) {
 			kv_conn *k = evs[e].data.ptr;
-			bool any = false;
-			for (;;) {
+			long got = 0;
+			/* Every reply that is here first, then as many new
+			 * requests in one flush (one frame with protocol
+			 * version 2), as redis-benchmark refills its
+			 * pipeline. */
+			while (k->count > 0) {
 				sisy_reply *rep;
-				if (k->count == 0)
-					break;
 				sisy_err x = sisy_client_try_recv(k->c, &rep);
 				if (x == SISY_E_AGAIN)
 					break;
@@ -256,15 +263,12 @@ int sisy_bench_kv(int argc, char **argv)
 				lat[done++] = (uint32_t)(t / 1000 > UINT32_MAX
 							     ? UINT32_MAX
 							     : t / 1000);
-				if (sent < f.requests) {
-					if (send_one(&f, k, &r, value) !=
-					    SISY_OK)
-						return 1;
-					sent++;
-					any = true;
-				}
+				got++;
 			}
-			if (any)
+			for (; got > 0 && sent < f.requests; got--, sent++)
+				if (send_one(&f, k, &r, value) != SISY_OK)
+					return 1;
+			if (k->count > 0)
 				sisy_client_flush(k->c);
 		}
 	}

@@ -148,6 +148,9 @@ sisy_err client_flush(sisy_client *c)
 	uint64_t deadline = sisy_now_ms() + c->io_timeout_ms;
 	if (c->dead)
 		return sisy_errf(SISY_E_CONN, "client.c: connection is gone");
+	sisy_err src = client_seal_batch(c);
+	if (src != SISY_OK)
+		return src;
 	while (c->out_off < c->out.len) {
 		ssize_t n = write(c->fd, c->out.data + c->out_off,
 				  c->out.len - c->out_off);
@@ -183,10 +186,42 @@ sisy_err client_flush(sisy_client *c)
 	return SISY_OK;
 }
 
-/* Opens the next whole frame buffered in c->in into c->plain, or says
- * SISY_E_AGAIN. */
+/* The next message of the batch in c->plain into c->msg; SISY_E_AGAIN
+ * when it is used up. */
+static sisy_err next_in_batch(sisy_client *c)
+{
+	bool done;
+	sisy_err rc = sisy_batch_next(sisy_buf_slice(&c->plain), &c->plain_off,
+				      &c->msg, &done);
+	if (rc != SISY_OK)
+		return client_fail(c,
+				   sisy_errf(SISY_E_PROTO, "client.c: %s: %s",
+					     c->host, sisy_errmsg()));
+	return done ? SISY_E_AGAIN : SISY_OK;
+}
+
+/* A frame just opened into c->plain: its first message into c->msg. */
+static sisy_err first_msg(sisy_client *c)
+{
+	size_t n;
+	if (!c->batched) {
+		c->msg = sisy_buf_slice(&c->plain);
+		return SISY_OK;
+	}
+	if (sisy_batch_check(sisy_buf_slice(&c->plain), &n) != SISY_OK)
+		return client_fail(c,
+				   sisy_errf(SISY_E_PROTO, "client.c: %s: %s",
+					     c->host, sisy_errmsg()));
+	c->plain_off = 0;
+	return next_in_batch(c);
+}
+
+/* The next message: from the current batch, else from the next whole frame
+ * buffered in c->in (opened into c->plain); or SISY_E_AGAIN. */
 static sisy_err next_buffered(sisy_client *c)
 {
+	if (c->batched && c->plain_off < c->plain.len)
+		return next_in_batch(c);
 	while (c->in_off < c->in.len) {
 		size_t used = 0;
 		bool done = false;
@@ -210,7 +245,7 @@ static sisy_err next_buffered(sisy_client *c)
 						 c->host));
 			if (rc != SISY_OK)
 				return client_fail(c, rc);
-			return SISY_OK;
+			return first_msg(c);
 		}
 	}
 	return SISY_E_AGAIN;
@@ -261,7 +296,8 @@ int sisy_client_fd(const sisy_client *c)
 	return c->fd;
 }
 
-sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len)
+/* Seals msg into c->out as one frame. */
+static sisy_err seal_frame(sisy_client *c, const void *msg, size_t len)
 {
 	/* Seal into scratch space after a reserved header, then frame. */
 	size_t start = c->out.len;
@@ -288,6 +324,24 @@ sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len)
 	c->out.data[start + 2] = (uint8_t)(plen >> 8);
 	c->out.data[start + 3] = (uint8_t)plen;
 	return SISY_OK;
+}
+
+sisy_err client_seal_batch(sisy_client *c)
+{
+	if (c->batch_n == 0)
+		return SISY_OK;
+	sisy_err rc = seal_frame(c, c->batch.data, c->batch.len);
+	c->batch_n = 0;
+	sisy_buf_clear(&c->batch);
+	if (c->batch.cap > 1024 * 1024)
+		sisy_buf_free(&c->batch);
+	return rc;
+}
+
+sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len)
+{
+	sisy_err rc = client_seal_batch(c);
+	return rc == SISY_OK ? seal_frame(c, msg, len) : rc;
 }
 
 /* Plaintext frame I/O for the handshake. */
@@ -533,6 +587,7 @@ static void client_free(sisy_client *c)
 	sisy_buf_free(&c->out);
 	sisy_buf_free(&c->in);
 	sisy_buf_free(&c->plain);
+	sisy_buf_free(&c->batch);
 	free(c->pend);
 	free(c);
 }
@@ -560,7 +615,9 @@ static sisy_err connect_one(const sisy_client_opts *o, const char *host,
 	if (rc != SISY_OK)
 		goto fail;
 	sisy_buf hello = {0};
-	if ((rc = sisy_hs_client_hello(&hs, &hello)) == SISY_OK)
+	if ((rc = sisy_hs_client_hello_max(
+		 &hs, o->max_version ? o->max_version : SISY_PROTO_VERSION_MAX,
+		 &hello)) == SISY_OK)
 		rc = sisy_frame_append(&c->out, hello.data, hello.len);
 	sisy_buf_free(&hello);
 	if (rc != SISY_OK || (rc = client_flush(c)) != SISY_OK ||
@@ -576,6 +633,9 @@ static sisy_err connect_one(const sisy_client_opts *o, const char *host,
 		goto fail;
 	if ((rc = login(c, o, o->user ? o->user : "admin")) != SISY_OK)
 		goto fail;
+	c->batched = c->sess.version >= 2;
+	sisy_buf_clear(&c->plain); /* the login result: no batch */
+	c->plain_off = 0;
 	sisy_frame_reader_set_max(&c->rd, SISY_FRAME_MAX);
 	c->client_id = o->client_id;
 	while (c->client_id == 0)
@@ -642,7 +702,9 @@ void sisy_client_close(sisy_client *c)
 		return;
 	if (!c->dead && c->fd >= 0 && c->sess.tx_started) {
 		/* Best effort goodbye: lets the server tell a clean end from a
-		 * truncated stream. Never waits. */
+		 * truncated stream. Never waits. Requests sent but not yet
+		 * flushed go first, as they would have with version 1. */
+		(void)client_seal_batch(c);
 		size_t start = c->out.len;
 		if (sisy_buf_reserve(&c->out, SISY_FRAME_HDR) == SISY_OK) {
 			c->out.len += SISY_FRAME_HDR;

@@ -129,6 +129,9 @@ typedef struct sisy_client_opts {
 	 * same sequence numbers after a reconnect. */
 	uint64_t client_id;
 	uint64_t first_seq; /* 0: 1 */
+	/* Highest protocol version to offer; 0: the newest. Only tests (of
+	 * compatibility with older clients) set it. */
+	uint32_t max_version;
 } sisy_client_opts;
 
 /* Defaults (paths under $HOME; the strings are owned by the library and

@@ -27,6 +27,15 @@ struct sisy_client {
 	sisy_buf in;	/* raw bytes read, not yet fed to rd */
 	size_t in_off;
 	sisy_buf plain; /* scratch: opened frame / packed message */
+	/* Protocol version 2 (frame.h "batches"), once logged in: requests
+	 * gather in `batch` until a flush seals them as one frame, and an
+	 * opened frame in `plain` holds replies taken one by one from
+	 * plain_off. Before login, and with version 1, one message a frame. */
+	bool batched;
+	sisy_buf batch;
+	size_t batch_n;
+	size_t plain_off;
+	sisy_slice msg; /* the message client_read_msg/try_msg delivered */
 	client_pending *pend;
 	size_t pend_head, pend_count;
 	uint64_t next_id;
@@ -42,14 +51,18 @@ struct sisy_client {
 	uint64_t node_id;
 };
 
-/* Writes all of c->out (reading incoming bytes meanwhile). */
+/* Seals the pending batch (if any), then writes all of c->out (reading
+ * incoming bytes meanwhile). */
 sisy_err client_flush(sisy_client *c);
-/* Reads and opens the next frame into c->plain. */
+/* The next message into c->msg: the next one of the batch in c->plain, or
+ * the next frame opened into c->plain. */
 sisy_err client_read_msg(sisy_client *c);
 /* Same without waiting: SISY_E_AGAIN when no whole frame is buffered. */
 sisy_err client_try_msg(sisy_client *c);
-/* Seals c->plain's message into c->out as one frame. */
+/* Seals a message into c->out as one frame (the pending batch first). */
 sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len);
+/* Seals the pending batch into c->out as one frame. */
+sisy_err client_seal_batch(sisy_client *c);
 sisy_err client_fail(sisy_client *c, sisy_err rc);
 
 #endif

@@ -393,6 +393,34 @@ static uint64_t lowest_unanswered(const sisy_client *c, uint64_t seq)
 	return low;
 }
 
+/* Packs m (n bytes) and queues it: into the pending batch (version 2,
+ * sealed by the next flush, or now once it holds SISY_BATCH_TARGET bytes or
+ * SISY_BATCH_MAX_MSGS requests), or as a frame of its own (version 1). */
+static sisy_err queue_request(sisy_client *c, const Sisy__Request *m, size_t n)
+{
+	sisy_err rc = SISY_OK;
+	if (!c->batched) {
+		if ((rc = sisy_buf_reserve(&c->plain, n)) != SISY_OK)
+			return rc;
+		sisy__request__pack(m, c->plain.data);
+		return client_queue_msg(c, c->plain.data, n);
+	}
+	if (c->batch_n > 0 &&
+	    (c->batch_n == SISY_BATCH_MAX_MSGS ||
+	     c->batch.len + SISY_BATCH_HDR_MAX + n > SISY_BATCH_TARGET) &&
+	    (rc = client_seal_batch(c)) != SISY_OK)
+		return rc;
+	uint8_t *dst = sisy_batch_reserve(&c->batch, n);
+	if (dst == NULL)
+		return sisy_errf(SISY_E_NOMEM, "client.c: out of memory");
+	sisy__request__pack(m, dst);
+	c->batch.len += n;
+	c->batch_n++;
+	if (c->batch.len >= SISY_BATCH_TARGET)
+		rc = client_seal_batch(c);
+	return rc;
+}
+
 sisy_err sisy_client_send(sisy_client *c, const sisy_req *r, uint64_t *id)
 {
 	req_storage st;
@@ -426,10 +454,7 @@ sisy_err sisy_client_send(sisy_client *c, const sisy_req *r, uint64_t *id)
 			       n, SISY_FRAME_MAX);
 		goto done;
 	}
-	if ((rc = sisy_buf_reserve(&c->plain, n)) != SISY_OK)
-		goto done;
-	sisy__request__pack(&m, c->plain.data);
-	if ((rc = client_queue_msg(c, c->plain.data, n)) != SISY_OK)
+	if ((rc = queue_request(c, &m, n)) != SISY_OK)
 		goto done;
 	client_pending *p =
 	    &c->pend[(c->pend_head + c->pend_count) % SISY_CLIENT_MAX_INFLIGHT];
@@ -608,14 +633,14 @@ void sisy_reply_free(sisy_reply *r)
 	free(ri);
 }
 
-/* Turns the message in c->plain into the reply to the oldest request. */
+/* Turns the message in c->msg into the reply to the oldest request. */
 static sisy_err take_reply(sisy_client *c, sisy_reply **out)
 {
 	client_pending *p = &c->pend[c->pend_head];
 	reply_impl *ri = calloc(1, sizeof *ri);
 	if (ri == NULL)
 		return client_fail(c, sisy_errf(SISY_E_NOMEM, "out of memory"));
-	ri->resp = sisy__response__unpack(NULL, c->plain.len, c->plain.data);
+	ri->resp = sisy__response__unpack(NULL, c->msg.len, c->msg.data);
 	if (ri->resp == NULL || ri->resp->id != p->id) {
 		sisy_reply_free(&ri->pub);
 		return client_fail(c,

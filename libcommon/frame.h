@@ -58,4 +58,38 @@ bool sisy_frame_reader_partial(const sisy_frame_reader *r);
 /* Appends header + payload to out. SISY_E_TOOBIG past SISY_FRAME_MAX. */
 sisy_err sisy_frame_append(sisy_buf *out, const void *payload, size_t len);
 
+/* --- batches (frame_batch.c) ----------------------------------------------
+ *
+ * From protocol version 2 on, the (decrypted) payload of a client session's
+ * frame after login is a batch of one or more messages, each as field 1 of
+ * a protobuf wrapper (sisy.proto RequestBatch / ResponseBatch):
+ *
+ *   | 0x0a | length: varint, at most 5 bytes | message: length bytes | ...
+ *
+ * so one seal (and one open) serves every request a client pipelined in a
+ * turn, and every reply the server finished in one. A batch holds
+ * 1..SISY_BATCH_MAX_MSGS messages; anything else (another tag, a length
+ * past the end, an empty payload) is a protocol error that ends the
+ * session, since the stream itself is authentic but its sender is broken.
+ * Writers seal a batch once it holds SISY_BATCH_TARGET bytes (a larger
+ * message travels alone), so batching never delays a reply by more than a
+ * loop turn and never builds a large frame out of small messages. */
+#define SISY_BATCH_MAX_MSGS 1024u
+#define SISY_BATCH_TARGET   (64u * 1024)
+#define SISY_BATCH_HDR_MAX  6u /* tag + 5-byte varint */
+
+/* Appends one message to a batch payload. */
+sisy_err sisy_batch_append(sisy_buf *batch, const void *msg, size_t len);
+/* Reserves room for a message of len bytes and writes its header: pack the
+ * message at the returned pointer, then add len to batch->len. NULL when
+ * out of memory. */
+uint8_t *sisy_batch_reserve(sisy_buf *batch, size_t len);
+/* The message at *off of batch (advancing *off past it); *done when *off is
+ * at the end. SISY_E_PROTO (with a message) for a malformed batch. */
+sisy_err sisy_batch_next(sisy_slice batch, size_t *off, sisy_slice *msg,
+			 bool *done);
+/* Checks a whole batch: SISY_OK with the number of messages in *n, or
+ * SISY_E_PROTO (empty, malformed, more than SISY_BATCH_MAX_MSGS). */
+sisy_err sisy_batch_check(sisy_slice batch, size_t *n);
+
 #endif

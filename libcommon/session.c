@@ -152,15 +152,34 @@ sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out)
 	return sisy_hs_client_hello_as(hs, SISY_PURPOSE_CLIENT, NULL, out);
 }
 
+static sisy_err hello(sisy_hs_client *hs, int purpose,
+		      const sisy_node_identity *id, uint32_t max_version,
+		      sisy_buf *out);
+
 sisy_err sisy_hs_client_hello_as(sisy_hs_client *hs, int purpose,
 				 const sisy_node_identity *id, sisy_buf *out)
+{
+	return hello(hs, purpose, id, SISY_PROTO_VERSION_MAX, out);
+}
+
+sisy_err sisy_hs_client_hello_max(sisy_hs_client *hs, uint32_t max_version,
+				  sisy_buf *out)
+{
+	assert(max_version >= SISY_PROTO_VERSION_MIN &&
+	       max_version <= SISY_PROTO_VERSION_MAX);
+	return hello(hs, SISY_PURPOSE_CLIENT, NULL, max_version, out);
+}
+
+static sisy_err hello(sisy_hs_client *hs, int purpose,
+		      const sisy_node_identity *id, uint32_t max_version,
+		      sisy_buf *out)
 {
 	Sisy__ClientHello ch = SISY__CLIENT_HELLO__INIT;
 	Sisy__NodeCert cert = SISY__NODE_CERT__INIT;
 	assert(purpose >= SISY_PURPOSE_CLIENT && purpose <= SISY_PURPOSE_JOIN);
 	crypto_kx_keypair(hs->eph_pk, hs->eph_sk);
 	hs->min_version = SISY_PROTO_VERSION_MIN;
-	hs->max_version = SISY_PROTO_VERSION_MAX;
+	hs->max_version = max_version;
 	ch.min_version = hs->min_version;
 	ch.max_version = hs->max_version;
 	ch.ephemeral_pk.data = hs->eph_pk;

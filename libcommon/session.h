@@ -33,8 +33,10 @@
 #include "err.h"
 #include "trust.h"
 
+/* 1: one message per sealed frame. 2: after login, a client session's
+ * frames carry batches of requests / responses (frame.h "batches"). */
 #define SISY_PROTO_VERSION_MIN 1u
-#define SISY_PROTO_VERSION_MAX 1u
+#define SISY_PROTO_VERSION_MAX 2u
 /* Bytes a sealed frame adds to its message (the first one also carries
  * the stream header). */
 #define SISY_SEAL_OVERHEAD crypto_secretstream_xchacha20poly1305_ABYTES
@@ -95,6 +97,10 @@ sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out);
  * first sealed message (sisy.proto NodeProof). */
 sisy_err sisy_hs_client_hello_as(sisy_hs_client *hs, int purpose,
 				 const sisy_node_identity *id, sisy_buf *out);
+/* A client session's hello offering versions MIN..max_version only (a
+ * client built for an older protocol; tests of compatibility). */
+sisy_err sisy_hs_client_hello_max(sisy_hs_client *hs, uint32_t max_version,
+				  sisy_buf *out);
 /* Checks the ServerHello: version, certificate (signed by the cluster key
  * it names; whether THAT key is trusted is the caller's business, see
  * trust.h), transcript signature; then derives the session. SISY_E_VERSION

@@ -40,8 +40,8 @@
 #define READ_CHUNK 65536
 
 /* Appends a frame (sealed unless still in the handshake) to the output. */
-void conn_send_frame(sisy_server *s, srv_conn *c, const void *msg, size_t len,
-		     bool sealed)
+static void frame_out(sisy_server *s, srv_conn *c, const void *msg, size_t len,
+		      bool sealed)
 {
 	if (c->dead)
 		return;
@@ -64,6 +64,44 @@ void conn_send_frame(sisy_server *s, srv_conn *c, const void *msg, size_t len,
 	c->out.data[start + 1] = (uint8_t)(plen >> 16);
 	c->out.data[start + 2] = (uint8_t)(plen >> 8);
 	c->out.data[start + 3] = (uint8_t)plen;
+}
+
+void conn_seal_batch(sisy_server *s, srv_conn *c)
+{
+	if (c->rbatch_n == 0)
+		return;
+	frame_out(s, c, c->rbatch.data, c->rbatch.len, true);
+	c->rbatch_n = 0;
+	sisy_buf_clear(&c->rbatch);
+	if (c->rbatch.cap > 256 * 1024)
+		sisy_buf_free(&c->rbatch);
+}
+
+void conn_send_frame(sisy_server *s, srv_conn *c, const void *msg, size_t len,
+		     bool sealed)
+{
+	conn_seal_batch(s, c);
+	frame_out(s, c, msg, len, sealed);
+}
+
+/* A batch stays within SISY_BATCH_TARGET bytes unless one reply alone is
+ * larger (that one then travels in a frame of its own), so a frame never
+ * exceeds what a single reply may be (handler_pack). */
+void conn_send_reply(sisy_server *s, srv_conn *c, const void *msg, size_t len)
+{
+	if (c->dead)
+		return;
+	if (c->rbatch_n > 0 &&
+	    (c->rbatch_n == SISY_BATCH_MAX_MSGS ||
+	     c->rbatch.len + SISY_BATCH_HDR_MAX + len > SISY_BATCH_TARGET))
+		conn_seal_batch(s, c);
+	if (sisy_batch_append(&c->rbatch, msg, len) != SISY_OK) {
+		srv_conn_close(s, c, "out of memory batching replies");
+		return;
+	}
+	c->rbatch_n++;
+	if (c->rbatch.len >= SISY_BATCH_TARGET)
+		conn_seal_batch(s, c);
 }
 
 size_t conn_unsent(const srv_conn *c)
@@ -489,7 +527,10 @@ static bool on_frame(sisy_server *s, srv_conn *c, sisy_slice frame)
 	case CONN_READY:
 		switch (c->kind) {
 		case CK_CLIENT:
-			handler_on_request(s, c, msg);
+			if (c->sess.version >= 2)
+				handler_on_batch(s, c, msg);
+			else
+				handler_on_request(s, c, msg);
 			break;
 		case CK_PEER_IN:
 			peer_on_frame(s, c, msg);

@@ -41,7 +41,8 @@ void handler_pack(srv_req *r, void *response)
 	Sisy__Response *resp = response;
 	resp->id = r->msg ? r->msg->id : 0;
 	size_t n = sisy__response__get_packed_size(resp);
-	if (n > SISY_FRAME_MAX - SISY_SEAL_OVERHEAD - SISY_SEAL_HEADER) {
+	if (n > SISY_FRAME_MAX - SISY_SEAL_OVERHEAD - SISY_SEAL_HEADER -
+		    SISY_BATCH_HDR_MAX) {
 		Sisy__Response small = SISY__RESPONSE__INIT;
 		small.status = SISY__STATUS__TOO_BIG;
 		small.message = "the reply would exceed the frame limit; ask "
@@ -452,6 +453,23 @@ void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
 	c->queued_bytes += msg.len;
 }
 
+void handler_on_batch(sisy_server *s, srv_conn *c, sisy_slice batch)
+{
+	size_t n, off = 0;
+	/* Checked whole first: a broken batch queues nothing. */
+	if (sisy_batch_check(batch, &n) != SISY_OK) {
+		s->n_proto_errors++;
+		srv_conn_close(s, c, sisy_errmsg());
+		return;
+	}
+	for (size_t i = 0; i < n && !c->dead; i++) {
+		sisy_slice msg;
+		bool done;
+		(void)sisy_batch_next(batch, &off, &msg, &done);
+		handler_on_request(s, c, msg);
+	}
+}
+
 /* Dispatches in order, under the rule in srv_int.h. A request that
  * finishes at once (refused, answered from local state) completes inside
  * the loop below; `dispatching` keeps handler_complete from re-entering. */
@@ -498,7 +516,10 @@ void handler_flush_replies(sisy_server *s, srv_conn *c)
 			c->tail = NULL;
 		c->nreq--;
 		c->queued_bytes -= r->bytes;
-		conn_send_frame(s, c, r->out.data, r->out.len, true);
+		if (c->sess.version >= 2)
+			conn_send_reply(s, c, r->out.data, r->out.len);
+		else
+			conn_send_frame(s, c, r->out.data, r->out.len, true);
 		handler_req_free(r);
 	}
 	if (!c->dead)

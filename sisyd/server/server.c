@@ -386,6 +386,7 @@ static void conn_free(sisy_server *s, srv_conn *c)
 	sisy_session_wipe(&c->sess);
 	sisy_buf_free(&c->out);
 	sisy_buf_free(&c->plain);
+	sisy_buf_free(&c->rbatch);
 	if (c->hs) {
 		sodium_memzero(c->hs, sizeof *c->hs);
 		free(c->hs);
@@ -441,8 +442,10 @@ static void flush_dirty(sisy_server *s)
 		s->dirty = c->dnext;
 		c->dirty = false;
 		c->dnext = NULL;
-		if (!c->dead && c->state != CONN_CONNECTING)
+		if (!c->dead && c->state != CONN_CONNECTING) {
+			conn_seal_batch(s, c);
 			conn_on_writable(s, c);
+		}
 	}
 }
 

@@ -153,6 +153,11 @@ struct srv_conn {
 	sisy_buf out;
 	size_t out_off;
 	sisy_buf plain;
+	/* Protocol version 2 clients: finished replies gather here and are
+	 * sealed as one frame at the end of the loop turn (conn_seal_batch),
+	 * or earlier once the batch is full (frame.h "batches"). */
+	sisy_buf rbatch;
+	size_t rbatch_n;
 	srv_req *head, *tail;
 	srv_req *undispatched; /* first request not yet dispatched, or NULL */
 	size_t nreq;
@@ -289,8 +294,13 @@ srv_conn *srv_conn_add(sisy_server *s, int fd, conn_kind kind,
 /* conn.c */
 void conn_on_readable(sisy_server *s, srv_conn *c);
 void conn_on_writable(sisy_server *s, srv_conn *c);
+/* Appends a frame; the pending reply batch, if any, goes first. */
 void conn_send_frame(sisy_server *s, srv_conn *c, const void *msg, size_t len,
 		     bool sealed);
+/* Version 2: adds a packed Response to the reply batch. */
+void conn_send_reply(sisy_server *s, srv_conn *c, const void *msg, size_t len);
+/* Seals the reply batch into the output as one frame (no-op when empty). */
+void conn_seal_batch(sisy_server *s, srv_conn *c);
 /* Packs m and sends it sealed. */
 void conn_send_msg(sisy_server *s, srv_conn *c, const void *protobuf_msg);
 void conn_penalty_expired(sisy_server *s, srv_conn *c);
@@ -310,6 +320,9 @@ srv_req *handler_decode(srv_conn *c, sisy_slice msg);
 /* Classifies an unpacked request (r->msg, r->user, r->role set). */
 void handler_classify(srv_req *r);
 void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg);
+/* A version 2 frame: a batch of requests (a malformed one ends the
+ * session). */
+void handler_on_batch(sisy_server *s, srv_conn *c, sisy_slice batch);
 void handler_dispatch(sisy_server *s, srv_conn *c);
 void handler_flush_replies(sisy_server *s, srv_conn *c);
 /* r finished (r->out packed): answer it where it came from. */

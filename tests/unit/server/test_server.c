@@ -19,6 +19,7 @@
 #include "client.h"
 #include "clock.h"
 #include "server.h"
+#include "session.h"
 #include "trust.h"
 
 typedef struct fixture {
@@ -303,15 +304,14 @@ static void test_conditions_and_batches(void **state)
 	sisy_client_close(c);
 }
 
-static void test_pipelining_in_order(void **state)
+static uint64_t info_value(sisy_client *c, const char *key);
+
+/* PUT k=i, GET k, repeatedly on one key: each GET sees the PUT before it
+ * and not the one after; then DEL and GET. 2n + 2 requests in flight. */
+static void pipeline_in_order(sisy_client *c, int n)
 {
-	(void)state;
-	sisy_client *c = connect_as("admin", "s3cret");
-	enum { N = 300 };
-	char key[32], val[32];
-	/* PUT k=i, GET k, repeatedly on one key: each GET sees the PUT before
-	 * it and not the one after. Also DEL then GET. */
-	for (int i = 0; i < N; i++) {
+	char val[32];
+	for (int i = 0; i < n; i++) {
 		snprintf(val, sizeof val, "v%d", i);
 		sisy_req p = {
 		    .op = SISY_OP_PUT, .key = S("pipe:k"), .value = S(val)};
@@ -323,9 +323,9 @@ static void test_pipelining_in_order(void **state)
 	sisy_req g = {.op = SISY_OP_GET, .key = S("pipe:k")};
 	assert_int_equal(sisy_client_send(c, &d, NULL), SISY_OK);
 	assert_int_equal(sisy_client_send(c, &g, NULL), SISY_OK);
-	assert_int_equal(sisy_client_inflight(c), 2 * N + 2);
+	assert_int_equal(sisy_client_inflight(c), (size_t)(2 * n + 2));
 	uint64_t last_version = 0;
-	for (int i = 0; i < N; i++) {
+	for (int i = 0; i < n; i++) {
 		sisy_reply *r;
 		assert_int_equal(sisy_client_recv(c, &r), SISY_OK);
 		assert_int_equal(r->op, SISY_OP_PUT);
@@ -348,8 +348,28 @@ static void test_pipelining_in_order(void **state)
 	assert_false(r->found);
 	sisy_reply_free(r);
 	assert_int_equal(sisy_client_inflight(c), 0);
-	(void)key;
-	sisy_client_close(c);
+}
+
+/* Both protocol versions: 2 (the client's default: requests and replies
+ * travel in batches, here more than SISY_BATCH_MAX_MSGS deep, so over
+ * several frames each way) and 1 (a client built before batches: one
+ * message a frame), agreed by both ends. */
+static void test_pipelining_in_order(void **state)
+{
+	(void)state;
+	for (uint32_t v = SISY_PROTO_VERSION_MAX; v >= 1; v--) {
+		sisy_client_opts o;
+		sisy_client *c = NULL;
+		opts(&o, "admin", "s3cret");
+		o.max_version = v;
+		assert_int_equal(sisy_client_connect(&o, &c), SISY_OK);
+		sisy_client_info ci;
+		sisy_client_get_info(c, &ci);
+		assert_int_equal(ci.version, v);
+		assert_int_equal(info_value(c, "server.protocol"), v);
+		pipeline_in_order(c, v >= 2 ? 1500 : 300);
+		sisy_client_close(c);
+	}
 }
 
 typedef struct scan_acc {
