@@ -85,11 +85,13 @@ static void print_stats(bench *b)
 	       (double)s.compaction_bytes_read / 1048576.0,
 	       (double)s.compaction_bytes_written / 1048576.0,
 	       (unsigned long long)s.stalls, (double)s.stall_micros / 1000.0);
-	printf("  block cache: %llu hits, %llu misses, %.1f MB used; bloom: "
-	       "%llu negatives, %llu positives; table bytes read %.1f MB\n",
+	printf("  block cache: %llu hits, %llu misses, %.1f MB used; tables "
+	       "mapped: %.1f MB; bloom: %llu negatives, %llu positives; "
+	       "table bytes read %.1f MB\n",
 	       (unsigned long long)s.cache_hits,
 	       (unsigned long long)s.cache_misses,
 	       (double)s.cache_bytes / 1048576.0,
+	       (double)s.mapped_bytes / 1048576.0,
 	       (unsigned long long)s.bloom_negatives,
 	       (unsigned long long)s.bloom_positives,
 	       (double)s.bytes_read / 1048576.0);

@@ -198,6 +198,13 @@ bool db_needs_compaction(const sisy_lsm *db);
  * unknown). */
 void db_delete_obsolete(sisy_lsm *db);
 
+/* --- db_maps.c ---------------------------------------------------------- */
+
+/* Tells the table cache which tables of v may map (the map plan: upper
+ * levels first). The version set's `installed` callback; ctx is the
+ * engine. mu held (or before other threads run). */
+void db_plan_maps(void *ctx, const lsm_version *v);
+
 /* --- db_bg.c ---------------------------------------------------------------
  */
 

@@ -280,6 +280,8 @@ sisy_err db_recover(sisy_lsm *db)
 	    .manifest_max_bytes = db->manifest_max_bytes,
 	    .l1_max_bytes = db->o.l1_max_bytes,
 	    .l0_compaction_trigger = db->o.l0_compaction_trigger,
+	    .installed = db_plan_maps,
+	    .installed_ctx = db,
 	};
 	sisy_err rc = lsm_vset_new(&vo, &db->vs);
 	if (rc != SISY_OK)

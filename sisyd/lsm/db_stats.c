@@ -28,6 +28,7 @@ void sisy_lsm_get_stats(sisy_lsm *db, sisy_lsm_stats *out)
 	out->batches = LSM_READ(c, batches);
 	if (db->block_cache != NULL)
 		out->cache_bytes = lsm_cache_usage(db->block_cache);
+	out->mapped_bytes = lsm_table_cache_mapped_bytes(db->tc);
 	pthread_mutex_lock(&db->mu);
 	out->memtable_bytes = lsm_memtable_memory(db->mem);
 	if (db->imm != NULL)

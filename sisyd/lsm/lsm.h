@@ -235,6 +235,7 @@ typedef struct sisy_lsm_stats {
 	uint64_t gets, puts, deletes, batches;
 	uint64_t memtable_bytes;  /* active + immutable */
 	uint64_t cache_bytes;     /* block cache usage */
+	uint64_t mapped_bytes;    /* table files mapped now (<= mmap_bytes) */
 	int files_per_level[7];
 	uint64_t bytes_per_level[7];
 } sisy_lsm_stats;

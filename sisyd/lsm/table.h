@@ -93,6 +93,9 @@ bool lsm_table_mapped(const lsm_table *t);
 /* Whether the budget had room for t but the file system could not map
  * its file (reopening t would not map it either). */
 bool lsm_table_map_failed(const lsm_table *t);
+/* Whether t was opened with a budget of more than 0 bytes that had no
+ * room left for it (reopened once the budget has room, it maps). */
+bool lsm_table_map_starved(const lsm_table *t);
 void lsm_table_close(lsm_table *t);
 
 /* Point lookup. Skips the table when its Bloom filter rules out the user key
@@ -145,9 +148,12 @@ uint64_t lsm_table_cache_mapped_bytes(lsm_table_cache *tc);
  * maps its file at open only if it was picked (and the budget, which also
  * counts tables still open from earlier plans, has room); an open table
  * whose mapping disagrees with the new plan is dropped from the cache, so
- * that its next use reopens it the planned way. Before the first plan any
- * table may map, first come, first served. SISY_E_NOMEM keeps the old
- * plan. The engine plans after every version change (db_maps.c). */
+ * that its next use reopens it the planned way; so is a mapped table that
+ * the previous plan listed and this one does not (retired). Before the
+ * first plan any table may map, first come, first served (plan before
+ * opening tables: the engine plans its empty version at open). SISY_E_NOMEM
+ * keeps the old plan. The engine plans after every version change
+ * (db_maps.c). */
 typedef struct lsm_map_candidate {
 	uint64_t number;
 	uint64_t size;

@@ -16,11 +16,23 @@
  *   The cache owns the map budget its tables share (table.h): a table is
  *   charged its file size while it is mapped, from open to close, pinned
  *   or not, so lsm_table_cache_mapped_bytes() is what is mapped now and
- *   never exceeds mmap_bytes. Which tables get mapped is first come, first
- *   served: a table opened while the budget is full reads with pread for as
- *   long as it stays open.
+ *   never exceeds mmap_bytes.
+ *
+ *   Which tables get mapped is the plan's (lsm_table_cache_plan): a sorted
+ *   array of the table numbers picked, replaced whole under plan_mu and
+ *   searched at every open. A table left out opens with `no_map`, a budget
+ *   of 0, so it reads with pread while the budget stays free for the
+ *   tables picked, including those not opened yet. The budget is the
+ *   bound, the plan only a wish: a picked table that opens while tables
+ *   no longer picked still hold their bytes (not closed yet, or pinned by
+ *   a reader) reads with pread, "starved" (table.h); its first use after
+ *   the budget has room for it again drops it from the cache and reopens
+ *   it, mapped. That check is a flag on the table, so it costs nothing on
+ *   a table that is not starved. Without a plan (the cache used alone) any
+ *   table maps while the budget has room: first come, first served.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +48,15 @@ struct lsm_table_cache {
 	lsm_cache *tables;
 	lsm_cache *block_cache;
 	lsm_map_budget budget;
+	lsm_map_budget no_map; /* limit 0: for tables the plan left out */
 	lsm_counters *counters;
 	bool verify;
+	pthread_mutex_t plan_mu; /* guards the fields below */
+	bool planned;		 /* a plan was set: only its tables map */
+	uint64_t *plan;		 /* numbers of the tables picked, ascending */
+	size_t nplan;
+	uint64_t *listed; /* numbers of every table the plan listed, ditto */
+	size_t nlisted;
 };
 
 static void table_cache_deleter(const void *key, size_t klen, void *value)
@@ -59,6 +78,8 @@ sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
 	tc->fs = fs;
 	tc->block_cache = block_cache;
 	lsm_map_budget_init(&tc->budget, mmap_bytes);
+	lsm_map_budget_init(&tc->no_map, 0);
+	pthread_mutex_init(&tc->plan_mu, NULL);
 	tc->counters = counters;
 	tc->verify = verify_checksums;
 	tc->dir = strdup(dir);
@@ -71,6 +92,7 @@ nomem:
 	if (tc != NULL) {
 		free(tc->dir);
 		lsm_cache_free(tc->tables);
+		pthread_mutex_destroy(&tc->plan_mu);
 		free(tc);
 	}
 	return sisy_errf(SISY_E_NOMEM,
@@ -83,6 +105,9 @@ void lsm_table_cache_free(lsm_table_cache *tc)
 		return;
 	lsm_cache_free(tc->tables);
 	assert(lsm_map_budget_used(&tc->budget) == 0);
+	pthread_mutex_destroy(&tc->plan_mu);
+	free(tc->plan);
+	free(tc->listed);
 	free(tc->dir);
 	free(tc);
 }
@@ -105,11 +130,25 @@ static sisy_err table_cache_open(lsm_table_cache *tc, uint64_t num,
 	sisy_err rc = sisy_fs_open(tc->fs, path, SISY_O_READ, &f);
 	if (rc != SISY_OK)
 		return rc;
-	return lsm_table_open(f, file_size, path, tc->block_cache, &tc->budget,
+	lsm_map_budget *b =
+	    lsm_table_cache_may_map(tc, num) ? &tc->budget : &tc->no_map;
+	return lsm_table_open(f, file_size, path, tc->block_cache, b,
 			      tc->counters, tc->verify, t);
 }
 
-/* Pins table num, opening it unless no_io (then SISY_E_AGAIN). */
+/* Whether open table t (of size bytes) reads with pread only because the
+ * budget was full when it opened, and the budget now has room for it. */
+static bool table_cache_starved(lsm_table_cache *tc, const lsm_table *t,
+				uint64_t size)
+{
+	return lsm_table_map_starved(t) && size <= tc->budget.limit &&
+	       lsm_map_budget_used(&tc->budget) <= tc->budget.limit - size;
+}
+
+/* Pins table num, opening it unless no_io (then SISY_E_AGAIN). A table
+ * that was starved of the budget and now fits is reopened, so that it
+ * maps: bytes given back by a table closed since (retired by a compaction,
+ * dropped by a new plan, or evicted) go to the tables that wait for them. */
 static sisy_err table_cache_pin(lsm_table_cache *tc, uint64_t num,
 				uint64_t file_size, bool no_io, lsm_table **t,
 				lsm_table_ref **ref)
@@ -117,6 +156,12 @@ static sisy_err table_cache_pin(lsm_table_cache *tc, uint64_t num,
 	uint8_t key[8];
 	sisy_put_u64(key, num);
 	lsm_cache_handle *h = lsm_cache_lookup(tc->tables, key, sizeof key);
+	if (h != NULL && !no_io &&
+	    table_cache_starved(tc, lsm_cache_value(h), file_size)) {
+		lsm_cache_release(tc->tables, h);
+		lsm_cache_erase(tc->tables, key, sizeof key);
+		h = NULL; /* reopened below: it maps now */
+	}
 	if (h == NULL && no_io)
 		return SISY_E_AGAIN;
 	if (h == NULL) {
@@ -160,8 +205,8 @@ sisy_err lsm_table_cache_lookup_flags(lsm_table_cache *tc, uint64_t num,
 				      int flags, lsm_table_get_fn fn, void *ctx,
 				      bool *found)
 {
-	lsm_table *t;
-	lsm_table_ref *ref;
+	lsm_table *t = NULL; /* set on success; gcc -O2 cannot tell */
+	lsm_table_ref *ref = NULL;
 	*found = false;
 	sisy_err rc = table_cache_pin(tc, num, file_size,
 				      (flags & LSM_READ_NO_IO) != 0, &t, &ref);
@@ -263,4 +308,102 @@ lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
 	p->tc = tc;
 	p->ref = ref;
 	return &p->base;
+}
+
+/* --- the map plan ----------------------------------------------------------
+ */
+
+static int table_cache_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Whether x is in the sorted array a[0..n). */
+static bool table_cache_has(const uint64_t *a, size_t n, uint64_t x)
+{
+	return bsearch(&x, a, n, sizeof *a, table_cache_cmp_u64) != NULL;
+}
+
+/* Whether num is in the plan. plan_mu held. */
+static bool table_cache_in_plan(const lsm_table_cache *tc, uint64_t num)
+{
+	return !tc->planned || table_cache_has(tc->plan, tc->nplan, num);
+}
+
+bool lsm_table_cache_may_map(lsm_table_cache *tc, uint64_t num)
+{
+	pthread_mutex_lock(&tc->plan_mu);
+	bool may = table_cache_in_plan(tc, num);
+	pthread_mutex_unlock(&tc->plan_mu);
+	return may;
+}
+
+/* Drops open table num from the cache when the way it reads disagrees
+ * with the plan: mapped but left out (its bytes go back to the budget once
+ * its users are done), or picked but reading with pread although the file
+ * system can map it. */
+static void table_cache_reconcile(lsm_table_cache *tc, uint64_t num,
+				  bool picked)
+{
+	uint8_t key[8];
+	sisy_put_u64(key, num);
+	lsm_cache_handle *h = lsm_cache_lookup(tc->tables, key, sizeof key);
+	if (h == NULL)
+		return;
+	const lsm_table *t = lsm_cache_value(h);
+	bool wrong =
+	    lsm_table_mapped(t) ? !picked : picked && !lsm_table_map_failed(t);
+	lsm_cache_release(tc->tables, h);
+	if (wrong)
+		lsm_cache_erase(tc->tables, key, sizeof key);
+}
+
+sisy_err lsm_table_cache_plan(lsm_table_cache *tc, const lsm_map_candidate *c,
+			      size_t n)
+{
+	assert(c != NULL || n == 0);
+	uint64_t *pick = malloc((n > 0 ? n : 1) * sizeof *pick);
+	uint64_t *listed = malloc((n > 0 ? n : 1) * sizeof *listed);
+	if (pick == NULL || listed == NULL) {
+		free(pick);
+		free(listed);
+		return sisy_errf(SISY_E_NOMEM,
+				 "table_cache.c: out of memory planning "
+				 "which of %zu tables to map",
+				 n);
+	}
+	size_t np = 0;
+	uint64_t left = tc->budget.limit;
+	for (size_t i = 0; i < n; i++) {
+		listed[i] = c[i].number;
+		if (c[i].size <= left) {
+			left -= c[i].size;
+			pick[np++] = c[i].number;
+		}
+	}
+	qsort(pick, np, sizeof *pick, table_cache_cmp_u64);
+	qsort(listed, n, sizeof *listed, table_cache_cmp_u64);
+	pthread_mutex_lock(&tc->plan_mu);
+	uint64_t *old_pick = tc->plan, *old_listed = tc->listed;
+	size_t old_n = tc->nlisted;
+	tc->plan = pick;
+	tc->nplan = np;
+	tc->listed = listed;
+	tc->nlisted = n;
+	tc->planned = true;
+	pthread_mutex_unlock(&tc->plan_mu);
+	free(old_pick);
+	/* Tables listed before but not now were retired (by a compaction):
+	 * any still open leave the cache first, so that their bytes go back
+	 * to the budget as soon as no reader pins them, even while an old
+	 * version still lists them. */
+	for (size_t i = 0; i < old_n; i++)
+		if (!table_cache_has(listed, n, old_listed[i]))
+			table_cache_reconcile(tc, old_listed[i], false);
+	free(old_listed);
+	for (size_t i = 0; i < n; i++)
+		table_cache_reconcile(tc, c[i].number,
+				      table_cache_has(pick, np, c[i].number));
+	return SISY_OK;
 }

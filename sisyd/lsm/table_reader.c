@@ -86,6 +86,7 @@ struct lsm_table {
 	lsm_map_budget *budget; /* NULL: mapping is not bounded */
 	const uint8_t *map;     /* the whole file, or NULL */
 	bool map_failed;        /* the file system could not map the file */
+	bool map_starved;       /* a budget > 0 had no room for the file */
 	uint8_t *index_buf;     /* owned copies when not mapped */
 	uint8_t *filter_buf;    /* (trailer included) */
 	const uint8_t *filter;
@@ -551,8 +552,10 @@ uint64_t lsm_map_budget_used(lsm_map_budget *b)
  * read with pread instead. */
 static sisy_err table_map(lsm_table *t)
 {
-	if (t->budget != NULL && !lsm_map_budget_take(t->budget, t->size))
+	if (t->budget != NULL && !lsm_map_budget_take(t->budget, t->size)) {
+		t->map_starved = t->budget->limit > 0;
 		return SISY_OK;
+	}
 	const uint8_t *m;
 	size_t mlen;
 	if (sisy_file_map(t->f, &m, &mlen) != SISY_OK) {
@@ -632,6 +635,11 @@ bool lsm_table_mapped(const lsm_table *t)
 bool lsm_table_map_failed(const lsm_table *t)
 {
 	return t->map_failed;
+}
+
+bool lsm_table_map_starved(const lsm_table *t)
+{
+	return t->map_starved;
 }
 
 /* --- lookups ------------------------------------------------------------- */

@@ -161,6 +161,11 @@ typedef struct lsm_vset_options {
 	uint64_t manifest_max_bytes; /* start a new MANIFEST beyond this */
 	uint64_t l1_max_bytes;
 	int l0_compaction_trigger;
+	/* Called each time a version becomes current (the empty one of
+	 * lsm_vset_new included), with mu held or before other threads run;
+	 * it must neither fail nor block. NULL: nobody is told. */
+	void (*installed)(void *ctx, const lsm_version *v);
+	void *installed_ctx;
 } lsm_vset_options;
 
 struct lsm_version_set {

@@ -210,6 +210,8 @@ static void vset_install(lsm_version_set *vs, lsm_version *v)
 	vs->current = v;
 	if (old != NULL)
 		lsm_version_unref(old);
+	if (vs->o.installed != NULL)
+		vs->o.installed(vs->o.installed_ctx, v);
 }
 
 /* A version never installed (an edit that failed). */

@@ -3,8 +3,11 @@
  * user), eviction of deleted tables, errors, concurrent readers, and the map
  * budget (the bytes of table files mapped at once, observed by the wrapper
  * file system, never exceed it — also through a whole engine that flushes
- * and compacts). Files live in the in-memory fault file system behind a
- * wrapper that counts the files open and the bytes mapped at any moment. */
+ * and compacts), and the map plan (only the tables picked, greedily in the
+ * order given, map; open tables that disagree with a new plan are reopened
+ * the planned way; a table starved of the budget maps once there is room).
+ * Files live in the in-memory fault file system behind a wrapper that
+ * counts the files open and the bytes mapped at any moment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,22 +307,26 @@ static void test_map_budget_first_come(void **state)
 	assert_int_equal(mapped_now(fx), (long long)budget);
 	/* The tables that were not mapped went through the block cache. */
 	assert_true(atomic_load(&fx->counters.cache_misses) > misses);
-	/* Closing a mapped table gives its bytes back: reopened, it maps
-	 * again; tables already open without a mapping keep reading with
-	 * pread until they are reopened. */
+	/* Closing a mapped table gives its bytes back, and the first table
+	 * used next that was starved of them and now fits takes them: it is
+	 * reopened, mapped. */
 	lsm_table_cache_evict(tc, 2);
 	assert_int_equal(mapped_now(fx),
 			 (long long)(fx->sizes[1] + fx->sizes[3]));
 	check_books(fx, tc, budget);
-	assert_false(is_mapped(fx, tc, 4));
-	check_table(fx, tc, 2);
-	assert_true(is_mapped(fx, tc, 2));
-	lsm_table_cache_evict(tc, 1);
-	lsm_table_cache_evict(tc, 2);
-	lsm_table_cache_evict(tc, 4);
-	bool fits = fx->sizes[3] + fx->sizes[4] <= budget;
-	check_table(fx, tc, 4);
+	int before = opens(fx);
+	bool fits = fx->sizes[4] <= fx->sizes[2];
 	assert_int_equal(is_mapped(fx, tc, 4), fits);
+	assert_int_equal(opens(fx), before + fits);
+	check_books(fx, tc, budget);
+	check_table(fx, tc, 4);
+	/* No room left for table 2 then: it stays unmapped without being
+	 * reopened on every use (it was never starved when 4 took it). */
+	before = opens(fx);
+	check_table(fx, tc, 2);
+	check_table(fx, tc, 2);
+	assert_int_equal(is_mapped(fx, tc, 2), !fits);
+	assert_int_equal(opens(fx), before + 1);
 	check_books(fx, tc, budget);
 	lsm_table_cache_free(tc);
 	assert_int_equal(mapped_now(fx), 0);
@@ -454,6 +461,148 @@ static void test_concurrent_readers_map_budget(void **state)
 	assert_true(mapped_peak(fx) > 0);
 }
 
+/* --- the map plan --------------------------------------------------------- */
+
+static void plan(lsm_table_cache *tc, fixture *fx, const int *order, int n)
+{
+	lsm_map_candidate c[NTABLES];
+	assert_true(n <= NTABLES);
+	for (int i = 0; i < n; i++)
+		c[i] = (lsm_map_candidate){(uint64_t)order[i],
+					   fx->sizes[order[i]]};
+	assert_int_equal(lsm_table_cache_plan(tc, c, (size_t)n), SISY_OK);
+}
+
+/* The tables picked map, in whatever order they are opened; the others
+ * read with pread even while the budget has room for them. */
+static void test_map_plan_picks_in_order(void **state)
+{
+	fixture *fx = *state;
+	uint64_t budget = fx->sizes[5] + fx->sizes[4] + fx->sizes[3];
+	lsm_table_cache *tc = new_cache_mapping(fx, 2 * NTABLES, budget);
+	for (int n = 1; n <= NTABLES; n++) /* no plan yet: anyone may */
+		assert_true(lsm_table_cache_may_map(tc, (uint64_t)n));
+	const int order[] = {5, 4, 3, 2, 1, 6, 7, 8, 9, 10};
+	plan(tc, fx, order, NTABLES);
+	for (int n = 1; n <= NTABLES; n++) {
+		assert_int_equal(lsm_table_cache_may_map(tc, (uint64_t)n),
+				 n >= 3 && n <= 5);
+		check_table(fx, tc, n); /* 1 and 2 open first, unmapped */
+		check_books(fx, tc, budget);
+	}
+	for (int n = 1; n <= NTABLES; n++)
+		assert_int_equal(is_mapped(fx, tc, n), n >= 3 && n <= 5);
+	assert_int_equal(mapped_now(fx), (long long)budget);
+	/* A number the plan never heard of (a table retired meanwhile)
+	 * does not map either. */
+	assert_false(lsm_table_cache_may_map(tc, 99));
+	lsm_table_cache_free(tc);
+	assert_int_equal(mapped_now(fx), 0);
+}
+
+/* Greedy: a candidate too big for what is left is passed over, and a
+ * later one that fits is still picked. The sizes are the plan's (the
+ * engine passes each file's size). */
+static void test_map_plan_skips_what_does_not_fit(void **state)
+{
+	fixture *fx = *state;
+	uint64_t budget = fx->sizes[1] + fx->sizes[2];
+	lsm_table_cache *tc = new_cache_mapping(fx, 2 * NTABLES, budget);
+	lsm_map_candidate c[] = {
+	    {1, fx->sizes[1]}, {7, budget}, {2, fx->sizes[2]}, {3, 1}};
+	assert_int_equal(lsm_table_cache_plan(tc, c, 4), SISY_OK);
+	assert_true(lsm_table_cache_may_map(tc, 1));
+	assert_false(lsm_table_cache_may_map(tc, 7));
+	assert_true(lsm_table_cache_may_map(tc, 2));
+	assert_false(lsm_table_cache_may_map(tc, 3)); /* nothing left */
+	for (int n = 1; n <= NTABLES; n++)
+		assert_int_equal(is_mapped(fx, tc, n), n <= 2);
+	check_books(fx, tc, budget);
+	/* An empty plan maps nothing; nor does a budget of 0 whatever the
+	 * plan says. */
+	assert_int_equal(lsm_table_cache_plan(tc, NULL, 0), SISY_OK);
+	assert_int_equal(mapped_now(fx), 0);
+	for (int n = 1; n <= NTABLES; n++)
+		assert_false(is_mapped(fx, tc, n));
+	lsm_table_cache_free(tc);
+	tc = new_cache_mapping(fx, 2 * NTABLES, 0);
+	assert_int_equal(lsm_table_cache_plan(tc, c, 4), SISY_OK);
+	for (int n = 1; n <= 4; n++)
+		assert_false(lsm_table_cache_may_map(tc, (uint64_t)n));
+	lsm_table_cache_free(tc);
+}
+
+/* Tables open when a plan comes that disagree with it are dropped and
+ * reopened the planned way at their next use; the others stay open. */
+static void test_map_plan_reopens_what_disagrees(void **state)
+{
+	fixture *fx = *state;
+	uint64_t budget = fx->sizes[1] + fx->sizes[2] + fx->sizes[3];
+	lsm_table_cache *tc = new_cache_mapping(fx, 2 * NTABLES, budget);
+	const int all[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	plan(tc, fx, all, NTABLES); /* 1-3 picked */
+	for (int n = NTABLES; n >= 1; n--)
+		check_table(fx, tc, n);
+	assert_int_equal(mapped_now(fx), (long long)budget);
+	int before = opens(fx);
+	/* 3 stays picked; 9 and 10 (if they fit) take the place of 1 and 2,
+	 * which are not even listed any more (retired). */
+	const int order[] = {3, 9, 10, 4};
+	plan(tc, fx, order, 4);
+	bool fit = fx->sizes[3] + fx->sizes[9] + fx->sizes[10] <= budget;
+	assert_int_equal(mapped_now(fx), (long long)fx->sizes[3]);
+	for (int n = 1; n <= NTABLES; n++)
+		check_table(fx, tc, n);
+	for (int n = 1; n <= NTABLES; n++)
+		assert_int_equal(is_mapped(fx, tc, n),
+				 n == 3 || n == 9 || (n == 10 && fit));
+	/* Reopened: 1, 2 (now pread), 9 and 10 (picked); 3 and the rest
+	 * were right already. */
+	assert_int_equal(opens(fx), before + 4);
+	check_books(fx, tc, budget);
+	/* The same plan again changes nothing. */
+	before = opens(fx);
+	plan(tc, fx, order, 4);
+	for (int n = 1; n <= NTABLES; n++)
+		check_table(fx, tc, n);
+	assert_int_equal(opens(fx), before);
+	lsm_table_cache_free(tc);
+	assert_int_equal(mapped_now(fx), 0);
+}
+
+/* A picked table opened while a table no longer picked is pinned (and
+ * keeps its bytes) reads with pread; once the pin goes, its next use
+ * reopens it, mapped — and only then, not on every use before. */
+static void test_map_plan_starved_table_maps_later(void **state)
+{
+	fixture *fx = *state;
+	uint64_t budget =
+	    fx->sizes[1] > fx->sizes[2] ? fx->sizes[1] : fx->sizes[2];
+	lsm_table_cache *tc = new_cache_mapping(fx, 2 * NTABLES, budget);
+	const int first[] = {1, 2};
+	plan(tc, fx, first, 2);
+	lsm_iter *it = lsm_table_cache_iter(tc, 1, fx->sizes[1], true);
+	lsm_iter_seek_first(it);
+	assert_true(lsm_iter_valid(it));
+	assert_int_equal(mapped_now(fx), (long long)fx->sizes[1]);
+	const int order[] = {2};
+	plan(tc, fx, order, 1);
+	/* 1 left the cache but is pinned: still mapped, still charged. */
+	assert_int_equal(mapped_now(fx), (long long)fx->sizes[1]);
+	int before = opens(fx);
+	for (int i = 0; i < 3; i++)
+		check_table(fx, tc, 2);
+	assert_false(is_mapped(fx, tc, 2));
+	assert_int_equal(opens(fx), before + 1);
+	lsm_iter_destroy(it);
+	assert_int_equal(mapped_now(fx), 0);
+	check_table(fx, tc, 2);
+	assert_true(is_mapped(fx, tc, 2));
+	assert_int_equal(opens(fx), before + 2);
+	check_books(fx, tc, budget);
+	lsm_table_cache_free(tc);
+}
+
 /* --- the budget through the engine ---------------------------------------- */
 
 static void engine_put(sisy_lsm *db, int i)
@@ -554,6 +703,14 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_readers_map_budget,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_map_plan_picks_in_order, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_map_plan_skips_what_does_not_fit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_map_plan_reopens_what_disagrees, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_map_plan_starved_table_maps_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_engine_map_budget, setup,
 					    teardown),
 	};
