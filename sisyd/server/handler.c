@@ -28,12 +28,42 @@ void handler_req_free(srv_req *r)
 {
 	if (r->holder)
 		sisy__peer_message__free_unpacked(r->holder, NULL);
-	else if (r->msg)
-		sisy__request__free_unpacked(r->msg, NULL);
+	/* else r->msg lives in r's arena and chunks */
+	while (r->chunks) {
+		srv_req_chunk *k = r->chunks;
+		r->chunks = k->next;
+		free(k);
+	}
 	if (r->ops != &r->op1)
 		free(r->ops);
 	sisy_buf_free(&r->out);
 	free(r);
+}
+
+/* protobuf-c's allocator for a request's message (srv_int.h). */
+static void *arena_alloc(void *ctx, size_t n)
+{
+	srv_req *r = ctx;
+	size_t need = (n + 15) & ~(size_t)15;
+	if (need >= n && r->arena_used + need <= SRV_REQ_ARENA) {
+		void *p = r->arena + r->arena_used;
+		r->arena_used += need;
+		return p;
+	}
+	if (n > SIZE_MAX - sizeof(srv_req_chunk))
+		return NULL;
+	srv_req_chunk *k = malloc(sizeof *k + n);
+	if (k == NULL)
+		return NULL;
+	k->next = r->chunks;
+	r->chunks = k;
+	return k->data;
+}
+
+static void arena_free(void *ctx, void *p)
+{
+	(void)ctx; /* everything goes with the request */
+	(void)p;
 }
 
 void handler_pack(srv_req *r, void *response)
@@ -418,9 +448,10 @@ srv_req *handler_decode(srv_conn *c, sisy_slice msg)
 	if (r == NULL)
 		return NULL;
 	r->conn = c;
-	snprintf(r->user, sizeof r->user, "%s", c->user);
+	memcpy(r->user, c->user, sizeof r->user);
 	r->role = c->role;
-	r->msg = sisy__request__unpack(NULL, msg.len, msg.data);
+	ProtobufCAllocator a = {arena_alloc, arena_free, r};
+	r->msg = sisy__request__unpack(&a, msg.len, msg.data);
 	if (r->msg == NULL || r->msg->op_case == SISY__REQUEST__OP__NOT_SET) {
 		/* Undecodable: answer (id 0) and keep the session; the frame
 		 * itself was authentic, so the stream is intact. */

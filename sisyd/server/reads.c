@@ -280,7 +280,6 @@ static void run_mget(sisy_server *s, srv_req *r)
 static bool run_point(sisy_server *s, srv_req *r, bool cached, sisy_buf *val)
 {
 	Sisy__Request *m = r->msg;
-	Sisy__Response resp = SISY__RESPONSE__INIT;
 	bool found = false, exists = m->op_case == SISY__REQUEST__OP_EXISTS;
 	uint64_t version = 0;
 	sisy_err rc;
@@ -296,24 +295,14 @@ static bool run_point(sisy_server *s, srv_req *r, bool cached, sisy_buf *val)
 		rc = sisy_node_get(s->node, SRV_GROUP, k, &found, &version, v);
 	if (rc == SISY_E_AGAIN && cached)
 		return false;
-	if (rc != SISY_OK) {
+	if (rc != SISY_OK)
 		handler_fail(r, rc, sisy_errmsg());
-	} else if (exists) {
-		Sisy__ExistsResult e = SISY__EXISTS_RESULT__INIT;
-		e.exists = found;
-		resp.result_case = SISY__RESPONSE__RESULT_EXISTS;
-		resp.exists = &e;
-		handler_pack(r, &resp);
-	} else {
-		Sisy__GetResult g = SISY__GET_RESULT__INIT;
-		g.found = found;
-		g.value.data = val->data;
-		g.value.len = found ? val->len : 0;
-		g.version = m->get->with_version ? version : 0;
-		resp.result_case = SISY__RESPONSE__RESULT_GET;
-		resp.get = &g;
-		handler_pack(r, &resp);
-	}
+	else if (exists)
+		pack_exists(r, found);
+	else
+		pack_get(r, found,
+			 sisy_slice_make(val->data, found ? val->len : 0),
+			 m->get->with_version ? version : 0);
 	return true;
 }
 

@@ -102,6 +102,16 @@ typedef struct srv_snap srv_snap;
 typedef struct srv_join srv_join;
 typedef struct sisy_server sisy_server;
 
+/* A request's unpacked message lives in an arena inside the request (then
+ * in malloc'd chunks), freed with the request: no malloc per field and no
+ * free_unpacked walk for the usual GET and PUT (handler.c). */
+#define SRV_REQ_ARENA 512
+
+typedef struct srv_req_chunk {
+	struct srv_req_chunk *next;
+	_Alignas(16) uint8_t data[];
+} srv_req_chunk;
+
 typedef struct srv_req {
 	sisy_server *srv;
 	struct srv_req *next;  /* connection FIFO */
@@ -136,6 +146,10 @@ typedef struct srv_req {
 	uint8_t token[SISY_NODE_TOKEN];
 	bool token_set;
 	uint64_t change_index; /* REMOVE NODE: retries of a CONFLICT */
+	/* the arena of msg (unless holder owns it) */
+	size_t arena_used;
+	srv_req_chunk *chunks;
+	_Alignas(16) uint8_t arena[SRV_REQ_ARENA];
 } srv_req;
 
 struct srv_conn {
@@ -331,6 +345,11 @@ void handler_req_free(srv_req *r);
 /* Packs resp as r's reply (TOO_BIG if it would not fit a frame). */
 void handler_pack(srv_req *r, void *resp);
 void handler_fail(srv_req *r, sisy_err e, const char *msg);
+
+/* pack.c: the hot replies, byte for byte what handler_pack would give. */
+void pack_get(srv_req *r, bool found, sisy_slice value, uint64_t version);
+void pack_write_ok(srv_req *r, uint64_t version, bool existed);
+void pack_exists(srv_req *r, bool exists);
 /* Ends the sessions of `user` on this node (deleted, role changed). */
 void handler_end_sessions(sisy_server *s, const char *user);
 

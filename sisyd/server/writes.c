@@ -105,13 +105,7 @@ void parked_tick(sisy_server *s)
 
 static void answer_ok(srv_req *r, uint64_t version, bool existed)
 {
-	Sisy__WriteResult w = SISY__WRITE_RESULT__INIT;
-	Sisy__Response resp = SISY__RESPONSE__INIT;
-	w.version = version;
-	w.existed = existed;
-	resp.result_case = SISY__RESPONSE__RESULT_WRITE;
-	resp.write = &w;
-	handler_pack(r, &resp);
+	pack_write_ok(r, version, existed);
 }
 
 static void answer_conflict(srv_req *r, const sisy_node_result *res)
