@@ -16,7 +16,13 @@
  *
  * Dialing. A peer is dialed when something is to be sent to it and no
  * connection is up or on its way, at most once per backoff period (50 ms,
- * doubling to 1 s, back to 50 ms once a handshake succeeds). The address
+ * doubling to 500 ms, back to 50 ms once a handshake succeeds). A sign
+ * that the peer is up again cuts the wait short: its own connection to us
+ * passing its NodeProof dials at once (a restarted node, a healed link),
+ * and any frame from it brings the next dial within BACKOFF_MIN_MS. So a
+ * node that comes back is reached in a round trip, not after the backoff
+ * grew while it was away, and dialing stays at most one per
+ * BACKOFF_MIN_MS however many frames arrive. The address
  * comes from peer_routes (a fault proxy), else the membership (the node's
  * address book), else the address the peer announced in its NodeProof
  * (a node that just joined knows nobody's address until it hears from
@@ -48,7 +54,7 @@
 #include "sisy.pb-c.h"
 
 #define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 1000
+#define BACKOFF_MAX_MS 500
 
 /* The table is full: a node that is no member any more and that we are
  * not connected to makes room (removed and replaced nodes come and go
@@ -121,6 +127,21 @@ static void dial(sisy_server *s, srv_peer *p)
 		return;
 	c->peer = p;
 	p->out = c;
+}
+
+/* The peer showed it is up: forget the backoff. `now`: dial at once if no
+ * connection is up or on its way; else the next dial waits at most
+ * BACKOFF_MIN_MS. */
+static void peer_is_up(sisy_server *s, srv_peer *p, bool now)
+{
+	uint64_t soon = sisy_now_ms() + BACKOFF_MIN_MS;
+	p->backoff_ms = BACKOFF_MIN_MS;
+	if (now)
+		p->next_dial_ms = 0;
+	else if (p->next_dial_ms > soon)
+		p->next_dial_ms = soon;
+	if (now && p->out == NULL)
+		dial(s, p);
 }
 
 void peer_send_msg(sisy_server *s, uint64_t to, const uint8_t *msg, size_t len)
@@ -230,12 +251,12 @@ bool peer_check_proof(sisy_server *s, srv_conn *c, sisy_slice msg)
 			 "again under a new id): refused",
 			 c->peer_id, c->addr);
 	}
-	if (ok && np->address && np->address[0] &&
-	    strlen(np->address) <= SISY_NODE_MAX_ADDR) {
-		srv_peer *p = peer_get(s, c->peer_id, true);
-		if (p)
-			snprintf(p->hint, sizeof p->hint, "%s", np->address);
-	}
+	srv_peer *p = ok ? peer_get(s, c->peer_id, true) : NULL;
+	if (p && np->address && np->address[0] &&
+	    strlen(np->address) <= SISY_NODE_MAX_ADDR)
+		snprintf(p->hint, sizeof p->hint, "%s", np->address);
+	if (p)
+		peer_is_up(s, p, true);
 	if (np)
 		sisy__node_proof__free_unpacked(np, NULL);
 	return ok;
@@ -269,6 +290,9 @@ static uint64_t body_field(sisy_slice msg)
 
 void peer_on_frame(sisy_server *s, srv_conn *c, sisy_slice msg)
 {
+	srv_peer *p = peer_get(s, c->peer_id, false);
+	if (p && p->out == NULL)
+		peer_is_up(s, p, false);
 	if (body_field(msg) == SISY__PEER_MESSAGE__BODY_RAFT) {
 		/* Raft batches go to the node as they are. */
 		sisy_err rc = sisy_node_step(s->node, msg.data, msg.len);
