@@ -120,7 +120,9 @@ class Cluster:
         return self
 
     def down(self):
-        if os.path.exists(os.path.join(self.dir, "env")):
+        # Also without an env file: an `up` killed half-way (a timeout)
+        # leaves only its pid files.
+        if os.path.isdir(self.dir):
             self.devcluster("down", self.dir, check=False)
         if os.environ.get("SISY_KEEP") != "1":
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -144,18 +146,26 @@ class Cluster:
             self.dir, "node%d" % i)
 
     def alive(self, i):
+        """Node i's recorded process runs: not a zombie (a zombie still
+        answers kill(0)) and still sisyd on node i's data directory (not
+        a reused PID)."""
         pid = self.pid(i)
         if not pid:
             return False
-        # A zombie still answers kill(0): look at its state.
         try:
             with open("/proc/%d/stat" % pid) as f:
-                return f.read().split(")")[-1].split()[0] != "Z"
-        except OSError:
+                if f.read().rsplit(")", 1)[1].split()[0] in "ZXx":
+                    return False
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+        except (OSError, IndexError):
             return False
+        return self.data_dir(i).encode() in args
 
     def kill(self, i):
         """SIGKILL node i; returns the monotonic ns right after."""
+        if not self.alive(i):
+            raise Fail("node %d is not running (pid %d)" % (i, self.pid(i)))
         os.kill(self.pid(i), signal.SIGKILL)
         t = time.monotonic_ns()
         wait_for(lambda: not self.alive(i), "node %d to die" % i, 10)
@@ -449,16 +459,20 @@ def run(scenario):
             if h.p.poll() is None:
                 h.p.kill()
                 h.p.communicate()
-        if not ok:
+        # The clusters come down whatever happens while reporting (a
+        # closed stdout must not leave nodes running).
+        try:
+            if not ok:
+                for c in made:
+                    for i in c.ids():
+                        logf = os.path.join(c.data_dir(i), "sisyd.log")
+                        if os.path.exists(logf):
+                            print("--- tail of node %d's log ---" % i)
+                            print("".join(open(logf, errors="replace")
+                                          .readlines()[-25:]), flush=True)
+        finally:
             for c in made:
-                for i in c.ids():
-                    logf = os.path.join(c.data_dir(i), "sisyd.log")
-                    if os.path.exists(logf):
-                        print("--- tail of node %d's log ---" % i)
-                        print("".join(open(logf, errors="replace")
-                                      .readlines()[-25:]), flush=True)
-        for c in made:
-            c.down()
+                c.down()
     if not ok:
         sys.exit(1)
     log("PASS")

@@ -12,6 +12,13 @@ export SISYD="$BIN/sisyd"
 cleanup() { "$HERE/devcluster" down "$T/c" >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# running PID: the process exists and is no zombie (kill -0 would not
+# tell: a node devcluster started has no parent left to reap it).
+running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "${st%% *}" != Z ]
+}
 
 "$HERE/devcluster" up 1 "$T/c" >/dev/null || fail "devcluster up"
 set -a; . "$T/c/env"; set +a
@@ -57,8 +64,8 @@ SISY_USER=reader SISY_PASSWORD=r-pass "$P" ping 2>/dev/null; rc=$?
 
 # SIGTERM: clean exit; a restart keeps data and versions.
 kill -TERM "$NODE1_PID"
-for i in $(seq 1 100); do kill -0 "$NODE1_PID" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$NODE1_PID" 2>/dev/null && fail "sisyd ignored SIGTERM"
+for i in $(seq 1 400); do running "$NODE1_PID" || break; sleep 0.05; done
+running "$NODE1_PID" && fail "sisyd ignored SIGTERM"
 grep -q "stopped cleanly" "$NODE1_DIR/sisyd.log" || fail "no clean stop in the log"
 "$SISYD" -D "$NODE1_DIR" --listen="127.0.0.1:$NODE1_PORT" </dev/null >>"$NODE1_DIR/sisyd.log" 2>&1 &
 NEWPID=$!

@@ -20,6 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# running PID: the process exists and is no zombie (kill -0 would not
+# tell: a node devcluster started has no parent left to reap it).
+running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "${st%% *}" != Z ]
+}
 # expect_rc WANT CMD...: runs CMD (stdout to $T/out, stderr to $T/err).
 expect_rc() {
 	local want=$1; shift
@@ -176,7 +183,8 @@ say() { echo "$1" >&"${CLI[1]}"; }
 hear() { local l; IFS= read -r -t 20 l <&"${CLI[0]}" || fail "no answer to $1"; echo "$l"; }
 say "PUT live:1 one"; [[ "$(hear put1)" == "PUT 1 VERSION "* ]] || fail "first PUT in the session"
 kill -TERM "$NODE1_PID"
-for i in $(seq 1 200); do kill -0 "$NODE1_PID" 2>/dev/null || break; sleep 0.05; done
+for i in $(seq 1 400); do running "$NODE1_PID" || break; sleep 0.05; done
+running "$NODE1_PID" && fail "sisyd did not stop on SIGTERM"
 "$SISYD" -D "$NODE1_DIR" --listen="127.0.0.1:$NODE1_PORT" </dev/null >>"$NODE1_DIR/sisyd.log" 2>&1 &
 NODE1_PID=$!
 sed -i "s/^NODE1_PID=.*/NODE1_PID=$NODE1_PID/" "$T/c/env"
@@ -187,7 +195,8 @@ say "GET live:1"; l=$(hear get1)
 say "GET live:1"; [ "$(hear get2)" = one ] || fail "no reconnect on the next command"
 # A write on a dead session is retried (same client id and sequence).
 kill -TERM "$NODE1_PID"
-for i in $(seq 1 200); do kill -0 "$NODE1_PID" 2>/dev/null || break; sleep 0.05; done
+for i in $(seq 1 400); do running "$NODE1_PID" || break; sleep 0.05; done
+running "$NODE1_PID" && fail "sisyd did not stop on SIGTERM"
 "$SISYD" -D "$NODE1_DIR" --listen="127.0.0.1:$NODE1_PORT" </dev/null >>"$NODE1_DIR/sisyd.log" 2>&1 &
 NODE1_PID=$!
 sed -i "s/^NODE1_PID=.*/NODE1_PID=$NODE1_PID/" "$T/c/env"
