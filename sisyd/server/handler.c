@@ -14,6 +14,7 @@
 #include "srv_int.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,32 +39,6 @@ void handler_req_free(srv_req *r)
 		free(r->ops);
 	sisy_buf_free(&r->out);
 	free(r);
-}
-
-/* protobuf-c's allocator for a request's message (srv_int.h). */
-static void *arena_alloc(void *ctx, size_t n)
-{
-	srv_req *r = ctx;
-	size_t need = (n + 15) & ~(size_t)15;
-	if (need >= n && r->arena_used + need <= SRV_REQ_ARENA) {
-		void *p = r->arena + r->arena_used;
-		r->arena_used += need;
-		return p;
-	}
-	if (n > SIZE_MAX - sizeof(srv_req_chunk))
-		return NULL;
-	srv_req_chunk *k = malloc(sizeof *k + n);
-	if (k == NULL)
-		return NULL;
-	k->next = r->chunks;
-	r->chunks = k;
-	return k->data;
-}
-
-static void arena_free(void *ctx, void *p)
-{
-	(void)ctx; /* everything goes with the request */
-	(void)p;
 }
 
 void handler_pack(srv_req *r, void *response)
@@ -444,14 +419,15 @@ static void run_local(sisy_server *s, srv_conn *c, srv_req *r)
 
 srv_req *handler_decode(srv_conn *c, sisy_slice msg)
 {
-	srv_req *r = calloc(1, sizeof *r);
+	/* Everything zeroed but the arena, which needs no zeroing. */
+	srv_req *r = malloc(sizeof *r);
 	if (r == NULL)
 		return NULL;
+	memset(r, 0, offsetof(srv_req, arena));
 	r->conn = c;
 	memcpy(r->user, c->user, sizeof r->user);
 	r->role = c->role;
-	ProtobufCAllocator a = {arena_alloc, arena_free, r};
-	r->msg = sisy__request__unpack(&a, msg.len, msg.data);
+	r->msg = decode_request(r, msg);
 	if (r->msg == NULL || r->msg->op_case == SISY__REQUEST__OP__NOT_SET) {
 		/* Undecodable: answer (id 0) and keep the session; the frame
 		 * itself was authentic, so the stream is intact. */

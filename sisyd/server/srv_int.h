@@ -146,7 +146,8 @@ typedef struct srv_req {
 	uint8_t token[SISY_NODE_TOKEN];
 	bool token_set;
 	uint64_t change_index; /* REMOVE NODE: retries of a CONFLICT */
-	/* the arena of msg (unless holder owns it) */
+	/* the arena of msg (unless holder owns it); last: handler_decode
+	 * zeroes everything before it */
 	size_t arena_used;
 	srv_req_chunk *chunks;
 	_Alignas(16) uint8_t arena[SRV_REQ_ARENA];
@@ -345,6 +346,13 @@ void handler_req_free(srv_req *r);
 /* Packs resp as r's reply (TOO_BIG if it would not fit a frame). */
 void handler_pack(srv_req *r, void *resp);
 void handler_fail(srv_req *r, sisy_err e, const char *msg);
+
+/* decode.c: a Request into r's arena (NULL: malformed or out of memory);
+ * decode_fast only the canonical GET/EXISTS/PUT it decodes by hand (NULL
+ * otherwise); decode_alloc is the arena itself. */
+struct Sisy__Request *decode_request(srv_req *r, sisy_slice msg);
+struct Sisy__Request *decode_fast(srv_req *r, sisy_slice msg);
+void *decode_alloc(void *ctx, size_t n);
 
 /* pack.c: the hot replies, byte for byte what handler_pack would give. */
 void pack_get(srv_req *r, bool found, sisy_slice value, uint64_t version);
