@@ -65,36 +65,49 @@ static void on_line(char *line)
 }
 
 /* Reads one line with readline's callback interface, so that Ctrl-C (our
- * handler, installed without SA_RESTART, interrupts the wait) can drop the
- * line being typed and show a fresh prompt, as psql does. Returns NULL at
- * the end of input. */
+ * handler, installed without SA_RESTART) can drop the line being typed and
+ * show a fresh prompt, as psql does. SIGINT stays blocked except inside
+ * pselect(): one that arrives while a key is being handled waits there
+ * instead of setting the flag just before the wait starts (it was lost
+ * until the next key, about one Ctrl-C in 20). Returns NULL at the end of
+ * input. */
 static char *read_line(cli_shell *sh, const char *prompt)
 {
+	sigset_t block, old, wait_mask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	wait_mask = old;
+	sigdelset(&wait_mask, SIGINT);
+	/* A Ctrl-C from before the prompt belonged to the last command. */
+	if (sh->interrupted)
+		*sh->interrupted = 0;
 	got_line = NULL;
 	got_any = false;
 	rl_callback_handler_install(prompt, on_line);
 	while (!got_any) {
+		if (sh->interrupted && *sh->interrupted) {
+			*sh->interrupted = 0;
+			rl_free_line_state();
+			rl_callback_handler_remove();
+			fputc('\n', rl_outstream);
+			rl_callback_handler_install(prompt, on_line);
+		}
 		fd_set in;
 		FD_ZERO(&in);
 		FD_SET(fileno(rl_instream), &in);
-		int n = select(fileno(rl_instream) + 1, &in, NULL, NULL, NULL);
-		if (n < 0 && errno == EINTR) {
-			if (sh->interrupted && *sh->interrupted) {
-				*sh->interrupted = 0;
-				rl_free_line_state();
-				rl_callback_handler_remove();
-				fputc('\n', rl_outstream);
-				rl_callback_handler_install(prompt, on_line);
-			}
+		int n = pselect(fileno(rl_instream) + 1, &in, NULL, NULL, NULL,
+				&wait_mask);
+		if (n < 0 && errno == EINTR)
 			continue;
-		}
 		if (n < 0) {
 			rl_callback_handler_remove();
-			return NULL;
+			break;
 		}
 		rl_callback_read_char();
 	}
-	return got_line;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return got_any ? got_line : NULL;
 }
 
 static bool keep_in_history(const char *line)
