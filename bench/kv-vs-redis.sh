@@ -14,7 +14,8 @@
 # show it is not the bottleneck.
 # Knobs: N (requests per round, default 200000), K (keyspace, default
 # 100000), REPEAT (rounds, default 3), ONLY (a regexp over the row names
-# "get-P1 set-P1 get-P16 set-P16 set-fsync", default all).
+# "get-P1 set-P1 get-P16 set-P16 set-fsync", anchored as you write it,
+# e.g. ONLY='^set-P1$', default all).
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -53,26 +54,27 @@ redis_ops() { # redis_ops TEST PIPELINE
   redis-benchmark -p "$RPORT" -c 50 -n "$N" -P "$2" -d 100 -r "$K" -t "$1" -q 2>/dev/null |
     tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2}' | tail -1 | cut -d. -f1
 }
-sisy_ops() { # sisy_ops RATIO PIPELINE: ops/s on stdout, the full line on stderr
+sisy_ops() { # sisy_ops RATIO PIPELINE: "ops/s bench-cpu%" on stdout, the full line on stderr
   local out; out=$("$BIN/sisy-bench" kv --clients 50 --pipeline "$2" --requests "$N" --keyspace "$K" --value_size 100 --ratio "$1" --prefill 0)
   echo "    $out" >&2
-  echo "$out" | sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p'
+  echo "$out" | sed -n 's/.*: \([0-9]*\) ops\/s.*bench cpu \([0-9]*\)%.*/\1 \2/p'
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
 row() { # row NAME REDIS_TEST SISY_RATIO PIPELINE
-  local name=$1 rs="" ss="" i r s
-  echo "$name" | grep -Eq "$ONLY" || return 0
+  local name=$1 rs="" ss="" cs="" i r s c
+  wanted "$name" || return 0
   for i in $(seq 1 "$REPEAT"); do
     r=$(redis_ops "$2" "$4")
-    s=$(sisy_ops "$3" "$4")
-    echo "    round $i: redis $r, sisyd $s" >&2
-    rs="$rs $r"; ss="$ss $s"
+    read -r s c < <(sisy_ops "$3" "$4")
+    echo "    round $i: redis $r, sisyd $s (sisy-bench cpu $c%)" >&2
+    rs="$rs $r"; ss="$ss $s"; cs="$cs $c"
   done
-  r=$(echo "$rs" | median); s=$(echo "$ss" | median)
-  printf '%-10s sisyd %8s ops/s  redis %8s ops/s  ratio %s  (medians of %s)\n' "$name" "$s" "$r" "$(ratio "$s" "$r")" "$REPEAT"
+  r=$(echo "$rs" | median); s=$(echo "$ss" | median); c=$(echo "$cs" | median)
+  printf '%-10s sisyd %8s ops/s  redis %8s ops/s  ratio %s  (medians of %s; sisy-bench cpu %s%%)\n' "$name" "$s" "$r" "$(ratio "$s" "$r")" "$REPEAT" "$c"
 }
+wanted() { echo "$1" | grep -Eq "$ONLY"; }
 
 # Both key spaces filled first, so GETs find their keys on both sides.
 prefill() {
@@ -80,19 +82,21 @@ prefill() {
   "$BIN/sisy-bench" kv --clients 50 --pipeline 16 --requests 1 --keyspace "$K" --value_size 100 --ratio 1:0 >/dev/null
 }
 
-echo "== sisyd (unsafe_no_fsync) vs redis-server (no persistence): 50 clients, 16 B keys, 100 B values, N=$N"
-sisy_up s1 --unsafe_no_fsync=true
-redis_up --appendonly no
-prefill
-row get-P1 get 1:0 1
-row set-P1 set 0:1 1
-row get-P16 get 1:0 16
-row set-P16 set 0:1 16
-redis_down
-sisy_down s1
+if wanted get-P1 || wanted set-P1 || wanted get-P16 || wanted set-P16; then
+  echo "== sisyd (unsafe_no_fsync) vs redis-server (no persistence): 50 clients, 16 B keys, 100 B values, N=$N"
+  sisy_up s1 --unsafe_no_fsync=true
+  redis_up --appendonly no
+  prefill
+  row get-P1 get 1:0 1
+  row set-P1 set 0:1 1
+  row get-P16 get 1:0 16
+  row set-P16 set 0:1 16
+  redis_down
+  sisy_down s1
+fi
 
-echo "== every write fsync'd: sisyd (group commit) vs redis appendfsync always"
-if echo set-fsync | grep -Eq "$ONLY"; then
+if wanted set-fsync; then
+  echo "== every write fsync'd: sisyd (group commit) vs redis appendfsync always"
   sisy_up s2
   redis_up --appendonly yes --appendfsync always
   row set-fsync set 0:1 1
