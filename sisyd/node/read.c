@@ -202,7 +202,12 @@ static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
 		    bool *found, uint64_t *version, sisy_buf *val)
 {
 	node_group *g = node_group_find(n, group);
-	sisy_buf k = {0}, raw = {0};
+	/* The engine key on the stack and the stored value read straight
+	 * into val: no allocation for a usual GET. */
+	uint8_t kstack[1 + 256];
+	sisy_buf k = {0}, own = {0};
+	sisy_buf *raw = val ? val : &own;
+	sisy_slice ek;
 	*found = false;
 	if (g == NULL)
 		return sisy_errf(SISY_E_NOTFOUND, "node: no group %" PRIu64,
@@ -210,14 +215,21 @@ static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
 	if (key.len == 0 || key.len > SISY_NODE_MAX_KEY)
 		return sisy_errf(SISY_E_TOOBIG, "node: keys have 1..%u bytes",
 				 SISY_NODE_MAX_KEY);
-	sisy_err rc = data_key(key, &k);
-	if (rc != SISY_OK)
+	sisy_err rc = SISY_OK;
+	if (key.len < sizeof kstack) {
+		kstack[0] = NS_DATA;
+		memcpy(kstack + 1, key.data, key.len);
+		ek = sisy_slice_make(kstack, 1 + key.len);
+	} else if ((rc = data_key(key, &k)) == SISY_OK) {
+		ek = sisy_buf_slice(&k);
+	} else {
 		goto out;
+	}
 	if (!cached) {
 		pthread_rwlock_rdlock(&g->sm.lock);
-		rc = sisy_lsm_get(g->sm.db, NULL, k.data, k.len, &raw);
+		rc = sisy_lsm_get(g->sm.db, NULL, ek.data, ek.len, raw);
 	} else if (pthread_rwlock_tryrdlock(&g->sm.lock) == 0) {
-		rc = sisy_lsm_get_cached(g->sm.db, NULL, k.data, k.len, &raw);
+		rc = sisy_lsm_get_cached(g->sm.db, NULL, ek.data, ek.len, raw);
 	} else {
 		rc = SISY_E_AGAIN;
 		goto out;
@@ -227,19 +239,21 @@ static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
 		rc = SISY_OK;
 		goto out;
 	}
-	if (rc == SISY_OK && raw.len < 8)
+	if (rc == SISY_OK && raw->len < 8)
 		rc = sisy_errf(SISY_E_CORRUPT,
 			       "node: a stored value without a version");
 	if (rc != SISY_OK)
 		goto out;
 	*found = true;
 	if (version)
-		*version = sisy_get_u64(raw.data);
-	if (val)
-		rc = sisy_buf_set(val, raw.data + 8, raw.len - 8);
+		*version = sisy_get_u64(raw->data);
+	if (val) { /* drop the version in front */
+		memmove(val->data, val->data + 8, val->len - 8);
+		val->len -= 8;
+	}
 out:
 	sisy_buf_free(&k);
-	sisy_buf_free(&raw);
+	sisy_buf_free(&own);
 	return rc;
 }
 
