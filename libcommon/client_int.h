@@ -63,6 +63,18 @@ sisy_err client_try_msg(sisy_client *c);
 sisy_err client_queue_msg(sisy_client *c, const void *msg, size_t len);
 /* Seals the pending batch into c->out as one frame. */
 sisy_err client_seal_batch(sisy_client *c);
+
+/* client_fast.c: the hot messages by hand, byte for byte protobuf's.
+ * client_fast_size: the encoded size of a GET / EXISTS / PUT without
+ * condition (0 for any other request); client_fast_encode writes it.
+ * client_fast_decode: a canonical OK reply to one of them, allocated with
+ * alloc(ctx, n) (never freed one by one); NULL for anything else. */
+struct Sisy__Request;
+struct Sisy__Response;
+size_t client_fast_size(const struct Sisy__Request *m);
+void client_fast_encode(const struct Sisy__Request *m, uint8_t *out);
+struct Sisy__Response *client_fast_decode(void *(*alloc)(void *ctx, size_t n),
+					  void *ctx, sisy_slice msg);
 sisy_err client_fail(sisy_client *c, sisy_err rc);
 
 #endif

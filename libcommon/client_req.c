@@ -8,6 +8,7 @@
 #include "client_int.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,48 @@
 #include "sisy.pb-c.h"
 #include "wire.h"
 
+/* A reply's unpacked Response lives in an arena inside it (then in
+ * malloc'd chunks): one allocation for a usual reply, freed at once. */
+#define REPLY_ARENA 384
+
+typedef struct reply_chunk {
+	struct reply_chunk *next;
+	_Alignas(16) uint8_t data[];
+} reply_chunk;
+
 typedef struct reply_impl {
 	sisy_reply pub; /* first: sisy_reply_free casts back */
 	Sisy__Response *resp;
 	char *strings; /* INFO keys "section.name" */
+	reply_chunk *chunks;
+	size_t used; /* of arena, which comes last (not zeroed) */
+	_Alignas(16) uint8_t arena[REPLY_ARENA];
 } reply_impl;
+
+static void *reply_alloc(void *ctx, size_t n)
+{
+	reply_impl *ri = ctx;
+	size_t need = (n + 15) & ~(size_t)15;
+	if (need >= n && ri->used + need <= REPLY_ARENA) {
+		void *p = ri->arena + ri->used;
+		ri->used += need;
+		return p;
+	}
+	if (n > SIZE_MAX - sizeof(reply_chunk))
+		return NULL;
+	reply_chunk *k = malloc(sizeof *k + n);
+	if (k == NULL)
+		return NULL;
+	k->next = ri->chunks;
+	ri->chunks = k;
+	return k->data;
+}
+
+static void reply_nofree(void *ctx, void *p)
+{
+	(void)ctx; /* freed with the reply */
+	(void)p;
+}
 
 static ProtobufCBinaryData bin(sisy_slice s)
 {
@@ -393,16 +431,26 @@ static uint64_t lowest_unanswered(const sisy_client *c, uint64_t seq)
 	return low;
 }
 
-/* Packs m (n bytes) and queues it: into the pending batch (version 2,
- * sealed by the next flush, or now once it holds SISY_BATCH_TARGET bytes or
- * SISY_BATCH_MAX_MSGS requests), or as a frame of its own (version 1). */
-static sisy_err queue_request(sisy_client *c, const Sisy__Request *m, size_t n)
+static void pack_request(const Sisy__Request *m, bool fast, uint8_t *out)
+{
+	if (fast)
+		client_fast_encode(m, out);
+	else
+		sisy__request__pack(m, out);
+}
+
+/* Packs m (n bytes; by hand when fast) and queues it: into the pending
+ * batch (version 2, sealed by the next flush, or now once it holds
+ * SISY_BATCH_TARGET bytes or SISY_BATCH_MAX_MSGS requests), or as a frame
+ * of its own (version 1). */
+static sisy_err queue_request(sisy_client *c, const Sisy__Request *m, size_t n,
+			      bool fast)
 {
 	sisy_err rc = SISY_OK;
 	if (!c->batched) {
 		if ((rc = sisy_buf_reserve(&c->plain, n)) != SISY_OK)
 			return rc;
-		sisy__request__pack(m, c->plain.data);
+		pack_request(m, fast, c->plain.data);
 		return client_queue_msg(c, c->plain.data, n);
 	}
 	if (c->batch_n > 0 &&
@@ -413,7 +461,7 @@ static sisy_err queue_request(sisy_client *c, const Sisy__Request *m, size_t n)
 	uint8_t *dst = sisy_batch_reserve(&c->batch, n);
 	if (dst == NULL)
 		return sisy_errf(SISY_E_NOMEM, "client.c: out of memory");
-	sisy__request__pack(m, dst);
+	pack_request(m, fast, dst);
 	c->batch.len += n;
 	c->batch_n++;
 	if (c->batch.len >= SISY_BATCH_TARGET)
@@ -446,7 +494,10 @@ sisy_err sisy_client_send(sisy_client *c, const sisy_req *r, uint64_t *id)
 		m.seq = seq;
 		m.lowest_unanswered = lowest_unanswered(c, seq);
 	}
-	size_t n = sisy__request__get_packed_size(&m);
+	size_t n = client_fast_size(&m);
+	bool fast = n > 0;
+	if (!fast)
+		n = sisy__request__get_packed_size(&m);
 	if (n > SISY_FRAME_MAX - SISY_SEAL_OVERHEAD - 64) {
 		rc = sisy_errf(SISY_E_TOOBIG,
 			       "request of %zu bytes exceeds the frame limit "
@@ -454,7 +505,7 @@ sisy_err sisy_client_send(sisy_client *c, const sisy_req *r, uint64_t *id)
 			       n, SISY_FRAME_MAX);
 		goto done;
 	}
-	if ((rc = queue_request(c, &m, n)) != SISY_OK)
+	if ((rc = queue_request(c, &m, n, fast)) != SISY_OK)
 		goto done;
 	client_pending *p =
 	    &c->pend[(c->pend_head + c->pend_count) % SISY_CLIENT_MAX_INFLIGHT];
@@ -625,8 +676,11 @@ void sisy_reply_free(sisy_reply *r)
 	if (r == NULL)
 		return;
 	reply_impl *ri = (reply_impl *)r;
-	if (ri->resp)
-		sisy__response__free_unpacked(ri->resp, NULL);
+	while (ri->chunks) { /* ri->resp lives in the arena and chunks */
+		reply_chunk *k = ri->chunks;
+		ri->chunks = k->next;
+		free(k);
+	}
 	free(r->entries);
 	free(r->nodes);
 	free(ri->strings);
@@ -637,10 +691,16 @@ void sisy_reply_free(sisy_reply *r)
 static sisy_err take_reply(sisy_client *c, sisy_reply **out)
 {
 	client_pending *p = &c->pend[c->pend_head];
-	reply_impl *ri = calloc(1, sizeof *ri);
+	reply_impl *ri = malloc(sizeof *ri);
 	if (ri == NULL)
 		return client_fail(c, sisy_errf(SISY_E_NOMEM, "out of memory"));
-	ri->resp = sisy__response__unpack(NULL, c->msg.len, c->msg.data);
+	memset(ri, 0, offsetof(reply_impl, arena));
+	ri->resp = client_fast_decode(reply_alloc, ri, c->msg);
+	if (ri->resp == NULL) {
+		ProtobufCAllocator a = {reply_alloc, reply_nofree, ri};
+		ri->used = 0; /* a chunk taken stays until the reply goes */
+		ri->resp = sisy__response__unpack(&a, c->msg.len, c->msg.data);
+	}
 	if (ri->resp == NULL || ri->resp->id != p->id) {
 		sisy_reply_free(&ri->pub);
 		return client_fail(c,
