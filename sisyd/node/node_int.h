@@ -132,6 +132,12 @@ typedef struct node_client {
 	uint64_t lowest;     /* seqs below were answered: refused as STALE */
 	uint64_t max_seq;    /* highest seq with a recorded result */
 	uint64_t last_index; /* log index of its last write (expiry) */
+	/* The result of max_seq lives in the header record when has_res
+	 * (then there is no 'r' record for max_seq); the other recorded
+	 * results are 'r' records. */
+	bool has_res;
+	bool dirty; /* header changed in the engine batch being built */
+	sisy_node_result res;
 } node_client;
 
 typedef struct node_clients {
@@ -145,8 +151,11 @@ node_client *node_clients_find(node_clients *t, uint64_t id);
 /* Inserts a zeroed client; NULL when out of memory. */
 node_client *node_clients_add(node_clients *t, uint64_t id);
 void node_clients_del(node_clients *t, uint64_t id);
-/* Header record: | lowest u64 | max_seq u64 | last_index u64 |. */
-#define NODE_CLIENT_REC 24
+/* Header record: | lowest u64 | max_seq u64 | last_index u64 | and, when
+ * the client has one, the result of max_seq (NODE_RESULT_LEN bytes, cmd.c):
+ * NODE_CLIENT_REC or NODE_CLIENT_REC_RES bytes. */
+#define NODE_CLIENT_REC	    24
+#define NODE_CLIENT_REC_RES (NODE_CLIENT_REC + NODE_RESULT_LEN)
 
 /* ---- sm.c, sm_meta.c, sm_snap.c: the state machine (apply thread) ------ */
 

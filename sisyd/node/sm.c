@@ -58,6 +58,8 @@ typedef struct kvb {
 	size_t nov, capov;
 	staged_res *st;
 	size_t nst, capst;
+	uint64_t *dirty; /* ids of clients whose header is to be written */
+	size_t ndirty, capdirty;
 	uint64_t index, term; /* last entry in the batch */
 	size_t bytes;
 	bool open;
@@ -130,7 +132,8 @@ static sisy_err load_clients(node_sm *sm)
 		const uint8_t *v = sisy_lsm_iter_value(it, &vl);
 		if (k[0] != NS_CLIENT)
 			break;
-		if (kl != 9 || vl != NODE_CLIENT_REC) {
+		if (kl != 9 ||
+		    (vl != NODE_CLIENT_REC && vl != NODE_CLIENT_REC_RES)) {
 			rc = sisy_errf(SISY_E_CORRUPT,
 				       "node: %s/%s: a malformed client record",
 				       sm->gdir, sm->dbname);
@@ -147,6 +150,14 @@ static sisy_err load_clients(node_sm *sm)
 		c->lowest = sisy_get_u64(v);
 		c->max_seq = sisy_get_u64(v + 8);
 		c->last_index = sisy_get_u64(v + 16);
+		if (vl == NODE_CLIENT_REC_RES &&
+		    !(c->has_res = node_result_decode(
+			  v + NODE_CLIENT_REC, NODE_RESULT_LEN, &c->res))) {
+			rc = sisy_errf(SISY_E_CORRUPT,
+				       "node: %s/%s: a malformed client result",
+				       sm->gdir, sm->dbname);
+			break;
+		}
 	}
 	if (rc == SISY_OK)
 		rc = sisy_lsm_iter_status(it);
@@ -262,12 +273,25 @@ static sisy_err engine_version(node_sm *sm, sisy_slice key, uint64_t *out)
 
 static sisy_err put_client(node_sm *sm, const node_client *c)
 {
-	uint8_t k[9], v[NODE_CLIENT_REC];
+	uint8_t k[9], v[NODE_CLIENT_REC_RES];
 	client_key(k, c->id);
 	sisy_put_u64(v, c->lowest);
 	sisy_put_u64(v + 8, c->max_seq);
 	sisy_put_u64(v + 16, c->last_index);
-	return sisy_lsm_batch_put(sm->batch, k, sizeof k, v, sizeof v);
+	if (c->has_res)
+		node_result_encode(&c->res, v + NODE_CLIENT_REC);
+	return sisy_lsm_batch_put(sm->batch, k, sizeof k, v,
+				  c->has_res ? NODE_CLIENT_REC_RES
+					     : NODE_CLIENT_REC);
+}
+
+static sisy_err put_result(node_sm *sm, uint64_t id, uint64_t seq,
+			   const sisy_node_result *res)
+{
+	uint8_t k[17], r[NODE_RESULT_LEN];
+	result_key(k, id, seq);
+	node_result_encode(res, r);
+	return sisy_lsm_batch_put(sm->batch, k, sizeof k, r, sizeof r);
 }
 
 /* Deletes results [from, to) of a client (a span bounded by the window). */
@@ -380,11 +404,12 @@ static sisy_err evict_one(node_sm *sm)
 	return best ? drop_client(sm, best->id) : SISY_OK;
 }
 
-/* Looks up a recorded result: staged in this batch first, then the engine.
- */
-static sisy_err find_result(node_sm *sm, const kvb *b, uint64_t id,
+/* Looks up a recorded result: staged in this batch first, then the
+ * client's header (max_seq's), then the engine. */
+static sisy_err find_result(node_sm *sm, const kvb *b, const node_client *c,
 			    uint64_t seq, bool *found, sisy_node_result *res)
 {
+	uint64_t id = c->id;
 	*found = false;
 	for (size_t i = b->nst; i-- > 0;)
 		if (b->st[i].client_id == id && b->st[i].seq == seq) {
@@ -392,6 +417,11 @@ static sisy_err find_result(node_sm *sm, const kvb *b, uint64_t id,
 			*found = true;
 			return SISY_OK;
 		}
+	if (c->has_res && seq == c->max_seq) {
+		*res = c->res;
+		*found = true;
+		return SISY_OK;
+	}
 	uint8_t k[17];
 	sisy_buf v = {0};
 	result_key(k, id, seq);
@@ -432,8 +462,7 @@ static sisy_err client_check(node_sm *sm, const kvb *b, const node_cmd_view *v,
 	}
 	if (v->seq <= c->max_seq) {
 		bool found;
-		sisy_err rc =
-		    find_result(sm, b, v->client_id, v->seq, &found, res);
+		sisy_err rc = find_result(sm, b, c, v->seq, &found, res);
 		if (rc != SISY_OK || found) {
 			res->duplicate = true;
 			*out = SEEN_DUPLICATE;
@@ -462,7 +491,47 @@ static sisy_err stage_result(kvb *b, uint64_t id, uint64_t seq,
 	return SISY_OK;
 }
 
-/* After applying a client's command: record its result, trim, expire. */
+/* Notes that c's header must be written with this engine batch: once per
+ * batch however many of its commands the batch holds (write_dirty). */
+static sisy_err mark_dirty(kvb *b, node_client *c)
+{
+	if (c->dirty)
+		return SISY_OK;
+	if (b->ndirty == b->capdirty) {
+		size_t cap = b->capdirty ? b->capdirty * 2 : 64;
+		uint64_t *v = realloc(b->dirty, cap * sizeof *v);
+		if (v == NULL)
+			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
+		b->dirty = v;
+		b->capdirty = cap;
+	}
+	b->dirty[b->ndirty++] = c->id;
+	c->dirty = true;
+	return SISY_OK;
+}
+
+/* The headers of the batch's clients, last in the batch. A client dropped
+ * since (expiry, eviction) is gone from the table and its delete stands;
+ * one dropped and added again is dirty again and written as it is now. */
+static sisy_err write_dirty(node_sm *sm, kvb *b)
+{
+	sisy_err rc = SISY_OK;
+	for (size_t i = 0; i < b->ndirty && rc == SISY_OK; i++) {
+		node_client *c = node_clients_find(&sm->clients, b->dirty[i]);
+		if (c == NULL || !c->dirty)
+			continue;
+		c->dirty = false;
+		rc = put_client(sm, c);
+	}
+	b->ndirty = 0;
+	return rc;
+}
+
+/* After applying a client's command: record its result, trim, expire.
+ * The result of the newest sequence stays in the header; the one it
+ * displaces becomes an 'r' record only while the client may still retry
+ * it (at or above the new lowest): a client that waits for each answer
+ * (pipeline 1) costs one header write per command and no 'r' record. */
 static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 			      uint64_t index, const sisy_node_result *res)
 {
@@ -480,28 +549,36 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 		c->lowest = v->lowest < v->seq ? v->lowest : v->seq;
 		c->max_seq = c->lowest ? c->lowest - 1 : 0;
 	}
-	uint8_t k[17], r[NODE_RESULT_LEN];
-	result_key(k, v->client_id, v->seq);
-	node_result_encode(res, r);
-	if ((rc = sisy_lsm_batch_put(sm->batch, k, sizeof k, r, sizeof r)) !=
-		SISY_OK ||
-	    (rc = stage_result(b, v->client_id, v->seq, res)) != SISY_OK)
+	if ((rc = stage_result(b, v->client_id, v->seq, res)) != SISY_OK)
 		return rc;
-	if (v->seq > c->max_seq)
-		c->max_seq = v->seq;
-	c->last_index = index;
-	/* The client saw answers below `lowest` (never trim this one). */
+	/* The client saw answers below `low` (never trim this one). */
 	uint64_t low = v->lowest < v->seq ? v->lowest : v->seq;
+	if (low < c->lowest)
+		low = c->lowest;
+	/* 'r' records may exist below r_end only (max_seq's may be inline). */
+	uint64_t r_end = c->has_res ? c->max_seq : c->max_seq + 1;
+	if (v->seq >= c->max_seq) {
+		if (c->has_res && c->max_seq != v->seq && c->max_seq >= low &&
+		    (rc = put_result(sm, c->id, c->max_seq, &c->res)) !=
+			SISY_OK)
+			return rc;
+		c->max_seq = v->seq;
+		c->res = *res;
+		c->has_res = true;
+	} else if ((rc = put_result(sm, c->id, v->seq, res)) != SISY_OK) {
+		return rc;
+	}
+	c->last_index = index;
 	if (low > c->lowest) {
 		uint64_t from = window_lo(sm, c), to = low;
-		if (to > c->max_seq + 1)
-			to = c->max_seq + 1;
+		if (to > r_end)
+			to = r_end;
 		if (from < to &&
 		    (rc = drop_results(sm, c->id, from, to)) != SISY_OK)
 			return rc;
 		c->lowest = low;
 	}
-	return put_client(sm, c);
+	return mark_dirty(b, c);
 }
 
 /* ---- KV commands ------------------------------------------------------------
@@ -623,7 +700,9 @@ typedef struct apply_ctx {
  * events noted so far stand. */
 static sisy_err commit(apply_ctx *a, uint64_t index, uint64_t term)
 {
-	sisy_err rc = node_sm_batch_write(a->sm, index, term);
+	sisy_err rc = write_dirty(a->sm, &a->b);
+	if (rc == SISY_OK)
+		rc = node_sm_batch_write(a->sm, index, term);
 	if (rc == SISY_OK) {
 		a->done_out = a->nout;
 		a->done_events = a->events->len;
@@ -771,6 +850,7 @@ sisy_err node_sm_apply(node_sm *sm, const sisy_raft_entry *ents, size_t n,
 		rc = flush_kv(&a);
 	free(a.b.ov);
 	free(a.b.st);
+	free(a.b.dirty);
 	if (rc != SISY_OK) {
 		/* Nothing of the failed batch reached the engine: drop what
 		 * the mirrors took from it. */

@@ -2,7 +2,9 @@
  * directly with log entries, on an in-memory file system: versions are
  * indexes, conditions decided at apply (also within one batch), the
  * exactly-once client table (duplicates, stale, window, trimming, expiry
- * and eviction by log position, surviving a restart), users and roles,
+ * and eviction by log position, surviving a restart; the newest result in
+ * the client's header, one header write per batch, headers of the older
+ * layout), users and roles,
  * join tokens, the membership record, replay idempotence.
  */
 #include <setjmp.h>
@@ -468,6 +470,183 @@ static void test_membership_record(void **state)
 
 /* Entries at or below the applied index (a replay after a restart or a
  * snapshot) are skipped: no result, no change. */
+/* Engine records of one namespace (and the total size of their values). */
+static size_t count_ns(fx *f, uint8_t ns, size_t *vbytes)
+{
+	sisy_lsm_iter *it = sisy_lsm_iter_new(f->sm.db, NULL);
+	size_t n = 0;
+	if (vbytes)
+		*vbytes = 0;
+	assert_non_null(it);
+	for (sisy_lsm_iter_seek(it, &ns, 1); sisy_lsm_iter_valid(it);
+	     sisy_lsm_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = sisy_lsm_iter_key(it, &kl);
+		(void)sisy_lsm_iter_value(it, &vl);
+		if (k[0] != ns)
+			break;
+		n++;
+		if (vbytes)
+			*vbytes += vl;
+	}
+	assert_int_equal(sisy_lsm_iter_status(it), SISY_OK);
+	sisy_lsm_iter_free(it);
+	return n;
+}
+
+/* A client that waits for each answer: the newest result lives in the
+ * client's header, no result record is written (nor deleted), and a retry
+ * of the last command still gets its first answer, after a restart too. */
+static void test_exactly_once_header_result(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o;
+	sisy_node_cmd c;
+	sisy_node_result r;
+	uint64_t last = 0;
+	for (uint64_t seq = 1; seq <= 50; seq++) {
+		c = put(&o, "k", "v", 7, seq);
+		r = apply1(f, &c);
+		assert_int_equal(r.status, SISY_OK);
+		assert_false(r.duplicate);
+		last = r.index;
+	}
+	size_t vb;
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 0);
+	assert_int_equal(count_ns(f, NS_CLIENT, &vb), 1);
+	assert_int_equal(vb, NODE_CLIENT_REC_RES);
+	node_sm_close(&f->sm);
+	fx_open(f);
+	r = apply1(f, &c);
+	assert_true(r.duplicate);
+	assert_int_equal(r.status, SISY_OK);
+	assert_int_equal(r.index, last);
+	assert_int_equal(version_of(f, "k"), last);
+	c = put(&o, "k", "v", 7, 49);
+	assert_int_equal(apply1(f, &c).status, SISY_E_STALE);
+	/* A conditional write's refusal is a result like any other. */
+	c = put(&o, "k", "w", 7, 51);
+	o.cond = SISY_NODE_COND_ABSENT;
+	r = apply1(f, &c);
+	assert_int_equal(r.status, SISY_E_CONFLICT);
+	assert_int_equal(r.current_version, last);
+	o.cond = SISY_NODE_COND_NONE; /* the retry carries the same command */
+	r = apply1(f, &c);
+	assert_true(r.duplicate);
+	assert_int_equal(r.status, SISY_E_CONFLICT);
+	assert_int_equal(r.current_version, last);
+}
+
+/* A pipelining client (lowest stays behind): every result in the window
+ * answers its retries with the first answer, whether it was written in the
+ * same batch, in an earlier one, in the header or as a result record, and
+ * across a restart; results below a new lowest are deleted. */
+static void test_exactly_once_pipelined(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o[16];
+	sisy_node_cmd c[16];
+	node_applied a[16];
+	uint64_t idx[41] = {0};
+	/* seqs 1..40 in batches of 8, lowest 1; each batch ends with a retry
+	 * of its first command */
+	for (uint64_t seq = 1; seq <= 40; seq += 8) {
+		for (size_t i = 0; i < 8; i++) {
+			c[i] = put(&o[i], "p", "v", 11, seq + i);
+			c[i].lowest_unanswered = 1;
+		}
+		c[8] = c[0];
+		apply_n(f, c, 9, a);
+		for (size_t i = 0; i < 8; i++) {
+			assert_int_equal(a[i].res.status, SISY_OK);
+			assert_false(a[i].res.duplicate);
+			idx[seq + i] = a[i].index;
+		}
+		assert_true(a[8].res.duplicate);
+		assert_int_equal(a[8].res.index, idx[seq]);
+	}
+	/* 1..39 as result records, 40 in the header: one header write per
+	 * batch is all that reaches the engine of it */
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 39);
+	assert_int_equal(count_ns(f, NS_CLIENT, NULL), 1);
+	for (int restart = 0; restart < 2; restart++) {
+		for (uint64_t seq = 1; seq <= 40; seq++) {
+			c[0] = put(&o[0], "p", "v", 11, seq);
+			c[0].lowest_unanswered = 1;
+			sisy_node_result r = apply1(f, &c[0]);
+			assert_true(r.duplicate);
+			assert_int_equal(r.index, idx[seq]);
+		}
+		node_sm_close(&f->sm);
+		fx_open(f);
+	}
+	/* lowest moves to 30 with seq 41: 1..29 are gone (STALE, deleted) */
+	c[0] = put(&o[0], "p", "v", 11, 41);
+	c[0].lowest_unanswered = 30;
+	assert_int_equal(apply1(f, &c[0]).status, SISY_OK);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 40 - 29);
+	c[0] = put(&o[0], "p", "v", 11, 29);
+	assert_int_equal(apply1(f, &c[0]).status, SISY_E_STALE);
+	c[0] = put(&o[0], "p", "v", 11, 30);
+	c[0].lowest_unanswered = 30;
+	sisy_node_result r = apply1(f, &c[0]);
+	assert_true(r.duplicate);
+	assert_int_equal(r.index, idx[30]);
+}
+
+/* A table written before results moved into the header (24-byte headers,
+ * every result a record) is read as it is: retries get their answers,
+ * and the client goes on with the new layout. */
+static void test_exactly_once_old_headers(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_lsm_batch *b = sisy_lsm_batch_new();
+	assert_non_null(b);
+	uint8_t k[17] = {NS_RESULT}, v[NODE_CLIENT_REC], r[NODE_RESULT_LEN];
+	for (int i = 0; i < 8; i++)
+		k[1 + i] = (uint8_t)(i == 7 ? 21 : 0); /* client 21 */
+	for (uint64_t seq = 5; seq <= 6; seq++) {
+		sisy_node_result res = {.status = SISY_OK, .index = 100 + seq};
+		for (int i = 0; i < 8; i++)
+			k[9 + i] = (uint8_t)(seq >> (56 - 8 * i));
+		node_result_encode(&res, r);
+		assert_int_equal(
+		    sisy_lsm_batch_put(b, k, sizeof k, r, sizeof r), SISY_OK);
+	}
+	k[0] = NS_CLIENT;
+	sisy_put_u64(v, 5);
+	sisy_put_u64(v + 8, 6);
+	sisy_put_u64(v + 16, f->index);
+	assert_int_equal(sisy_lsm_batch_put(b, k, 9, v, sizeof v), SISY_OK);
+	assert_int_equal(sisy_lsm_write(f->sm.db, b, 0), SISY_OK);
+	sisy_lsm_batch_free(b);
+	node_sm_close(&f->sm);
+	fx_open(f);
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "q", "v", 21, 6);
+	c.lowest_unanswered = 5;
+	sisy_node_result res = apply1(f, &c);
+	assert_true(res.duplicate);
+	assert_int_equal(res.index, 106);
+	c = put(&o, "q", "v", 21, 7);
+	c.lowest_unanswered = 6;
+	assert_false(apply1(f, &c).duplicate);
+	c = put(&o, "q", "v", 21, 6);
+	c.lowest_unanswered = 6;
+	res = apply1(f, &c);
+	assert_true(res.duplicate);
+	assert_int_equal(res.index, 106);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 1); /* 5 trimmed */
+	c = put(&o, "q", "v", 21, 5);
+	assert_int_equal(apply1(f, &c).status, SISY_E_STALE);
+}
+
 static void test_replay_is_skipped(void **state)
 {
 	fx *f = *state;
@@ -504,6 +683,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_versions_and_conditions, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_exactly_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_header_result,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_pipelined, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_old_headers,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_expiry_and_eviction,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_is_bounded, setup,
