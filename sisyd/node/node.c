@@ -468,6 +468,7 @@ static void free_node(sisy_node *n)
 	node_outbox_free(n);
 	free(n->peers);
 	sisy_buf_free(&n->scratch);
+	sisy_buf_free(&n->cmd_buf);
 	node_users_free(n->users);
 	if (n->cfd >= 0)
 		close(n->cfd);

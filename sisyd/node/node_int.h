@@ -44,6 +44,7 @@
 #define NODE_MAX_READS	  65536u      /* pending linearizable reads */
 #define NODE_EXPIRE_EVERY 1024u	      /* client expiry at these indexes */
 #define NODE_CMD_INIT	  6	      /* bootstrap: cluster record + admin */
+#define NODE_CMD_BUF_KEEP (64u << 10) /* cmd_buf capacity kept between uses */
 
 /* Engine key namespaces (first byte of every engine key). */
 #define NS_DATA	  'k' /* 'k' key            -> | version u64 | value | */
@@ -449,6 +450,7 @@ struct sisy_node {
 	uint64_t mark_durable; /* newest marker reported durable */
 	bool mark_needed;
 	sisy_buf scratch; /* payload building */
+	sisy_buf cmd_buf; /* sisy_node_propose's encoding (loop thread) */
 	/* apply thread */
 	pthread_t apply_thread;
 	bool apply_started;

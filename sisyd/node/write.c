@@ -133,25 +133,27 @@ sisy_err sisy_node_propose(sisy_node *n, uint64_t group,
 			   void *ctx)
 {
 	node_group *g = node_group_find(n, group);
-	sisy_buf b = {0};
+	sisy_buf *b = &n->cmd_buf; /* reused: no allocation per proposal */
 	uint64_t term, index;
 	if (g == NULL)
 		return sisy_errf(SISY_E_NOTFOUND, "node: no group %" PRIu64,
 				 group);
+	sisy_buf_clear(b);
 	sisy_err rc = admit(n, g);
 	if (rc == SISY_OK)
-		rc = node_cmd_encode(cmd, &b);
-	if (rc == SISY_OK && b.len > NODE_MAX_ENTRY)
+		rc = node_cmd_encode(cmd, b);
+	if (rc == SISY_OK && b->len > NODE_MAX_ENTRY)
 		rc = sisy_errf(SISY_E_TOOBIG,
 			       "node: a command of %zu bytes; the limit is %u",
-			       b.len, NODE_MAX_ENTRY);
+			       b->len, NODE_MAX_ENTRY);
 	if (rc == SISY_OK)
-		rc = core_err(sisy_raft_propose(g->raft, sisy_buf_slice(&b),
+		rc = core_err(sisy_raft_propose(g->raft, sisy_buf_slice(b),
 						&term, &index));
 	if (rc == SISY_OK)
 		rc = node_waiter_add(g, term, index, cmd->client_id, cmd->seq,
 				     cb, ctx);
-	sisy_buf_free(&b);
+	if (b->cap > NODE_CMD_BUF_KEEP)
+		sisy_buf_free(b); /* a big batch does not pin its memory */
 	return rc;
 }
 
