@@ -263,9 +263,12 @@ static sisy_err get_ops(rd *r, node_cmd_view *v)
 	if (r->bad || n == 0 || n > NODE_MAX_OPS ||
 	    n > (uint64_t)(r->end - r->p))
 		return SISY_E_CORRUPT;
-	v->ops = calloc(n, sizeof *v->ops);
-	if (v->ops == NULL)
+	if (n == 1) { /* the common case, without an allocation */
+		memset(&v->one, 0, sizeof v->one);
+		v->ops = &v->one;
+	} else if ((v->ops = calloc(n, sizeof *v->ops)) == NULL) {
 		return sisy_errf(SISY_E_NOMEM, "node: out of memory");
+	}
 	v->nops = n;
 	for (size_t i = 0; i < n && !r->bad; i++) {
 		sisy_node_op *op = &v->ops[i];
@@ -356,7 +359,8 @@ sisy_err node_cmd_decode(sisy_slice data, node_cmd_view *v)
 
 void node_cmd_view_free(node_cmd_view *v)
 {
-	free(v->ops);
+	if (v->ops != &v->one)
+		free(v->ops);
 	v->ops = NULL;
 	v->nops = 0;
 }

@@ -59,14 +59,15 @@ typedef struct node_sm node_sm;
 
 /* ---- cmd.c: entry, result and record encodings ------------------------- */
 
-/* A decoded NORMAL entry; slices borrow from the entry's data; ops are
- * malloc'd (node_cmd_view_free). */
+/* A decoded NORMAL entry; slices borrow from the entry's data; ops (beyond one)
+ * are malloc'd (node_cmd_view_free). */
 typedef struct node_cmd_view {
 	uint8_t kind;
 	uint64_t client_id, seq, lowest;
 	char user[SISY_AUTH_MAX_USER + 1];
-	sisy_node_op *ops;
+	sisy_node_op *ops; /* &one when nops is 1: never copy a view */
 	size_t nops;
+	sisy_node_op one;
 	char name[SISY_AUTH_MAX_USER + 1];
 	uint8_t role;
 	sisy_auth_verifier verifier;
