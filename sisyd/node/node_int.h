@@ -129,17 +129,31 @@ bool node_user_decode(const char *name, const uint8_t *p, size_t len,
 
 /* ---- clients.c: the exactly-once table (apply thread) ------------------ */
 
+/* Results kept inside a client's header record: those of the seqs in
+ * (max_seq - NODE_INLINE, max_seq] at or above lowest. A pipelining client
+ * (depth up to NODE_INLINE) thus never writes nor deletes an 'r' record;
+ * deeper ones spill the oldest results to 'r' records. */
+#define NODE_INLINE 64u
+
+typedef struct node_res_ent {
+	uint64_t seq;
+	sisy_node_result res;
+} node_res_ent;
+
 typedef struct node_client {
 	uint64_t id;	     /* nonzero */
 	uint64_t lowest;     /* seqs below were answered: refused as STALE */
 	uint64_t max_seq;    /* highest seq with a recorded result */
 	uint64_t last_index; /* log index of its last write (expiry) */
-	/* The result of max_seq lives in the header record when has_res
-	 * (then there is no 'r' record for max_seq); the other recorded
-	 * results are 'r' records. */
-	bool has_res;
+	/* 'r' records may exist only for seqs in [lowest, r_end) (a superset:
+	 * none when r_end <= lowest); every other recorded result is inline. */
+	uint64_t r_end;
+	/* inline results, ascending seq, in inl[inl_head .. inl_head + ninl),
+	 * at most NODE_INLINE of them within (max_seq - NODE_INLINE, max_seq]
+	 */
+	node_res_ent *inl;
+	uint32_t ninl, inl_head, inl_cap;
 	bool dirty; /* header changed in the engine batch being built */
-	sisy_node_result res;
 } node_client;
 
 typedef struct node_clients {
@@ -153,11 +167,37 @@ node_client *node_clients_find(node_clients *t, uint64_t id);
 /* Inserts a zeroed client; NULL when out of memory. */
 node_client *node_clients_add(node_clients *t, uint64_t id);
 void node_clients_del(node_clients *t, uint64_t id);
-/* Header record: | lowest u64 | max_seq u64 | last_index u64 | and, when
- * the client has one, the result of max_seq (NODE_RESULT_LEN bytes, cmd.c):
- * NODE_CLIENT_REC or NODE_CLIENT_REC_RES bytes. */
+
+/* The inline result of seq, or NULL. */
+const sisy_node_result *node_client_res_find(const node_client *c,
+					     uint64_t seq);
+/* Adds the inline result of a seq not recorded yet (seq within the span
+ * above); SISY_E_NOMEM. */
+sisy_err node_client_res_add(node_client *c, uint64_t seq,
+			     const sisy_node_result *res);
+/* Takes out the oldest inline result if its seq is below `bound`. */
+bool node_client_res_pop(node_client *c, uint64_t bound, node_res_ent *out);
+
+/* Header record layouts (value of 'c' id), u64s little-endian:
+ *   v1 (24 bytes): | lowest | max_seq | last_index |
+ *   v2 (55 bytes): v1 | the result of max_seq (NODE_RESULT_LEN, cmd.c) |
+ *   v3: v1 | 2 u8 | r_end varint | n u8 | n results, seq descending:
+ *        | max_seq - seq varint | st u8 | body |
+ *        st < 0x80: status (st & 0x3f), existed (st & 0x40), body =
+ *          last_index - index varint (failed_op, current_version and
+ *          node_id are 0);
+ *        st == 0x80: body = NODE_RESULT_LEN bytes (cmd.c).
+ * v1 and v2 are read (their other results are 'r' records); v3 written. */
 #define NODE_CLIENT_REC	    24
 #define NODE_CLIENT_REC_RES (NODE_CLIENT_REC + NODE_RESULT_LEN)
+#define NODE_CLIENT_REC_MAX             \
+	(NODE_CLIENT_REC + 1 + 10 + 1 + \
+	 NODE_INLINE * (10 + 1 + NODE_RESULT_LEN))
+/* Encodes c's header (v3) into out (cleared first). */
+sisy_err node_client_encode(const node_client *c, sisy_buf *out);
+/* Fills a fresh client c (id set, nothing inline) from a header record of
+ * any layout; SISY_E_CORRUPT (no message) or SISY_E_NOMEM. */
+sisy_err node_client_decode(node_client *c, const uint8_t *v, size_t len);
 
 /* ---- sm.c, sm_meta.c, sm_snap.c: the state machine (apply thread) ------ */
 

@@ -3,8 +3,9 @@
  *
  * Engine keys (first byte = namespace, docs/node.md):
  *   'k' user key                -> | version u64 | value |   (user data)
- *   'c' client id (BE64)        -> | lowest | max_seq | last_index | (u64s)
- *   'r' client id, seq (BE64s)  -> a result (cmd.c)
+ *   'c' client id (BE64)        -> client header with its recent results
+ *                                  (layouts in node_int.h, clients.c)
+ *   'r' client id, seq (BE64s)  -> a result (cmd.c) that did not fit inline
  *   'u' user name               -> user record (users.c)
  *   'm' "cluster" / "members"   -> sm_meta.c
  *   't' token hash (32)         -> join token (sm_meta.c)
@@ -132,8 +133,7 @@ static sisy_err load_clients(node_sm *sm)
 		const uint8_t *v = sisy_lsm_iter_value(it, &vl);
 		if (k[0] != NS_CLIENT)
 			break;
-		if (kl != 9 ||
-		    (vl != NODE_CLIENT_REC && vl != NODE_CLIENT_REC_RES)) {
+		if (kl != 9 || vl > NODE_CLIENT_REC_MAX) {
 			rc = sisy_errf(SISY_E_CORRUPT,
 				       "node: %s/%s: a malformed client record",
 				       sm->gdir, sm->dbname);
@@ -147,14 +147,12 @@ static sisy_err load_clients(node_sm *sm)
 			rc = sisy_errf(SISY_E_NOMEM, "node: out of memory");
 			break;
 		}
-		c->lowest = sisy_get_u64(v);
-		c->max_seq = sisy_get_u64(v + 8);
-		c->last_index = sisy_get_u64(v + 16);
-		if (vl == NODE_CLIENT_REC_RES &&
-		    !(c->has_res = node_result_decode(
-			  v + NODE_CLIENT_REC, NODE_RESULT_LEN, &c->res))) {
-			rc = sisy_errf(SISY_E_CORRUPT,
-				       "node: %s/%s: a malformed client result",
+		if ((rc = node_client_decode(c, v, vl)) != SISY_OK) {
+			rc = sisy_errf(rc,
+				       rc == SISY_E_NOMEM
+					   ? "node: out of memory"
+					   : "node: %s/%s: a malformed client "
+					     "record",
 				       sm->gdir, sm->dbname);
 			break;
 		}
@@ -273,16 +271,13 @@ static sisy_err engine_version(node_sm *sm, sisy_slice key, uint64_t *out)
 
 static sisy_err put_client(node_sm *sm, const node_client *c)
 {
-	uint8_t k[9], v[NODE_CLIENT_REC_RES];
+	uint8_t k[9];
 	client_key(k, c->id);
-	sisy_put_u64(v, c->lowest);
-	sisy_put_u64(v + 8, c->max_seq);
-	sisy_put_u64(v + 16, c->last_index);
-	if (c->has_res)
-		node_result_encode(&c->res, v + NODE_CLIENT_REC);
-	return sisy_lsm_batch_put(sm->batch, k, sizeof k, v,
-				  c->has_res ? NODE_CLIENT_REC_RES
-					     : NODE_CLIENT_REC);
+	sisy_err rc = node_client_encode(c, &sm->val);
+	if (rc != SISY_OK)
+		return sisy_errf(rc, "node: out of memory");
+	return sisy_lsm_batch_put(sm->batch, k, sizeof k, sm->val.data,
+				  sm->val.len);
 }
 
 static sisy_err put_result(node_sm *sm, uint64_t id, uint64_t seq,
@@ -324,7 +319,7 @@ static sisy_err drop_client(node_sm *sm, uint64_t id)
 	if (c == NULL)
 		return SISY_OK;
 	client_key(k, id);
-	sisy_err rc = drop_results(sm, id, window_lo(sm, c), c->max_seq + 1);
+	sisy_err rc = drop_results(sm, id, window_lo(sm, c), c->r_end);
 	if (rc == SISY_OK)
 		rc = sisy_lsm_batch_delete(sm->batch, k, sizeof k);
 	if (rc == SISY_OK)
@@ -404,24 +399,27 @@ static sisy_err evict_one(node_sm *sm)
 	return best ? drop_client(sm, best->id) : SISY_OK;
 }
 
-/* Looks up a recorded result: staged in this batch first, then the
- * client's header (max_seq's), then the engine. */
+/* Looks up a recorded result: inline, then the 'r' records staged in this
+ * batch, then the engine (only where 'r' records may exist). */
 static sisy_err find_result(node_sm *sm, const kvb *b, const node_client *c,
 			    uint64_t seq, bool *found, sisy_node_result *res)
 {
 	uint64_t id = c->id;
 	*found = false;
+	const sisy_node_result *in = node_client_res_find(c, seq);
+	if (in != NULL) {
+		*res = *in;
+		*found = true;
+		return SISY_OK;
+	}
+	if (seq < window_lo(sm, c) || seq >= c->r_end)
+		return SISY_OK;
 	for (size_t i = b->nst; i-- > 0;)
 		if (b->st[i].client_id == id && b->st[i].seq == seq) {
 			*res = b->st[i].res;
 			*found = true;
 			return SISY_OK;
 		}
-	if (c->has_res && seq == c->max_seq) {
-		*res = c->res;
-		*found = true;
-		return SISY_OK;
-	}
 	uint8_t k[17];
 	sisy_buf v = {0};
 	result_key(k, id, seq);
@@ -527,11 +525,25 @@ static sisy_err write_dirty(node_sm *sm, kvb *b)
 	return rc;
 }
 
-/* After applying a client's command: record its result, trim, expire.
- * The result of the newest sequence stays in the header; the one it
- * displaces becomes an 'r' record only while the client may still retry
- * it (at or above the new lowest): a client that waits for each answer
- * (pipeline 1) costs one header write per command and no 'r' record. */
+/* A result as an 'r' record (it does not fit inline), visible to
+ * find_result within this batch through the staged list. */
+static sisy_err record_out(node_sm *sm, kvb *b, node_client *c, uint64_t seq,
+			   const sisy_node_result *res)
+{
+	sisy_err rc = put_result(sm, c->id, seq, res);
+	if (rc == SISY_OK)
+		rc = stage_result(b, c->id, seq, res);
+	if (rc == SISY_OK && c->r_end < seq + 1)
+		c->r_end = seq + 1;
+	return rc;
+}
+
+/* After applying a client's command: record its result, trim. Results of
+ * seqs in (max_seq - NODE_INLINE, max_seq] live in the header; one that
+ * leaves that span becomes an 'r' record only while the client may still
+ * retry it (at or above the new lowest). So a client pipelining up to
+ * NODE_INLINE deep costs one header write per engine batch and no 'r'
+ * record, written or deleted. */
 static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 			      uint64_t index, const sisy_node_result *res)
 {
@@ -549,33 +561,36 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 		c->lowest = v->lowest < v->seq ? v->lowest : v->seq;
 		c->max_seq = c->lowest ? c->lowest - 1 : 0;
 	}
-	if ((rc = stage_result(b, v->client_id, v->seq, res)) != SISY_OK)
-		return rc;
 	/* The client saw answers below `low` (never trim this one). */
 	uint64_t low = v->lowest < v->seq ? v->lowest : v->seq;
 	if (low < c->lowest)
 		low = c->lowest;
-	/* 'r' records may exist below r_end only (max_seq's may be inline). */
-	uint64_t r_end = c->has_res ? c->max_seq : c->max_seq + 1;
-	if (v->seq >= c->max_seq) {
-		if (c->has_res && c->max_seq != v->seq && c->max_seq >= low &&
-		    (rc = put_result(sm, c->id, c->max_seq, &c->res)) !=
-			SISY_OK)
-			return rc;
+	if (v->seq > c->max_seq)
 		c->max_seq = v->seq;
-		c->res = *res;
-		c->has_res = true;
-	} else if ((rc = put_result(sm, c->id, v->seq, res)) != SISY_OK) {
+	uint64_t span_lo =
+	    c->max_seq >= NODE_INLINE ? c->max_seq - NODE_INLINE + 1 : 0;
+	node_res_ent out;
+	while (rc == SISY_OK && node_client_res_pop(c, span_lo, &out))
+		if (out.seq >= low)
+			rc = record_out(sm, b, c, out.seq, &out.res);
+	if (rc != SISY_OK)
 		return rc;
-	}
+	if (v->seq < span_lo)
+		rc = record_out(sm, b, c, v->seq, res);
+	else if (node_client_res_add(c, v->seq, res) != SISY_OK)
+		rc = sisy_errf(SISY_E_NOMEM, "node: out of memory");
+	if (rc != SISY_OK)
+		return rc;
 	c->last_index = index;
 	if (low > c->lowest) {
 		uint64_t from = window_lo(sm, c), to = low;
-		if (to > r_end)
-			to = r_end;
+		if (to > c->r_end)
+			to = c->r_end;
 		if (from < to &&
 		    (rc = drop_results(sm, c->id, from, to)) != SISY_OK)
 			return rc;
+		while (node_client_res_pop(c, low, &out))
+			;
 		c->lowest = low;
 	}
 	return mark_dirty(b, c);

@@ -286,6 +286,182 @@ static void test_clients_index(void **state)
 	node_clients_free(&t);
 }
 
+static void fill_client(node_client *c, sisy_rand *r)
+{
+	c->lowest = 1000 + sisy_rand_next(r) % 1000;
+	c->max_seq = c->lowest + sisy_rand_next(r) % 200;
+	c->last_index = 1u << 20;
+	c->r_end = sisy_rand_next(r) % 2 ? c->lowest + 5 : 0;
+	uint64_t lo = c->max_seq >= c->lowest + NODE_INLINE - 1
+			  ? c->max_seq - NODE_INLINE + 1
+			  : c->lowest;
+	/* out of order on purpose: add() keeps them sorted */
+	for (uint64_t s = c->max_seq + 1; s-- > lo;) {
+		if (s != c->max_seq && sisy_rand_next(r) % 3 == 0)
+			continue;
+		sisy_node_result res = {
+		    .status = (sisy_err)(sisy_rand_next(r) % SISY_ERR__COUNT),
+		    .index = c->last_index - sisy_rand_next(r) % 100000,
+		    .existed = sisy_rand_next(r) % 2};
+		if (sisy_rand_next(r) % 4 == 0) { /* long form */
+			res.failed_op = (uint32_t)(sisy_rand_next(r) % 5);
+			res.current_version = sisy_rand_next(r) % 9;
+			res.node_id = sisy_rand_next(r) % 3;
+			res.index = sisy_rand_next(r);
+		}
+		assert_int_equal(node_client_res_add(c, s, &res), SISY_OK);
+	}
+}
+
+/* Header records (v3) decode to what was encoded, short and long results
+ * alike; every cut of one, a trailing byte and the broken orders are
+ * refused; v1 and v2 records still load. */
+static void test_client_header_codec(void **state)
+{
+	(void)state;
+	sisy_rand r;
+	sisy_rand_seed(&r, 5);
+	sisy_buf b = {0}, b2 = {0};
+	for (int round = 0; round < 300; round++) {
+		node_client c = {.id = 1}, d = {.id = 1};
+		fill_client(&c, &r);
+		assert_int_equal(node_client_encode(&c, &b), SISY_OK);
+		assert_true(b.len <= NODE_CLIENT_REC_MAX);
+		assert_int_equal(node_client_decode(&d, b.data, b.len),
+				 SISY_OK);
+		assert_int_equal(d.lowest, c.lowest);
+		assert_int_equal(d.max_seq, c.max_seq);
+		assert_int_equal(d.last_index, c.last_index);
+		assert_int_equal(d.r_end, c.r_end);
+		assert_int_equal(d.ninl, c.ninl);
+		for (uint64_t s = c.lowest; s <= c.max_seq; s++) {
+			const sisy_node_result *x = node_client_res_find(&c, s),
+					       *y = node_client_res_find(&d, s);
+			assert_true((x == NULL) == (y == NULL));
+			if (x == NULL)
+				continue;
+			assert_int_equal(x->status, y->status);
+			assert_int_equal(x->index, y->index);
+			assert_int_equal(x->failed_op, y->failed_op);
+			assert_int_equal(x->current_version,
+					 y->current_version);
+			assert_int_equal(x->existed, y->existed);
+			assert_int_equal(x->node_id, y->node_id);
+		}
+		assert_int_equal(node_client_encode(&d, &b2), SISY_OK);
+		assert_memory_equal(b.data, b2.data, b.len);
+		free(d.inl);
+		for (size_t cut = 0; cut < b.len; cut++) {
+			node_client e = {.id = 1};
+			if (cut == NODE_CLIENT_REC)
+				continue; /* a v1 record */
+			assert_int_equal(node_client_decode(&e, b.data, cut),
+					 SISY_E_CORRUPT);
+			free(e.inl);
+		}
+		assert_int_equal(sisy_buf_append_u8(&b, 0), SISY_OK);
+		node_client e = {.id = 1};
+		assert_int_equal(node_client_decode(&e, b.data, b.len),
+				 SISY_E_CORRUPT);
+		free(e.inl);
+		free(c.inl);
+	}
+	/* two results, then broken by hand */
+	node_client c = {
+	    .id = 1, .lowest = 10, .max_seq = 12, .last_index = 50};
+	sisy_node_result res = {.status = SISY_OK, .index = 50};
+	assert_int_equal(node_client_res_add(&c, 12, &res), SISY_OK);
+	res.index = 49;
+	assert_int_equal(node_client_res_add(&c, 10, &res), SISY_OK);
+	assert_int_equal(node_client_encode(&c, &b), SISY_OK);
+	/* | 24 | 2 | r_end 0 | n 2 | d 0 st 0 back 0 | d 2 st 0 back 1 | */
+	assert_int_equal(b.len, NODE_CLIENT_REC + 3 + 3 + 3);
+	uint8_t bad[64];
+	const struct {
+		size_t at;
+		uint8_t val;
+	} breaks[] = {
+	    {NODE_CLIENT_REC, 3},	 /* unknown layout */
+	    {NODE_CLIENT_REC + 2, 65},	 /* count above NODE_INLINE */
+	    {NODE_CLIENT_REC + 6, 0},	 /* distances not increasing */
+	    {NODE_CLIENT_REC + 6, 3},	 /* seq below lowest */
+	    {NODE_CLIENT_REC + 4, 0x7f}, /* status out of range */
+	    {NODE_CLIENT_REC + 4, 0x81}, /* unknown result form */
+	    {NODE_CLIENT_REC + 8, 51},	 /* index below zero */
+	};
+	for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++) {
+		node_client e = {.id = 1};
+		memcpy(bad, b.data, b.len);
+		bad[breaks[i].at] = breaks[i].val;
+		assert_int_equal(node_client_decode(&e, bad, b.len),
+				 SISY_E_CORRUPT);
+		free(e.inl);
+	}
+	/* v1: no results inline, records up to max_seq; v2: max_seq's */
+	node_client e = {.id = 1};
+	assert_int_equal(node_client_decode(&e, b.data, NODE_CLIENT_REC),
+			 SISY_OK);
+	assert_int_equal(e.ninl, 0);
+	assert_int_equal(e.r_end, 13);
+	memcpy(bad, b.data, NODE_CLIENT_REC);
+	res = (sisy_node_result){.status = SISY_E_CONFLICT, .index = 7};
+	node_result_encode(&res, bad + NODE_CLIENT_REC);
+	assert_int_equal(node_client_decode(&e, bad, NODE_CLIENT_REC_RES),
+			 SISY_OK);
+	assert_int_equal(e.ninl, 1);
+	assert_int_equal(e.r_end, 12);
+	assert_int_equal(node_client_res_find(&e, 12)->status, SISY_E_CONFLICT);
+	free(e.inl);
+	free(c.inl);
+	sisy_buf_free(&b);
+	sisy_buf_free(&b2);
+}
+
+/* Inline results stay sorted through in-order and out-of-order adds and
+ * pops from the front, across the array's slides and growth. */
+static void test_client_inline_results(void **state)
+{
+	(void)state;
+	node_client c = {.id = 1};
+	sisy_node_result res = {0};
+	uint64_t next = 1, front = 1;
+	for (int i = 0; i < 2000; i++) {
+		res.index = next;
+		assert_int_equal(node_client_res_add(&c, next, &res), SISY_OK);
+		if (i % 5 == 0) { /* a gap filled out of order */
+			next += 2;
+			res.index = next - 1;
+			assert_int_equal(node_client_res_add(&c, next, &res),
+					 SISY_OK);
+			assert_int_equal(
+			    node_client_res_add(&c, next - 1, &res), SISY_OK);
+		}
+		next++;
+		node_res_ent out;
+		while (c.ninl > 20 && node_client_res_pop(&c, next, &out)) {
+			assert_int_equal(out.seq, front);
+			front++;
+		}
+		assert_false(node_client_res_pop(&c, front, &out));
+		assert_true(c.inl_cap <= 64);
+	}
+	for (uint64_t s = front; s < next; s++)
+		assert_non_null(node_client_res_find(&c, s));
+	assert_null(node_client_res_find(&c, front - 1));
+	assert_null(node_client_res_find(&c, next));
+	/* a table frees what its clients hold */
+	node_clients t = {0};
+	node_client *tc = node_clients_add(&t, 9);
+	assert_non_null(tc);
+	assert_int_equal(node_client_res_add(tc, 1, &res), SISY_OK);
+	tc = node_clients_add(&t, 10);
+	assert_non_null(tc);
+	assert_int_equal(node_client_res_add(tc, 1, &res), SISY_OK);
+	node_clients_del(&t, 9);
+	node_clients_free(&t);
+	free(c.inl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +472,8 @@ int main(void)
 	    cmocka_unit_test(test_encode_bounds),
 	    cmocka_unit_test(test_result_and_ctx),
 	    cmocka_unit_test(test_clients_index),
+	    cmocka_unit_test(test_client_header_codec),
+	    cmocka_unit_test(test_client_inline_results),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,10 +68,10 @@ static int teardown(void **state)
 /* Applies commands as consecutive entries in ONE apply call. */
 static void apply_n(fx *f, const sisy_node_cmd *c, size_t n, node_applied *out)
 {
-	sisy_buf b[16];
-	sisy_raft_entry e[16];
+	sisy_buf b[256];
+	sisy_raft_entry e[256];
 	size_t nout = 0;
-	assert_true(n <= 16);
+	assert_true(n <= 256);
 	for (size_t i = 0; i < n; i++) {
 		memset(&b[i], 0, sizeof b[i]);
 		assert_int_equal(node_cmd_encode(&c[i], &b[i]), SISY_OK);
@@ -516,7 +516,9 @@ static void test_exactly_once_header_result(void **state)
 	size_t vb;
 	assert_int_equal(count_ns(f, NS_RESULT, NULL), 0);
 	assert_int_equal(count_ns(f, NS_CLIENT, &vb), 1);
-	assert_int_equal(vb, NODE_CLIENT_REC_RES);
+	/* v3 header: 24 bytes, tag, r_end 0, count 1, one short result
+	 * (distance 0, status, index back 0) */
+	assert_int_equal(vb, NODE_CLIENT_REC + 3 + 3);
 	node_sm_close(&f->sm);
 	fx_open(f);
 	r = apply1(f, &c);
@@ -541,8 +543,8 @@ static void test_exactly_once_header_result(void **state)
 
 /* A pipelining client (lowest stays behind): every result in the window
  * answers its retries with the first answer, whether it was written in the
- * same batch, in an earlier one, in the header or as a result record, and
- * across a restart; results below a new lowest are deleted. */
+ * same batch or an earlier one, and across a restart; all of them live in
+ * the header (40 < NODE_INLINE); results below a new lowest are gone. */
 static void test_exactly_once_pipelined(void **state)
 {
 	fx *f = *state;
@@ -569,9 +571,9 @@ static void test_exactly_once_pipelined(void **state)
 		assert_true(a[8].res.duplicate);
 		assert_int_equal(a[8].res.index, idx[seq]);
 	}
-	/* 1..39 as result records, 40 in the header: one header write per
-	 * batch is all that reaches the engine of it */
-	assert_int_equal(count_ns(f, NS_RESULT, NULL), 39);
+	/* 1..40 in the header: one header write per batch is all that
+	 * reaches the engine of it */
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 0);
 	assert_int_equal(count_ns(f, NS_CLIENT, NULL), 1);
 	for (int restart = 0; restart < 2; restart++) {
 		for (uint64_t seq = 1; seq <= 40; seq++) {
@@ -588,7 +590,8 @@ static void test_exactly_once_pipelined(void **state)
 	c[0] = put(&o[0], "p", "v", 11, 41);
 	c[0].lowest_unanswered = 30;
 	assert_int_equal(apply1(f, &c[0]).status, SISY_OK);
-	assert_int_equal(count_ns(f, NS_RESULT, NULL), 40 - 29);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 0);
+	assert_int_equal(node_clients_find(&f->sm.clients, 11)->ninl, 41 - 29);
 	c[0] = put(&o[0], "p", "v", 11, 29);
 	assert_int_equal(apply1(f, &c[0]).status, SISY_E_STALE);
 	c[0] = put(&o[0], "p", "v", 11, 30);
@@ -647,6 +650,168 @@ static void test_exactly_once_old_headers(void **state)
 	assert_int_equal(apply1(f, &c).status, SISY_E_STALE);
 }
 
+/* A client pipelining deeper than NODE_INLINE: the oldest results spill
+ * to 'r' records (and only those the client may still retry), every retry
+ * gets its first answer, in the batch and after a restart, and a rising
+ * lowest deletes the spilled records. */
+static void test_exactly_once_deep_pipeline(void **state)
+{
+	fx *f = *state;
+	f->cfg.client_window = 4096;
+	fx_open(f);
+	init_cluster(f);
+	enum { DEPTH = NODE_INLINE + 40 };
+	static sisy_node_op o[DEPTH + 1];
+	static sisy_node_cmd c[DEPTH + 1];
+	static node_applied a[DEPTH + 1];
+	uint64_t idx[DEPTH + 1] = {0};
+	for (size_t i = 0; i < DEPTH; i++) {
+		c[i] = put(&o[i], "d", "v", 12, i + 1);
+		c[i].lowest_unanswered = 1;
+	}
+	c[DEPTH] = c[0]; /* a retry of a spilled one in the same batch */
+	apply_n(f, c, DEPTH + 1, a);
+	for (size_t i = 0; i < DEPTH; i++) {
+		assert_int_equal(a[i].res.status, SISY_OK);
+		assert_false(a[i].res.duplicate);
+		idx[i + 1] = a[i].index;
+	}
+	assert_true(a[DEPTH].res.duplicate);
+	assert_int_equal(a[DEPTH].res.index, idx[1]);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), DEPTH - NODE_INLINE);
+	for (int restart = 0; restart < 2; restart++) {
+		for (uint64_t seq = 1; seq <= DEPTH; seq += 7) {
+			c[0] = put(&o[0], "d", "v", 12, seq);
+			c[0].lowest_unanswered = 1;
+			sisy_node_result r = apply1(f, &c[0]);
+			assert_true(r.duplicate);
+			assert_int_equal(r.index, idx[seq]);
+		}
+		node_sm_close(&f->sm);
+		fx_open(f);
+	}
+	/* lowest to 21: spilled 1..20 deleted, 21..40 stay records */
+	c[0] = put(&o[0], "d", "v", 12, DEPTH + 1);
+	c[0].lowest_unanswered = 21;
+	assert_int_equal(apply1(f, &c[0]).status, SISY_OK);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL),
+			 DEPTH - NODE_INLINE - 19);
+	c[0] = put(&o[0], "d", "v", 12, 20);
+	assert_int_equal(apply1(f, &c[0]).status, SISY_E_STALE);
+	c[0] = put(&o[0], "d", "v", 12, 22);
+	c[0].lowest_unanswered = 21;
+	assert_int_equal(apply1(f, &c[0]).index, idx[22]);
+	/* lowest past every record: all deleted, the rest inline */
+	c[0] = put(&o[0], "d", "v", 12, DEPTH + 2);
+	c[0].lowest_unanswered = DEPTH;
+	assert_int_equal(apply1(f, &c[0]).status, SISY_OK);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 0);
+	assert_int_equal(node_clients_find(&f->sm.clients, 12)->ninl, 3);
+}
+
+/* Sequences applied out of order (a proxy's copy overtaken by a retry):
+ * one inside the inline span is inserted in order, one below it becomes an
+ * 'r' record at once; both answer their retries, across a restart. */
+static void test_exactly_once_out_of_order(void **state)
+{
+	fx *f = *state;
+	f->cfg.client_window = 4096;
+	fx_open(f);
+	init_cluster(f);
+	sisy_node_op o;
+	sisy_node_cmd c;
+	uint64_t top = NODE_INLINE + 10;
+	c = put(&o, "o", "v", 13, top);
+	c.lowest_unanswered = 1;
+	uint64_t i_top = apply1(f, &c).index;
+	c = put(&o, "o", "v", 13, top - 3);
+	c.lowest_unanswered = 1;
+	uint64_t i_in = apply1(f, &c).index;
+	c = put(&o, "o", "v", 13, 2);
+	c.lowest_unanswered = 1;
+	uint64_t i_out = apply1(f, &c).index;
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 1);
+	for (int restart = 0; restart < 2; restart++) {
+		uint64_t seqs[3] = {top, top - 3, 2},
+			 want[3] = {i_top, i_in, i_out};
+		for (int i = 0; i < 3; i++) {
+			c = put(&o, "o", "v", 13, seqs[i]);
+			c.lowest_unanswered = 1;
+			sisy_node_result r = apply1(f, &c);
+			assert_true(r.duplicate);
+			assert_int_equal(r.index, want[i]);
+		}
+		node_sm_close(&f->sm);
+		fx_open(f);
+	}
+	/* an unrecorded seq in between still applies */
+	c = put(&o, "o", "v", 13, top - 1);
+	c.lowest_unanswered = 1;
+	sisy_node_result r = apply1(f, &c);
+	assert_false(r.duplicate);
+	assert_int_equal(r.status, SISY_OK);
+}
+
+/* Headers of the v2 layout (24 bytes + max_seq's result, the others 'r'
+ * records) load: retries of both kinds answer, and the next write turns
+ * the header into v3 and trims the records below lowest. */
+static void test_exactly_once_v2_headers(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	sisy_lsm_batch *b = sisy_lsm_batch_new();
+	assert_non_null(b);
+	uint8_t k[17] = {NS_RESULT}, v[NODE_CLIENT_REC_RES], r[NODE_RESULT_LEN];
+	for (int i = 0; i < 8; i++)
+		k[1 + i] = (uint8_t)(i == 7 ? 22 : 0); /* client 22 */
+	for (uint64_t seq = 4; seq <= 5; seq++) {
+		sisy_node_result res = {.status = SISY_OK, .index = 100 + seq};
+		for (int i = 0; i < 8; i++)
+			k[9 + i] = (uint8_t)(seq >> (56 - 8 * i));
+		node_result_encode(&res, r);
+		assert_int_equal(
+		    sisy_lsm_batch_put(b, k, sizeof k, r, sizeof r), SISY_OK);
+	}
+	sisy_node_result top = {
+	    .status = SISY_E_CONFLICT, .index = 106, .current_version = 3};
+	k[0] = NS_CLIENT;
+	sisy_put_u64(v, 4);
+	sisy_put_u64(v + 8, 6);
+	sisy_put_u64(v + 16, f->index);
+	node_result_encode(&top, v + NODE_CLIENT_REC);
+	assert_int_equal(sisy_lsm_batch_put(b, k, 9, v, sizeof v), SISY_OK);
+	assert_int_equal(sisy_lsm_write(f->sm.db, b, 0), SISY_OK);
+	sisy_lsm_batch_free(b);
+	node_sm_close(&f->sm);
+	fx_open(f);
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "q", "v", 22, 6);
+	c.lowest_unanswered = 4;
+	sisy_node_result res = apply1(f, &c);
+	assert_true(res.duplicate);
+	assert_int_equal(res.status, SISY_E_CONFLICT);
+	assert_int_equal(res.current_version, 3);
+	c = put(&o, "q", "v", 22, 4);
+	c.lowest_unanswered = 4;
+	assert_int_equal(apply1(f, &c).index, 104);
+	c = put(&o, "q", "v", 22, 7);
+	c.lowest_unanswered = 5;
+	assert_false(apply1(f, &c).duplicate);
+	assert_int_equal(count_ns(f, NS_RESULT, NULL), 1); /* 4 trimmed */
+	node_sm_close(&f->sm);
+	fx_open(f);
+	for (uint64_t seq = 5; seq <= 6; seq++) {
+		c = put(&o, "q", "v", 22, seq);
+		c.lowest_unanswered = 5;
+		res = apply1(f, &c);
+		assert_true(res.duplicate);
+		assert_int_equal(res.index, 100 + seq);
+	}
+	c = put(&o, "q", "v", 22, 4);
+	assert_int_equal(apply1(f, &c).status, SISY_E_STALE);
+}
+
 static void test_replay_is_skipped(void **state)
 {
 	fx *f = *state;
@@ -697,6 +862,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_join_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_membership_record, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_deep_pipeline,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_out_of_order,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exactly_once_v2_headers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_is_skipped, setup,
 					    teardown),
