@@ -104,7 +104,8 @@ static void note_error(node_job *j, sisy_err rc)
 static void run_apply(sisy_node *n, node_job *j)
 {
 	node_sm *sm = &j->g->sm;
-	j->res = j->n ? calloc(j->n, sizeof *j->res) : NULL;
+	/* every slot used is filled in whole (note_result) */
+	j->res = j->n ? malloc(j->n * sizeof *j->res) : NULL;
 	if (j->n && j->res == NULL) {
 		note_error(j, sisy_errf(SISY_E_NOMEM, "node: out of memory"));
 		return;

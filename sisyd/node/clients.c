@@ -17,14 +17,19 @@
 #include <string.h>
 
 #include "coding.h"
-#include "hash.h"
 #include "node_int.h"
 
+/* splitmix64's finaliser: every id bit reaches the low bits the mask keeps,
+ * in a handful of instructions (the table is probed several times per
+ * write; the layout is in-memory only, never replicated). */
 static size_t slot_of(const node_clients *t, uint64_t id)
 {
-	uint8_t b[8];
-	memcpy(b, &id, 8);
-	return (size_t)(sisy_hash64(b, 8, 0) & (t->cap - 1));
+	id ^= id >> 30;
+	id *= 0xbf58476d1ce4e5b9ull;
+	id ^= id >> 27;
+	id *= 0x94d049bb133111ebull;
+	id ^= id >> 31;
+	return (size_t)(id & (t->cap - 1));
 }
 
 void node_clients_free(node_clients *t)

@@ -253,6 +253,7 @@ struct node_sm {
 	/* scratch of one batch */
 	sisy_lsm_batch *batch;
 	sisy_buf val;
+	sisy_buf key; /* a data key being built (no allocation per write) */
 };
 
 /* Opens the group's engine (creating it when new): reads gdir/CURRENT,

@@ -234,25 +234,29 @@ static void result_key(uint8_t k[17], uint64_t id, uint64_t seq)
 	}
 }
 
-/* The user data key 'k' + key in sm->val (scratch). */
-static sisy_err data_key(node_sm *sm, sisy_slice key, sisy_buf *out)
+/* The user data key 'k' + key in sm->key (scratch, kept between writes). */
+static sisy_err data_key(node_sm *sm, sisy_slice key)
 {
+	sisy_buf *out = &sm->key;
 	sisy_buf_clear(out);
-	sisy_err rc = sisy_buf_append_u8(out, NS_DATA);
-	if (rc == SISY_OK)
-		rc = sisy_buf_append(out, key.data, key.len);
-	(void)sm;
+	sisy_err rc = sisy_buf_reserve(out, 1 + key.len);
+	if (rc == SISY_OK) {
+		out->data[0] = NS_DATA;
+		if (key.len)
+			memcpy(out->data + 1, key.data, key.len);
+		out->len = 1 + key.len;
+	}
 	return rc;
 }
 
 /* Version of a user key in the engine (0: absent). */
 static sisy_err engine_version(node_sm *sm, sisy_slice key, uint64_t *out)
 {
-	sisy_buf k = {0}, v = {0};
-	sisy_err rc = data_key(sm, key, &k);
+	sisy_buf v = {0};
+	sisy_err rc = data_key(sm, key);
 	*out = 0;
 	if (rc == SISY_OK)
-		rc = sisy_lsm_get(sm->db, NULL, k.data, k.len, &v);
+		rc = sisy_lsm_get(sm->db, NULL, sm->key.data, sm->key.len, &v);
 	if (rc == SISY_E_NOTFOUND) {
 		rc = SISY_OK;
 	} else if (rc == SISY_OK && v.len < 8) {
@@ -261,7 +265,6 @@ static sisy_err engine_version(node_sm *sm, sisy_slice key, uint64_t *out)
 	} else if (rc == SISY_OK) {
 		*out = sisy_get_u64(v.data);
 	}
-	sisy_buf_free(&k);
 	sisy_buf_free(&v);
 	return rc;
 }
@@ -660,15 +663,15 @@ static sisy_err kv_apply(node_sm *sm, kvb *b, const node_cmd_view *v,
 			return SISY_OK;
 		}
 	}
-	sisy_buf key = {0};
+	const sisy_buf *key = &sm->key;
 	rc = SISY_OK;
 	for (size_t j = 0; j < v->nops && rc == SISY_OK; j++) {
 		const sisy_node_op *op = &v->ops[j];
-		if ((rc = data_key(sm, op->key, &key)) != SISY_OK)
+		if ((rc = data_key(sm, op->key)) != SISY_OK)
 			break;
 		if (op->del) {
-			rc =
-			    sisy_lsm_batch_delete(sm->batch, key.data, key.len);
+			rc = sisy_lsm_batch_delete(sm->batch, key->data,
+						   key->len);
 		} else {
 			sisy_buf_clear(&sm->val);
 			if ((rc = sisy_buf_reserve(
@@ -679,14 +682,13 @@ static sisy_err kv_apply(node_sm *sm, kvb *b, const node_cmd_view *v,
 				memcpy(sm->val.data + 8, op->value.data,
 				       op->value.len);
 			sm->val.len = 8 + op->value.len;
-			rc = sisy_lsm_batch_put(sm->batch, key.data, key.len,
+			rc = sisy_lsm_batch_put(sm->batch, key->data, key->len,
 						sm->val.data, sm->val.len);
 		}
 		if (rc == SISY_OK)
 			rc = overlay_add(b, op->key, op->del ? 0 : index);
-		b->bytes += key.len + op->value.len + 16;
+		b->bytes += key->len + op->value.len + 16;
 	}
-	sisy_buf_free(&key);
 	return rc;
 }
 
@@ -707,6 +709,11 @@ typedef struct apply_ctx {
 	node_applied *out;
 	size_t nout;
 	sisy_buf *events;
+	/* the role of the last writer seen: roles change only through
+	 * commands applied by apply_other, which forgets it */
+	bool role_known;
+	sisy_role role;
+	char role_user[SISY_AUTH_MAX_USER + 1];
 	/* what the engine holds so far: kept if a later batch fails */
 	size_t done_out, done_events;
 } apply_ctx;
@@ -751,6 +758,18 @@ static void note_result(apply_ctx *a, const sisy_raft_entry *e,
 	o->res = *res;
 }
 
+static sisy_role role_of(apply_ctx *a, const char *user)
+{
+	if (!a->role_known || strcmp(a->role_user, user) != 0) {
+		size_t n = strlen(user);
+		assert(n <= SISY_AUTH_MAX_USER);
+		memcpy(a->role_user, user, n + 1);
+		a->role = node_sm_role_of(a->sm, user);
+		a->role_known = true;
+	}
+	return a->role;
+}
+
 /* A KV command inside the open batch. */
 static sisy_err apply_kv(apply_ctx *a, const sisy_raft_entry *e,
 			 const node_cmd_view *v)
@@ -773,7 +792,7 @@ static sisy_err apply_kv(apply_ctx *a, const sisy_raft_entry *e,
 	if (s == SEEN_NEW) {
 		res.index = e->index;
 		if (sm->cfg.group == SISY_NODE_META_GROUP &&
-		    node_sm_role_of(sm, v->user) < SISY_ROLE_READWRITE)
+		    role_of(a, v->user) < SISY_ROLE_READWRITE)
 			res.status = SISY_E_PERM;
 		else if ((rc = kv_apply(sm, b, v, e->index, &res)) != SISY_OK)
 			return rc;
@@ -792,6 +811,7 @@ static sisy_err apply_other(apply_ctx *a, const sisy_raft_entry *e,
 	sisy_node_result res = {0};
 	seen s;
 	sisy_err rc = flush_kv(a);
+	a->role_known = false;
 	if (rc != SISY_OK)
 		return rc;
 	if ((rc = client_check(sm, &a->b, v, &res, &s)) != SISY_OK)

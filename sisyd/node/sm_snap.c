@@ -259,6 +259,7 @@ void node_sm_close(node_sm *sm)
 	sisy_lsm_batch_free(sm->batch);
 	sm->batch = NULL;
 	sisy_buf_free(&sm->val);
+	sisy_buf_free(&sm->key);
 	pthread_rwlock_destroy(&sm->lock);
 }
 

@@ -307,6 +307,42 @@ static sisy_node_result user(fx *f, uint8_t kind, const char *as,
 	return apply1(f, &c);
 }
 
+/* Roles checked at apply follow a role change inside the same apply
+ * call: writes of one user before and after it, in one batch of entries. */
+static void test_role_change_within_one_apply(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	assert_int_equal(
+	    user(f, SISY_NODE_CMD_USER_ADD, "admin", "w", SISY_ROLE_READWRITE)
+		.status,
+	    SISY_OK);
+	sisy_node_op o[6];
+	sisy_node_cmd c[6];
+	node_applied a[6];
+	c[0] = put(&o[0], "a", "1", 0, 0);
+	c[0].user = "w";
+	c[1] = c[0];
+	c[2] = (sisy_node_cmd){.kind = SISY_NODE_CMD_USER_ROLE,
+			       .user = "admin",
+			       .name = "w",
+			       .role = SISY_ROLE_READONLY};
+	c[3] = put(&o[3], "b", "1", 0, 0);
+	c[3].user = "w";
+	c[4] = put(&o[4], "c", "1", 0, 0);
+	c[4].user = "admin";
+	c[5] = c[3];
+	apply_n(f, c, 6, a);
+	assert_int_equal(a[0].res.status, SISY_OK);
+	assert_int_equal(a[1].res.status, SISY_OK);
+	assert_int_equal(a[2].res.status, SISY_OK);
+	assert_int_equal(a[3].res.status, SISY_E_PERM);
+	assert_int_equal(a[4].res.status, SISY_OK);
+	assert_int_equal(a[5].res.status, SISY_E_PERM);
+	assert_int_equal(version_of(f, "b"), 0);
+}
+
 static void test_users_and_roles(void **state)
 {
 	fx *f = *state;
@@ -869,6 +905,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exactly_once_v2_headers, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_role_change_within_one_apply,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_is_skipped, setup,
 					    teardown),
 	};
