@@ -144,8 +144,11 @@ static sisy_err res_room(node_client *c)
 {
 	if (c->inl_head + c->ninl < c->inl_cap)
 		return SISY_OK;
-	if (c->ninl <= c->inl_cap / 2 && c->ninl < c->inl_cap) {
-		/* Slide down: amortised over the pops that freed the head. */
+	if (c->ninl < c->inl_cap &&
+	    (c->ninl <= c->inl_cap / 2 || c->inl_cap >= NODE_INLINE)) {
+		/* Slide down: amortised over the pops that freed the head;
+		 * the array never grows past NODE_INLINE entries (at most
+		 * NODE_INLINE - 1 are held when one is added). */
 		memmove(c->inl, c->inl + c->inl_head, c->ninl * sizeof *c->inl);
 		c->inl_head = 0;
 		return SISY_OK;

@@ -167,6 +167,115 @@ static void test_order_and_seek_vs_reference(void **state)
 	free(ref);
 }
 
+/* Keys with long shared prefixes, keys that are prefixes of others, and
+ * bytes 0x00/0xff: the skiplist skips the prefix both search bounds share
+ * with the key, so its order, seeks and gets must still match
+ * lsm_ikey_cmp over every such key. */
+typedef struct pfx_entry {
+	uint8_t ikey[64];
+	size_t klen;
+} pfx_entry;
+
+static int pfx_cmp(const void *a, const void *b)
+{
+	const pfx_entry *x = a, *y = b;
+	return lsm_ikey_cmp(sisy_slice_make(x->ikey, x->klen),
+			    sisy_slice_make(y->ikey, y->klen));
+}
+
+static size_t pfx_key(sisy_rand *r, uint8_t *out)
+{
+	static const char *const pre[] = {"",
+					  "a",
+					  "user:000",
+					  "user:0000000",
+					  "user:00000000",
+					  "user:000000000000000000000000",
+					  "user:00000000000000000000000:"};
+	static const uint8_t alpha[] = {0x00, '0', '1', 'a', 0xff};
+	const char *p = pre[sisy_rand_below(r, 7)];
+	size_t n = strlen(p);
+	memcpy(out, p, n);
+	size_t tail = sisy_rand_below(r, 13);
+	for (size_t i = 0; i < tail; i++)
+		out[n++] = alpha[sisy_rand_below(r, 5)];
+	return n;
+}
+
+static void test_shared_prefixes_vs_reference(void **state)
+{
+	sisy_rand r;
+	sisy_rand_seed(&r, tu_seed("memtable prefixes"));
+	enum { N = 6000 };
+	pfx_entry *ref = calloc(N, sizeof *ref);
+	assert_non_null(ref);
+	lsm_memtable *m = new_mt(state);
+	for (int i = 0; i < N; i++) {
+		uint8_t key[48];
+		size_t kl = pfx_key(&r, key);
+		uint64_t seq = (uint64_t)i + 1;
+		assert_int_equal(lsm_memtable_add(m, seq, LSM_TYPE_VALUE,
+						  sisy_slice_make(key, kl),
+						  sisy_slice_make(&seq, 8)),
+				 SISY_OK);
+		memcpy(ref[i].ikey, key, kl);
+		sisy_put_u64(ref[i].ikey + kl,
+			     lsm_trailer(seq, LSM_TYPE_VALUE));
+		ref[i].klen = kl + 8;
+	}
+	qsort(ref, N, sizeof *ref, pfx_cmp);
+	lsm_iter *it = lsm_memtable_iter_new(m);
+	int n = 0;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+		assert_true(n < N);
+		assert_true(
+		    sisy_slice_eq(lsm_iter_key(it),
+				  sisy_slice_make(ref[n].ikey, ref[n].klen)));
+		n++;
+	}
+	assert_int_equal(n, N);
+	for (int i = 0; i < 3000; i++) {
+		pfx_entry t;
+		size_t kl = pfx_key(&r, t.ikey);
+		uint64_t seq = sisy_rand_below(&r, N + 10);
+		sisy_put_u64(t.ikey + kl, lsm_trailer(seq, LSM_TYPE_SEEK));
+		t.klen = kl + 8;
+		size_t lo = 0, hi = N;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (pfx_cmp(&ref[mid], &t) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		lsm_iter_seek(it, sisy_slice_make(t.ikey, t.klen));
+		if (lo == N) {
+			assert_false(lsm_iter_valid(it));
+		} else {
+			assert_true(lsm_iter_valid(it));
+			assert_true(sisy_slice_eq(
+			    lsm_iter_key(it),
+			    sisy_slice_make(ref[lo].ikey, ref[lo].klen)));
+		}
+		/* a get finds the newest version at or below seq */
+		sisy_slice v;
+		lsm_mem_result got =
+		    lsm_memtable_get(m, sisy_slice_make(t.ikey, t.klen), &v);
+		bool same_user = lo < N && ref[lo].klen == t.klen &&
+				 memcmp(ref[lo].ikey, t.ikey, kl) == 0;
+		assert_int_equal(got, same_user ? LSM_MEM_FOUND : LSM_MEM_MISS);
+		if (same_user) {
+			uint64_t want = lsm_ikey_seq(
+			    sisy_slice_make(ref[lo].ikey, ref[lo].klen));
+			assert_int_equal(v.len, 8);
+			assert_memory_equal(v.data, &want, 8);
+		}
+	}
+	lsm_iter_destroy(it);
+	lsm_memtable_unref(m);
+	free(ref);
+}
+
 /* --- concurrent readers ----------------------------------------------------
  */
 
@@ -319,6 +428,9 @@ int main(void)
 				   with_bloom),
 	    cmocka_unit_test_setup(test_concurrent_readers, with_bloom),
 	    cmocka_unit_test(test_bloom_filters_absent_keys),
+	    cmocka_unit_test(test_shared_prefixes_vs_reference),
+	    cmocka_unit_test_setup(test_shared_prefixes_vs_reference,
+				   with_bloom),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -438,12 +438,13 @@ static void test_client_inline_results(void **state)
 		}
 		next++;
 		node_res_ent out;
-		while (c.ninl > 20 && node_client_res_pop(&c, next, &out)) {
+		while (c.ninl > (i < 1000 ? 20u : NODE_INLINE - 3) &&
+		       node_client_res_pop(&c, next, &out)) {
 			assert_int_equal(out.seq, front);
 			front++;
 		}
 		assert_false(node_client_res_pop(&c, front, &out));
-		assert_true(c.inl_cap <= 64);
+		assert_true(c.inl_cap <= NODE_INLINE);
 	}
 	for (uint64_t s = front; s < next; s++)
 		assert_non_null(node_client_res_find(&c, s));
