@@ -149,8 +149,9 @@ typedef struct node_client {
 	 * none when r_end <= lowest); every other recorded result is inline. */
 	uint64_t r_end;
 	/* inline results, ascending seq, in inl[inl_head .. inl_head + ninl),
-	 * at most NODE_INLINE of them within (max_seq - NODE_INLINE, max_seq]
-	 */
+	 * at most NODE_INLINE of them within (max_seq - NODE_INLINE, max_seq];
+	 * the array grows with the client's depth, to NODE_INLINE entries
+	 * (3.5 KiB) at most */
 	node_res_ent *inl;
 	uint32_t ninl, inl_head, inl_cap;
 	bool dirty; /* header changed in the engine batch being built */
