@@ -105,6 +105,10 @@ struct sisy_raftlog {
 	sisy_lockfile *lock;
 	uint64_t torn_window;
 	int efd;
+	/* The event fd's counter is non-zero (written, not yet read by a
+	 * drain). Under mu: a writer that finds it set skips the write(2), a
+	 * drain that finds it clear skips the read(2). */
+	bool efd_armed;
 
 	pthread_mutex_t mu;
 	pthread_cond_t wake; /* to the writer: work, stop, space freed */
@@ -226,7 +230,7 @@ sisy_err raftlog_recover(sisy_raftlog *lg);
 void *raftlog_writer_main(void *arg);
 /* Bytes a queued record counts against queue_bytes. */
 size_t raftlog_prec_cost(const raftlog_prec *p);
-/* Makes the event fd readable. */
+/* Makes the event fd readable unless it already is. Caller holds mu. */
 void raftlog_notify(sisy_raftlog *lg);
 
 #endif

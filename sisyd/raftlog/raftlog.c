@@ -484,11 +484,16 @@ int sisy_raftlog_event_fd(sisy_raftlog *lg)
 sisy_err sisy_raftlog_drain(sisy_raftlog *lg, sisy_raftlog_durable *out,
 			    size_t max, size_t *n)
 {
-	uint64_t v;
-	ssize_t r = read(lg->efd, &v, sizeof v); /* re-arm before looking */
-	(void)r;
 	*n = 0;
 	pthread_mutex_lock(&lg->mu);
+	if (lg->efd_armed) {
+		/* Re-arm before looking (under the lock, so a report published
+		 * after this drain signals again). */
+		uint64_t v;
+		ssize_t r = read(lg->efd, &v, sizeof v);
+		(void)r;
+		lg->efd_armed = false;
+	}
 	size_t k = 0;
 	for (; k < lg->ndirty && *n < max; k++) {
 		raftlog_group *g = lg->dirty[k];

@@ -133,7 +133,10 @@ typedef struct sisy_raftlog_durable {
 } sisy_raftlog_durable;
 
 /* An fd (eventfd) that is readable while reports wait to be drained; it
- * also turns readable once when the log fails. Owned by the log. */
+ * also turns readable once when the log fails. Owned by the log; only
+ * sisy_raftlog_drain() reads it. It is written once per drain at most
+ * (not once per batch): the batches published meanwhile find it readable
+ * already, so a busy loop is woken once for all of them. */
 int sisy_raftlog_event_fd(sisy_raftlog *lg);
 /* Moves up to `max` reports into out (*n of them) and re-arms the fd.
  * Returns SISY_E_FAILED once the log has failed (reports published before

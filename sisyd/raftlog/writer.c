@@ -49,6 +49,11 @@
 void raftlog_notify(sisy_raftlog *lg)
 {
 	uint64_t one = 1;
+	/* One wake-up per drain is enough: every report published before
+	 * the drain takes the lock is seen by it. */
+	if (lg->efd_armed)
+		return;
+	lg->efd_armed = true;
 	/* Fails only when the counter would overflow: it is readable then. */
 	ssize_t r = write(lg->efd, &one, sizeof one);
 	(void)r;
@@ -500,7 +505,7 @@ void *raftlog_writer_main(void *arg)
 		pthread_cond_broadcast(&lg->done);
 		raftlog_notify(lg);
 	}
-	pthread_mutex_unlock(&lg->mu);
 	raftlog_notify(lg);
+	pthread_mutex_unlock(&lg->mu);
 	return NULL;
 }

@@ -12,6 +12,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "fs_fault.h"
 #include "rl_test_util.h"
@@ -404,6 +405,30 @@ static void test_event_fd(void **state)
 	assert_int_equal(poll(&p, 1, 0), 1);
 	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
 	assert_int_equal(n, 2);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	/* Three batches published before a drain write the fd once, not
+	 * three times (a busy loop is woken once for all of them). */
+	sisy_raftlog_stats st0, st1;
+	sisy_raftlog_stats_get(x->lg, &st0);
+	for (uint64_t i = 0; i < 3; i++) {
+		assert_int_equal(rl_append(x->lg, 1, 5 + i, 5 + i, 1), SISY_OK);
+		assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	}
+	sisy_raftlog_stats_get(x->lg, &st1);
+	assert_int_equal(st1.batches - st0.batches, 3);
+	uint64_t cnt = 0;
+	assert_int_equal(read(fd, &cnt, sizeof cnt), (ssize_t)sizeof cnt);
+	assert_int_equal(cnt, 1);
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].index, 7);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	/* The drain re-armed it: the next batch wakes the loop again. */
+	assert_int_equal(rl_append(x->lg, 1, 8, 8, 1), SISY_OK);
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(sisy_raftlog_drain(x->lg, out, 4, &n), SISY_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].index, 8);
 	assert_int_equal(poll(&p, 1, 0), 0);
 }
 
