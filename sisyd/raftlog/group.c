@@ -16,21 +16,17 @@
 raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
 			       const uint8_t *data, size_t len)
 {
-	raftlog_item *it = calloc(1, sizeof *it);
+	raftlog_item *it = malloc(sizeof *it + len);
 	if (it == NULL)
 		return NULL;
-	it->data = malloc(len ? len : 1);
-	if (it->data == NULL) {
-		free(it);
-		return NULL;
-	}
+	*it = (raftlog_item){.refs = 1,
+			     .group = group,
+			     .index = index,
+			     .term = term,
+			     .data = it->payload,
+			     .len = len};
 	if (len)
-		memcpy(it->data, data, len);
-	it->len = len;
-	it->group = group;
-	it->index = index;
-	it->term = term;
-	it->refs = 1;
+		memcpy(it->payload, data, len);
 	return it;
 }
 
@@ -42,7 +38,6 @@ void raftlog_item_unref(raftlog_item *it)
 	if (--it->refs > 0)
 		return;
 	assert(!it->cached);
-	free(it->data);
 	free(it);
 }
 

@@ -17,9 +17,10 @@
 #include "format.h"
 #include "internal.h"
 
-#define KIB	   ((size_t)1 << 10)
-#define MIB	   ((size_t)1 << 20)
-#define ZERO_CHUNK (256 * KIB)
+#define KIB		   ((size_t)1 << 10)
+#define MIB		   ((size_t)1 << 20)
+#define ZERO_CHUNK	   (256 * KIB)
+#define APPEND_STACK_ITEMS 64 /* items of one append kept on the stack */
 
 void sisy_raftlog_opts_default(sisy_raftlog_opts *o)
 {
@@ -328,15 +329,18 @@ static sisy_err check_room(sisy_raftlog *lg, size_t bytes)
 sisy_err sisy_raftlog_append(sisy_raftlog *lg, uint64_t group,
 			     const sisy_raftlog_entry *ents, size_t n)
 {
-	raftlog_item **items = NULL;
+	raftlog_item *stack[APPEND_STACK_ITEMS];
+	raftlog_item **items = stack;
 	size_t bytes = 0;
 	sisy_err rc = check_entries(lg, ents, n);
 	if (rc != SISY_OK || n == 0)
 		return rc;
 	/* Copy the payloads before taking the lock. */
-	items = calloc(n, sizeof *items);
+	if (n > APPEND_STACK_ITEMS)
+		items = malloc(n * sizeof *items);
 	if (items == NULL)
 		return sisy_errf(SISY_E_NOMEM, "raftlog: out of memory");
+	memset(items, 0, n * sizeof *items);
 	for (size_t k = 0; k < n; k++) {
 		items[k] = raftlog_item_new(group, ents[k].index, ents[k].term,
 					    ents[k].data, ents[k].len);
@@ -375,7 +379,8 @@ unlock:
 out:
 	for (size_t k = 0; k < n; k++)
 		raftlog_item_unref(items[k]);
-	free(items);
+	if (items != stack)
+		free(items);
 	return rc;
 }
 
