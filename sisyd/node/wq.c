@@ -18,6 +18,8 @@
 
 #include "node_int.h"
 
+#define WQ_STACK_ENTRIES 64 /* entries of one append built on the stack */
+
 static bool retryable(sisy_err rc)
 {
 	return rc == SISY_E_BUSY || rc == SISY_E_NOSPC;
@@ -56,139 +58,124 @@ static void wq_push(sisy_node *n, node_wop *w)
 	n->wq_tail = w;
 }
 
-/* Runs w now if nothing waits before it; otherwise, or when the log says
- * "later", keeps it (w must own its data then). */
-static void submit(sisy_node *n, node_wop *w, bool owned)
+/* A heap copy of w with its own copy of the payloads, to wait in the FIFO.
+ */
+static node_wop *keep_copy(sisy_node *n, const node_wop *w)
 {
-	sisy_err rc = SISY_OK;
-	if (n->failed)
-		goto drop;
-	if (n->wq_head == NULL) {
-		rc = run_op(n, w);
-		if (rc == SISY_OK)
-			goto drop;
-		if (!retryable(rc)) {
-			node_fail(n, rc, "writing the raft log");
-			goto drop;
-		}
-		if (rc == SISY_E_NOSPC)
-			n->nospace = true;
-	}
-	if (!owned) {
-		/* Copy the payloads: the caller's buffers are borrowed. */
-		size_t bytes = 0;
-		for (size_t i = 0; i < w->n; i++)
-			bytes += w->ents[i].len;
-		sisy_raftlog_entry *e = malloc(w->n * sizeof *e + 1);
-		uint8_t *mem = malloc(bytes + 1);
-		if (e == NULL || mem == NULL) {
-			free(e);
-			free(mem);
-			node_fail(n, sisy_errf(SISY_E_NOMEM, "out of memory"),
-				  "queueing a raft log write");
-			goto drop;
-		}
-		size_t off = 0;
-		for (size_t i = 0; i < w->n; i++) {
-			e[i] = w->ents[i];
-			if (e[i].len)
-				memcpy(mem + off, w->ents[i].data, e[i].len);
-			e[i].data = mem + off;
-			off += e[i].len;
-		}
-		w->ents = e;
-		w->mem = mem;
-	}
-	wq_push(n, w);
-	return;
-drop:
-	if (owned)
-		wop_free(w);
-	else
-		free(w);
-}
-
-static node_wop *wop_new(sisy_node *n, node_wop_kind kind, uint64_t group)
-{
-	node_wop *w = calloc(1, sizeof *w);
-	if (w == NULL) {
+	size_t bytes = 0;
+	for (size_t i = 0; i < w->n; i++)
+		bytes += w->ents[i].len;
+	node_wop *k = malloc(sizeof *k);
+	sisy_raftlog_entry *e = malloc(w->n * sizeof *e + 1);
+	uint8_t *mem = malloc(bytes + 1);
+	if (k == NULL || e == NULL || mem == NULL) {
+		free(k);
+		free(e);
+		free(mem);
 		node_fail(n, sisy_errf(SISY_E_NOMEM, "out of memory"),
 			  "queueing a raft log write");
 		return NULL;
 	}
-	w->kind = kind;
-	w->group = group;
-	return w;
+	*k = *w;
+	size_t off = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		e[i] = w->ents[i];
+		if (e[i].len)
+			memcpy(mem + off, w->ents[i].data, e[i].len);
+		e[i].data = mem + off;
+		off += e[i].len;
+	}
+	k->ents = e;
+	k->mem = mem;
+	k->next = NULL;
+	return k;
+}
+
+/* Runs w now if nothing waits before it; otherwise, or when the log says
+ * "later", keeps a copy. w and its payloads stay the caller's: the common
+ * case (the log takes it at once) allocates nothing here. */
+static void submit(sisy_node *n, const node_wop *w)
+{
+	if (n->failed)
+		return;
+	if (n->wq_head == NULL) {
+		sisy_err rc = run_op(n, w);
+		if (rc == SISY_OK)
+			return;
+		if (!retryable(rc)) {
+			node_fail(n, rc, "writing the raft log");
+			return;
+		}
+		if (rc == SISY_E_NOSPC)
+			n->nospace = true;
+	}
+	node_wop *k = keep_copy(n, w);
+	if (k != NULL)
+		wq_push(n, k);
 }
 
 void node_wq_append(sisy_node *n, uint64_t group, const sisy_raft_entry *e,
 		    size_t cnt)
 {
+	sisy_raftlog_entry stack[WQ_STACK_ENTRIES];
+	sisy_raftlog_entry *le = stack;
+	sisy_buf *s = &n->scratch;
+	sisy_err rc = SISY_OK;
 	if (cnt == 0)
 		return;
-	sisy_buf *s = &n->scratch;
-	sisy_raftlog_entry *le = malloc(cnt * sizeof *le);
-	node_wop *w = wop_new(n, WOP_APPEND, group);
-	size_t *off = malloc(cnt * sizeof *off);
-	sisy_err rc = le && off ? SISY_OK : SISY_E_NOMEM;
+	if (cnt > WQ_STACK_ENTRIES)
+		le = malloc(cnt * sizeof *le);
+	if (le == NULL)
+		rc = SISY_E_NOMEM;
 	sisy_buf_clear(s);
-	for (size_t i = 0; i < cnt && rc == SISY_OK && w; i++) {
-		off[i] = s->len;
+	/* Payloads go into one scratch buffer that may move as it grows:
+	 * offsets first (in .len), pointers once it is complete. */
+	for (size_t i = 0; i < cnt && rc == SISY_OK; i++) {
+		le[i].len = s->len;
 		rc = node_payload_build(&e[i], s);
 	}
-	if (w == NULL || rc != SISY_OK) {
-		if (w != NULL)
-			node_fail(n, sisy_errf(SISY_E_NOMEM, "out of memory"),
-				  "building raft log records");
-		free(le);
-		free(off);
-		free(w);
-		return;
+	if (rc != SISY_OK) {
+		node_fail(n, sisy_errf(SISY_E_NOMEM, "out of memory"),
+			  "building raft log records");
+		goto out;
 	}
 	for (size_t i = 0; i < cnt; i++) {
-		size_t end = i + 1 < cnt ? off[i + 1] : s->len;
+		size_t off = le[i].len;
+		size_t end = i + 1 < cnt ? le[i + 1].len : s->len;
 		le[i] = (sisy_raftlog_entry){.index = e[i].index,
 					     .term = e[i].term,
-					     .data = s->data + off[i],
-					     .len = end - off[i]};
+					     .data = s->data + off,
+					     .len = end - off};
 	}
-	free(off);
-	w->ents = le;
-	w->n = cnt;
-	/* Borrowed payloads (scratch); submit copies them if it keeps w. */
-	sisy_raftlog_entry *mine = le;
-	submit(n, w, false);
-	free(mine);
+	submit(n,
+	       &(node_wop){
+		   .kind = WOP_APPEND, .group = group, .ents = le, .n = cnt});
+out:
+	if (le != stack)
+		free(le);
 }
 
 void node_wq_hardstate(sisy_node *n, uint64_t group,
 		       const sisy_raft_hard_state *hs)
 {
-	node_wop *w = wop_new(n, WOP_HARDSTATE, group);
-	if (w == NULL)
-		return;
-	w->hs = (sisy_raftlog_hardstate){hs->term, hs->vote, hs->commit};
-	submit(n, w, true);
+	submit(n, &(node_wop){.kind = WOP_HARDSTATE,
+			      .group = group,
+			      .hs = {hs->term, hs->vote, hs->commit}});
 }
 
 void node_wq_compact(sisy_node *n, uint64_t group, uint64_t index)
 {
-	node_wop *w = wop_new(n, WOP_COMPACT, group);
-	if (w == NULL)
-		return;
-	w->index = index;
-	submit(n, w, true);
+	submit(n, &(node_wop){
+		      .kind = WOP_COMPACT, .group = group, .index = index});
 }
 
 void node_wq_snapshot(sisy_node *n, uint64_t group, uint64_t index,
 		      uint64_t term)
 {
-	node_wop *w = wop_new(n, WOP_SNAPSHOT, group);
-	if (w == NULL)
-		return;
-	w->index = index;
-	w->term = term;
-	submit(n, w, true);
+	submit(n, &(node_wop){.kind = WOP_SNAPSHOT,
+			      .group = group,
+			      .index = index,
+			      .term = term});
 }
 
 void node_wq_persist(node_group *g, uint64_t persist_id)
