@@ -27,6 +27,7 @@
 
 void handler_req_free(srv_req *r)
 {
+	sisy_server *s = r->srv;
 	if (r->holder)
 		sisy__peer_message__free_unpacked(r->holder, NULL);
 	/* else r->msg lives in r's arena and chunks */
@@ -37,8 +38,27 @@ void handler_req_free(srv_req *r)
 	}
 	if (r->ops != &r->op1)
 		free(r->ops);
+	if (s != NULL && s->nspare < SRV_REQ_SPARE &&
+	    r->out.cap <= SRV_REQ_SPARE_OUT) {
+		/* Kept for the next request, with its reply buffer. */
+		r->next = s->spare;
+		s->spare = r;
+		s->nspare++;
+		return;
+	}
 	sisy_buf_free(&r->out);
 	free(r);
+}
+
+void handler_spare_free(sisy_server *s)
+{
+	while (s->spare) {
+		srv_req *r = s->spare;
+		s->spare = r->next;
+		sisy_buf_free(&r->out);
+		free(r);
+	}
+	s->nspare = 0;
 }
 
 void handler_pack(srv_req *r, void *response)
@@ -417,13 +437,13 @@ static void run_local(sisy_server *s, srv_conn *c, srv_req *r)
 
 /* ------------------------------------------------------------ the queue */
 
-srv_req *handler_decode(srv_conn *c, sisy_slice msg)
+/* r (spare or fresh) made ready for msg: everything zeroed but the arena,
+ * which needs no zeroing, and the reply buffer's memory, which is kept. */
+static srv_req *decode_into(srv_req *r, srv_conn *c, sisy_slice msg)
 {
-	/* Everything zeroed but the arena, which needs no zeroing. */
-	srv_req *r = malloc(sizeof *r);
-	if (r == NULL)
-		return NULL;
+	sisy_buf out = r->out;
 	memset(r, 0, offsetof(srv_req, arena));
+	r->out = (sisy_buf){.data = out.data, .cap = out.cap};
 	r->conn = c;
 	memcpy(r->user, c->user, sizeof r->user);
 	r->role = c->role;
@@ -439,9 +459,25 @@ srv_req *handler_decode(srv_conn *c, sisy_slice msg)
 	return r;
 }
 
+srv_req *handler_decode(srv_conn *c, sisy_slice msg)
+{
+	srv_req *r = malloc(sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->out = (sisy_buf){0};
+	return decode_into(r, c, msg);
+}
+
 void handler_on_request(sisy_server *s, srv_conn *c, sisy_slice msg)
 {
-	srv_req *r = handler_decode(c, msg);
+	srv_req *r = s->spare;
+	if (r != NULL) {
+		s->spare = r->next;
+		s->nspare--;
+		r = decode_into(r, c, msg);
+	} else {
+		r = handler_decode(c, msg);
+	}
 	if (r == NULL) {
 		srv_conn_close(s, c, "out of memory");
 		return;

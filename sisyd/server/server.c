@@ -858,6 +858,7 @@ void sisy_server_free(sisy_server *s)
 	pthread_mutex_destroy(&s->done_mu);
 	sisy_buf_free(&s->end_users);
 	sisy_buf_free(&s->loop_val);
+	handler_spare_free(s);
 	sodium_memzero(&s->id, sizeof s->id);
 	sodium_memzero(&s->ck, sizeof s->ck);
 	sodium_memzero(s->fake_salt_key, sizeof s->fake_salt_key);
