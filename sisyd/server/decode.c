@@ -55,6 +55,11 @@ typedef struct rd {
 
 static bool rd_varint(rd *d, uint64_t *v)
 {
+	/* Tags and lengths are one byte in nearly every request. */
+	if (d->p < d->end && *d->p < 0x80) {
+		*v = *d->p++;
+		return true;
+	}
 	const uint8_t *q = sisy_get_varint64(d->p, d->end, v);
 	if (q == NULL)
 		return false;
