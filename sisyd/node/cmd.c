@@ -34,6 +34,7 @@
  *   u8 version (1) key[32] address bytes (0..SISY_NODE_MAX_ADDR)
  */
 #include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -296,12 +297,14 @@ static sisy_err get_ops(rd *r, node_cmd_view *v)
 sisy_err node_cmd_decode(sisy_slice data, node_cmd_view *v)
 {
 	rd r = {data.data, data.data + data.len, false};
-	memset(v, 0, sizeof *v);
+	memset(v, 0, offsetof(node_cmd_view, name));
 	sisy_err rc = SISY_OK;
 	if (get8(&r) != CMD_VERSION)
 		return sisy_errf(SISY_E_CORRUPT,
 				 "node: a command of an unknown version");
 	v->kind = get8(&r);
+	if (v->kind != SISY_NODE_CMD_KV)
+		memset(v->name, 0, sizeof *v - offsetof(node_cmd_view, name));
 	v->client_id = get64(&r);
 	v->seq = get64(&r);
 	v->lowest = get64(&r);

@@ -60,7 +60,9 @@ typedef struct node_sm node_sm;
 /* ---- cmd.c: entry, result and record encodings ------------------------- */
 
 /* A decoded NORMAL entry; slices borrow from the entry's data; ops (beyond one)
- * are malloc'd (node_cmd_view_free). */
+ * are malloc'd (node_cmd_view_free). The fields from `name` on belong to the
+ * other commands and are left unset for a KV command (not zeroed: ~700
+ * bytes per write). */
 typedef struct node_cmd_view {
 	uint8_t kind;
 	uint64_t client_id, seq, lowest;
