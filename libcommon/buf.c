@@ -18,7 +18,8 @@ sisy_err sisy_buf_reserve(sisy_buf *b, size_t extra)
 		cap *= 2;
 	uint8_t *p = realloc(b->data, cap);
 	if (p == NULL)
-		return sisy_errf(SISY_E_NOMEM, "out of memory (%zu bytes)", cap);
+		return sisy_errf(SISY_E_NOMEM, "out of memory (%zu bytes)",
+				 cap);
 	b->data = p;
 	b->cap = cap;
 	return SISY_OK;

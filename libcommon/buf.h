@@ -37,7 +37,8 @@ static inline int sisy_slice_cmp(sisy_slice a, sisy_slice b)
 }
 static inline int sisy_slice_eq(sisy_slice a, sisy_slice b)
 {
-	return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+	return a.len == b.len &&
+	       (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
 }
 
 typedef struct sisy_buf {

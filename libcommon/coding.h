@@ -86,8 +86,7 @@ static inline size_t sisy_varint_len(uint64_t v)
 /* Decodes a varint from [p, end). Returns a pointer past it, or NULL when the
  * input is truncated or the value overflows 64 (or 32) bits. */
 static inline const uint8_t *sisy_get_varint64(const uint8_t *p,
-					       const uint8_t *end,
-					       uint64_t *v)
+					       const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;
 	for (unsigned shift = 0; shift <= 63 && p < end; shift += 7) {
@@ -103,8 +102,7 @@ static inline const uint8_t *sisy_get_varint64(const uint8_t *p,
 	return NULL;
 }
 static inline const uint8_t *sisy_get_varint32(const uint8_t *p,
-					       const uint8_t *end,
-					       uint32_t *v)
+					       const uint8_t *end, uint32_t *v)
 {
 	if (p < end && (*p & 0x80) == 0) { /* fast path: one byte */
 		*v = *p;

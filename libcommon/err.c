@@ -11,8 +11,8 @@ static _Thread_local char errmsg_buf[512];
 const char *sisy_strerror(sisy_err e)
 {
 	switch (e) {
-#define SISY_ERR_TEXT(code, val, text)                                         \
-	case code:                                                             \
+#define SISY_ERR_TEXT(code, val, text) \
+	case code:                     \
 		return text;
 		SISY_ERR_TABLE(SISY_ERR_TEXT)
 #undef SISY_ERR_TEXT
@@ -24,8 +24,8 @@ const char *sisy_strerror(sisy_err e)
 const char *sisy_errname(sisy_err e)
 {
 	switch (e) {
-#define SISY_ERR_NAME(code, val, text)                                         \
-	case code:                                                             \
+#define SISY_ERR_NAME(code, val, text) \
+	case code:                     \
 		return #code;
 		SISY_ERR_TABLE(SISY_ERR_NAME)
 #undef SISY_ERR_NAME

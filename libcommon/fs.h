@@ -36,10 +36,10 @@ typedef struct sisy_lockfile sisy_lockfile;
 /* Open flags (combine with |). Without SISY_O_WRITE a file is read-only. */
 enum {
 	SISY_O_READ = 0,
-	SISY_O_WRITE = 1 << 0,  /* allow writes */
+	SISY_O_WRITE = 1 << 0,	/* allow writes */
 	SISY_O_CREATE = 1 << 1, /* create when missing */
-	SISY_O_EXCL = 1 << 2,   /* with CREATE: fail if it exists */
-	SISY_O_TRUNC = 1 << 3,  /* truncate to zero on open */
+	SISY_O_EXCL = 1 << 2,	/* with CREATE: fail if it exists */
+	SISY_O_TRUNC = 1 << 3,	/* truncate to zero on open */
 };
 
 /* A directory entry as listed by sisy_fs_list(). */
@@ -59,7 +59,8 @@ typedef struct sisy_fs_ops {
 	sisy_err (*truncate)(sisy_file *f, uint64_t size);
 	sisy_err (*size)(sisy_file *f, uint64_t *size);
 	sisy_err (*preallocate)(sisy_file *f, uint64_t size);
-	/* Map a file that will not change while mapped; SISY_E_NOTSUP allowed. */
+	/* Map a file that will not change while mapped; SISY_E_NOTSUP allowed.
+	 */
 	sisy_err (*map)(sisy_file *f, const uint8_t **data, size_t *len);
 	sisy_err (*unmap)(sisy_file *f);
 
@@ -115,14 +116,13 @@ static inline sisy_err sisy_file_pread(sisy_file *f, void *buf, size_t n,
 {
 	return f->fs->ops->pread(f, buf, n, off, got);
 }
-static inline sisy_err sisy_file_pwrite(sisy_file *f, const void *buf,
-					size_t n, uint64_t off)
+static inline sisy_err sisy_file_pwrite(sisy_file *f, const void *buf, size_t n,
+					uint64_t off)
 {
 	return f->fs->ops->pwrite(f, buf, n, off);
 }
 /* Appends at the end of the file (all n bytes or an error). */
-static inline sisy_err sisy_file_append(sisy_file *f, const void *buf,
-					size_t n)
+static inline sisy_err sisy_file_append(sisy_file *f, const void *buf, size_t n)
 {
 	return f->fs->ops->append(f, buf, n);
 }

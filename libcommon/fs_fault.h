@@ -39,7 +39,7 @@ enum {
 	SISY_FAULT_SYNC = 1 << 2,     /* file sync */
 	SISY_FAULT_TRUNCATE = 1 << 3, /* truncate, preallocate */
 	SISY_FAULT_RENAME = 1 << 4,
-	SISY_FAULT_UNLINK = 1 << 5,   /* unlink, rmdir */
+	SISY_FAULT_UNLINK = 1 << 5, /* unlink, rmdir */
 	SISY_FAULT_LINK = 1 << 6,
 	SISY_FAULT_MKDIR = 1 << 7,
 	SISY_FAULT_SYNC_DIR = 1 << 8,

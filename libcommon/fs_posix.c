@@ -102,7 +102,7 @@ static sisy_err px_pread(sisy_file *file, void *buf, size_t n, uint64_t off,
 }
 
 static sisy_err write_all(posix_file *f, const void *buf, size_t n,
-			 uint64_t off)
+			  uint64_t off)
 {
 	size_t done = 0;
 	while (done < n) {
@@ -124,7 +124,8 @@ static sisy_err px_pwrite(sisy_file *file, const void *buf, size_t n,
 	posix_file *f = (posix_file *)file;
 	sisy_err rc = write_all(f, buf, n, off);
 	if (f->have_end && (rc != SISY_OK || off + n > f->end))
-		f->have_end = false; /* the end moved: re-learn on next append */
+		f->have_end =
+		    false; /* the end moved: re-learn on next append */
 	return rc;
 }
 
@@ -150,8 +151,8 @@ static sisy_err px_append(sisy_file *file, const void *buf, size_t n)
 static sisy_err px_sync(sisy_file *file)
 {
 	posix_file *f = (posix_file *)file;
-	/* A failed fdatasync may have dropped dirty pages: the caller must treat
-	 * it as fatal for this file, never retry and carry on. */
+	/* A failed fdatasync may have dropped dirty pages: the caller must
+	 * treat it as fatal for this file, never retry and carry on. */
 	if (fdatasync(f->fd) != 0)
 		return sys_err("fdatasync", f->path);
 	return SISY_OK;
@@ -198,8 +199,8 @@ static sisy_err px_map(sisy_file *file, const uint8_t **data, size_t *len)
 		if (sz == 0)
 			return sisy_errf(SISY_E_NOTSUP, "map %s: empty file",
 					 f->path);
-		void *m = mmap(NULL, (size_t)sz, PROT_READ, MAP_SHARED, f->fd,
-			       0);
+		void *m =
+		    mmap(NULL, (size_t)sz, PROT_READ, MAP_SHARED, f->fd, 0);
 		if (m == MAP_FAILED)
 			return sys_err("mmap", f->path);
 		f->map = m;
@@ -354,28 +355,28 @@ static sisy_err px_unlock(sisy_lockfile *l)
 }
 
 static const sisy_fs_ops posix_ops = {
-	.open = px_open,
-	.close = px_close,
-	.pread = px_pread,
-	.pwrite = px_pwrite,
-	.append = px_append,
-	.sync = px_sync,
-	.truncate = px_truncate,
-	.size = px_size,
-	.preallocate = px_preallocate,
-	.map = px_map,
-	.unmap = px_unmap,
-	.rename = px_rename,
-	.unlink = px_unlink,
-	.link = px_link,
-	.mkdir = px_mkdir,
-	.rmdir = px_rmdir,
-	.sync_dir = px_sync_dir,
-	.exists = px_exists,
-	.file_size = px_file_size,
-	.list = px_list,
-	.lock = px_lock,
-	.unlock = px_unlock,
+    .open = px_open,
+    .close = px_close,
+    .pread = px_pread,
+    .pwrite = px_pwrite,
+    .append = px_append,
+    .sync = px_sync,
+    .truncate = px_truncate,
+    .size = px_size,
+    .preallocate = px_preallocate,
+    .map = px_map,
+    .unmap = px_unmap,
+    .rename = px_rename,
+    .unlink = px_unlink,
+    .link = px_link,
+    .mkdir = px_mkdir,
+    .rmdir = px_rmdir,
+    .sync_dir = px_sync_dir,
+    .exists = px_exists,
+    .file_size = px_file_size,
+    .list = px_list,
+    .lock = px_lock,
+    .unlock = px_unlock,
 };
 
 static sisy_fs posix_fs = {&posix_ops};

@@ -47,9 +47,8 @@ sisy_err sisy_fs_write_atomic(sisy_fs *fs, const char *dir, const char *path,
 	sisy_file *f = NULL;
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
 		return sisy_errf(SISY_E_TOOBIG, "path too long: %s", path);
-	sisy_err rc = sisy_fs_open(fs, tmp,
-				   SISY_O_WRITE | SISY_O_CREATE | SISY_O_TRUNC,
-				   &f);
+	sisy_err rc = sisy_fs_open(
+	    fs, tmp, SISY_O_WRITE | SISY_O_CREATE | SISY_O_TRUNC, &f);
 	if (rc != SISY_OK)
 		return rc;
 	if ((rc = sisy_file_append(f, data, len)) != SISY_OK ||

@@ -27,8 +27,8 @@ int sisy_log_level_parse(const char *name)
 	return -1;
 }
 
-static void stderr_write(void *ctx, sisy_log_level level,
-			 const char *component, const char *msg)
+static void stderr_write(void *ctx, sisy_log_level level, const char *component,
+			 const char *msg)
 {
 	(void)ctx;
 	struct timespec ts;

@@ -21,7 +21,8 @@ typedef enum sisy_log_level {
 } sisy_log_level;
 
 typedef struct sisy_logger {
-	/* Receives records at or above `level`; `component` names the module. */
+	/* Receives records at or above `level`; `component` names the module.
+	 */
 	void (*write)(void *ctx, sisy_log_level level, const char *component,
 		      const char *msg);
 	void *ctx;
@@ -38,7 +39,7 @@ const char *sisy_log_level_name(sisy_log_level level);
 
 void sisy_log(const sisy_logger *lg, sisy_log_level level,
 	      const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void sisy_vlog(const sisy_logger *lg, sisy_log_level level,
 	       const char *component, const char *fmt, va_list ap);
 

@@ -1,7 +1,8 @@
 /* rand.h — a small seeded PRNG (xoshiro256**) with explicit state.
  *
  * No hidden global state: the simulator, the fault layer and tests each own a
- * sisy_rand, so a seed replays exactly. Not for cryptography (use libsodium). */
+ * sisy_rand, so a seed replays exactly. Not for cryptography (use libsodium).
+ */
 #ifndef SISY_RAND_H
 #define SISY_RAND_H
 

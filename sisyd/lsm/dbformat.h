@@ -26,7 +26,7 @@
 #include "buf.h"
 #include "coding.h"
 
-#define LSM_MAX_SEQ ((UINT64_C(1) << 56) - 1)
+#define LSM_MAX_SEQ    ((UINT64_C(1) << 56) - 1)
 #define LSM_NUM_LEVELS 7
 
 typedef enum lsm_vtype {

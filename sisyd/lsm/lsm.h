@@ -67,11 +67,11 @@
 #include "fs.h"
 #include "log.h"
 
-#define SISY_LSM_MAX_KEY (16u * 1024)
-#define SISY_LSM_MAX_VALUE (8u * 1024 * 1024)
-#define SISY_LSM_MAX_BATCH_OPS 100000u
+#define SISY_LSM_MAX_KEY	 (16u * 1024)
+#define SISY_LSM_MAX_VALUE	 (8u * 1024 * 1024)
+#define SISY_LSM_MAX_BATCH_OPS	 100000u
 #define SISY_LSM_MAX_BATCH_BYTES (64u * 1024 * 1024)
-#define SISY_LSM_MAX_META 4096u
+#define SISY_LSM_MAX_META	 4096u
 
 typedef struct sisy_lsm sisy_lsm;
 typedef struct sisy_lsm_batch sisy_lsm_batch;
@@ -79,26 +79,26 @@ typedef struct sisy_lsm_iter sisy_lsm_iter;
 typedef struct sisy_lsm_snapshot sisy_lsm_snapshot;
 
 typedef struct sisy_lsm_options {
-	const char *dir;           /* required: the database directory */
-	sisy_fs *fs;               /* NULL: the real file system */
+	const char *dir;	   /* required: the database directory */
+	sisy_fs *fs;		   /* NULL: the real file system */
 	const sisy_logger *logger; /* NULL: silent */
-	bool create_if_missing;    /* default true */
-	bool error_if_exists;      /* default false */
-	bool wal;                  /* default true; false: caller keeps a log */
-	bool sync;                 /* default false: the default for writes */
-	bool compression;          /* default false: zlib per block when on */
-	size_t memtable_bytes;     /* default 4 MiB */
+	bool create_if_missing;	   /* default true */
+	bool error_if_exists;	   /* default false */
+	bool wal;		   /* default true; false: caller keeps a log */
+	bool sync;		   /* default false: the default for writes */
+	bool compression;	   /* default false: zlib per block when on */
+	size_t memtable_bytes;	   /* default 4 MiB */
 	size_t block_cache_bytes;  /* default 64 MiB; 0 disables the cache */
-	size_t mmap_bytes;         /* default 32 MiB; see MEMORY */
-	size_t block_size;         /* default 4 KiB (uncompressed) */
-	int bloom_bits_per_key;    /* default 10; 0 disables Bloom filters */
-	int max_open_files;        /* default 1000: bounds the table cache */
+	size_t mmap_bytes;	   /* default 32 MiB; see MEMORY */
+	size_t block_size;	   /* default 4 KiB (uncompressed) */
+	int bloom_bits_per_key;	   /* default 10; 0 disables Bloom filters */
+	int max_open_files;	   /* default 1000: bounds the table cache */
 	size_t target_file_bytes;  /* default 2 MiB: SSTable size in L1+ */
-	size_t l1_max_bytes;       /* default 10 MiB; each level 10x the last */
+	size_t l1_max_bytes;	   /* default 10 MiB; each level 10x the last */
 	int l0_compaction_trigger; /* default 4 files */
 	int l0_slowdown_trigger;   /* default 8: writers slowed by 1 ms */
-	int l0_stop_trigger;       /* default 12: writers wait */
-	bool paranoid_checks;      /* default true: verify table checksums */
+	int l0_stop_trigger;	   /* default 12: writers wait */
+	bool paranoid_checks;	   /* default true: verify table checksums */
 } sisy_lsm_options;
 
 /* Fills *o with the defaults above (dir = NULL). */
@@ -118,14 +118,13 @@ sisy_err sisy_lsm_close(sisy_lsm *db);
 /* --- writes -------------------------------------------------------------- */
 
 enum {
-	SISY_LSM_SYNC = 1 << 0,   /* fdatasync the WAL before returning */
+	SISY_LSM_SYNC = 1 << 0,	  /* fdatasync the WAL before returning */
 	SISY_LSM_NOSYNC = 1 << 1, /* overrides opts.sync = true */
 };
 
 sisy_err sisy_lsm_put(sisy_lsm *db, const void *key, size_t klen,
 		      const void *val, size_t vlen, int flags);
-sisy_err sisy_lsm_delete(sisy_lsm *db, const void *key, size_t klen,
-			 int flags);
+sisy_err sisy_lsm_delete(sisy_lsm *db, const void *key, size_t klen, int flags);
 
 /* An atomic group of puts and deletes, optionally carrying metadata. */
 sisy_lsm_batch *sisy_lsm_batch_new(void);
@@ -133,8 +132,7 @@ void sisy_lsm_batch_free(sisy_lsm_batch *b);
 void sisy_lsm_batch_clear(sisy_lsm_batch *b);
 sisy_err sisy_lsm_batch_put(sisy_lsm_batch *b, const void *key, size_t klen,
 			    const void *val, size_t vlen);
-sisy_err sisy_lsm_batch_delete(sisy_lsm_batch *b, const void *key,
-			       size_t klen);
+sisy_err sisy_lsm_batch_delete(sisy_lsm_batch *b, const void *key, size_t klen);
 /* Attaches metadata (e.g. a Raft applied index) that becomes the engine's
  * metadata atomically with this batch: see sisy_lsm_meta(). */
 sisy_err sisy_lsm_batch_set_meta(sisy_lsm_batch *b, const void *meta,
@@ -218,24 +216,24 @@ sisy_err sisy_lsm_checkpoint(sisy_lsm *db, const char *dir);
 const char *sisy_lsm_failed(sisy_lsm *db);
 
 typedef struct sisy_lsm_stats {
-	uint64_t bytes_written;   /* WAL + SSTable bytes written */
-	uint64_t bytes_read;      /* SSTable bytes read from files */
-	uint64_t wal_bytes;       /* of which WAL */
-	uint64_t wal_syncs;       /* fdatasyncs of the WAL */
-	uint64_t flushes;         /* memtables flushed */
-	uint64_t compactions;     /* compactions finished */
+	uint64_t bytes_written; /* WAL + SSTable bytes written */
+	uint64_t bytes_read;	/* SSTable bytes read from files */
+	uint64_t wal_bytes;	/* of which WAL */
+	uint64_t wal_syncs;	/* fdatasyncs of the WAL */
+	uint64_t flushes;	/* memtables flushed */
+	uint64_t compactions;	/* compactions finished */
 	uint64_t compaction_bytes_read;
 	uint64_t compaction_bytes_written;
-	uint64_t stall_micros;    /* writers' total time slowed or waiting */
-	uint64_t stalls;          /* writes that were slowed or waited */
-	uint64_t cache_hits;      /* block cache */
+	uint64_t stall_micros; /* writers' total time slowed or waiting */
+	uint64_t stalls;       /* writes that were slowed or waited */
+	uint64_t cache_hits;   /* block cache */
 	uint64_t cache_misses;
 	uint64_t bloom_negatives; /* table reads avoided by a Bloom filter */
 	uint64_t bloom_positives; /* Bloom said maybe */
 	uint64_t gets, puts, deletes, batches;
-	uint64_t memtable_bytes;  /* active + immutable */
-	uint64_t cache_bytes;     /* block cache usage */
-	uint64_t mapped_bytes;    /* table files mapped now (<= mmap_bytes) */
+	uint64_t memtable_bytes; /* active + immutable */
+	uint64_t cache_bytes;	 /* block cache usage */
+	uint64_t mapped_bytes;	 /* table files mapped now (<= mmap_bytes) */
 	int files_per_level[7];
 	uint64_t bytes_per_level[7];
 } sisy_lsm_stats;

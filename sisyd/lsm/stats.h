@@ -25,13 +25,14 @@ typedef struct lsm_counters {
 	_Atomic uint64_t gets, puts, deletes, batches;
 } lsm_counters;
 
-#define LSM_COUNT(c, field, n)                                                 \
-	do {                                                                   \
-		if ((c) != NULL)                                               \
-			atomic_fetch_add_explicit(&(c)->field, (uint64_t)(n),  \
-						  memory_order_relaxed);       \
+#define LSM_COUNT(c, field, n)                                                \
+	do {                                                                  \
+		if ((c) != NULL)                                              \
+			atomic_fetch_add_explicit(&(c)->field, (uint64_t)(n), \
+						  memory_order_relaxed);      \
 	} while (0)
 
-#define LSM_READ(c, field) atomic_load_explicit(&(c)->field, memory_order_relaxed)
+#define LSM_READ(c, field) \
+	atomic_load_explicit(&(c)->field, memory_order_relaxed)
 
 #endif

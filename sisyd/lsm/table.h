@@ -32,10 +32,10 @@
 #include "stats.h"
 
 typedef struct lsm_table_options {
-	size_t block_size;      /* target uncompressed data block size */
-	int restart_interval;   /* keys between restart points (16) */
+	size_t block_size;	/* target uncompressed data block size */
+	int restart_interval;	/* keys between restart points (16) */
 	int bloom_bits_per_key; /* 0: no filter */
-	bool compression;       /* zlib per block, raw when not smaller */
+	bool compression;	/* zlib per block, raw when not smaller */
 } lsm_table_options;
 
 void lsm_table_options_init(lsm_table_options *o);

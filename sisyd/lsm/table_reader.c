@@ -84,11 +84,11 @@ struct lsm_table {
 	lsm_counters *counters;
 	bool verify;
 	lsm_map_budget *budget; /* NULL: mapping is not bounded */
-	const uint8_t *map;     /* the whole file, or NULL */
-	bool map_failed;        /* the file system could not map the file */
-	bool map_starved;       /* a budget > 0 had no room for the file */
-	uint8_t *index_buf;     /* owned copies when not mapped */
-	uint8_t *filter_buf;    /* (trailer included) */
+	const uint8_t *map;	/* the whole file, or NULL */
+	bool map_failed;	/* the file system could not map the file */
+	bool map_starved;	/* a budget > 0 had no room for the file */
+	uint8_t *index_buf;	/* owned copies when not mapped */
+	uint8_t *filter_buf;	/* (trailer included) */
 	const uint8_t *filter;
 	size_t filter_len; /* 0: no filter */
 	uint32_t nblocks;
@@ -324,7 +324,8 @@ static sisy_err table_load_block(lsm_table *t, uint32_t bi, bool fill_cache,
 						      e->size)) != SISY_OK)
 				return rc;
 			table_mark_verified(t, bi);
-			/* Counted once: later reads hit memory, not the file. */
+			/* Counted once: later reads hit memory, not the file.
+			 */
 			LSM_COUNT(t->counters, bytes_read,
 				  e->size + LSM_BLOCK_TRAILER);
 		}

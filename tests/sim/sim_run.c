@@ -114,8 +114,7 @@ static void check_history(sim *s)
 	}
 	/* The histories here take the zones fast path; the search must
 	 * agree wherever it finishes (a standing differential test). */
-	sisy_lincheck_opts search = {.max_steps = 1000000,
-				     .search_only = true};
+	sisy_lincheck_opts search = {.max_steps = 1000000, .search_only = true};
 	sisy_lincheck_check(s->hist, &search, &alt);
 	if (alt.verdict == SISY_LINCHECK_NOT_LINEARIZABLE)
 		sim_fail(s, "lincheck-disagreement",

@@ -13,8 +13,10 @@
 static void test_varint_roundtrip(void **state)
 {
 	(void)state;
-	uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX,
-			   (uint64_t)UINT32_MAX + 1, UINT64_MAX};
+	uint64_t vals[] = {0,	      1,	  127,
+			   128,	      300,	  16383,
+			   16384,     UINT32_MAX, (uint64_t)UINT32_MAX + 1,
+			   UINT64_MAX};
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		uint8_t b[SISY_VARINT64_MAX];
 		size_t n = sisy_put_varint64(b, vals[i]);
@@ -99,12 +101,12 @@ static void test_rand_replays(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_varint_roundtrip),
-		cmocka_unit_test(test_varint_overflow),
-		cmocka_unit_test(test_fixed),
-		cmocka_unit_test(test_err),
-		cmocka_unit_test(test_buf),
-		cmocka_unit_test(test_rand_replays),
+	    cmocka_unit_test(test_varint_roundtrip),
+	    cmocka_unit_test(test_varint_overflow),
+	    cmocka_unit_test(test_fixed),
+	    cmocka_unit_test(test_err),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_rand_replays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,10 +126,10 @@ static void test_atomic_write_and_list(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_write_read_append),
-		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_lock_same_process),
-		cmocka_unit_test(test_atomic_write_and_list),
+	    cmocka_unit_test(test_write_read_append),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_lock_same_process),
+	    cmocka_unit_test(test_atomic_write_and_list),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
