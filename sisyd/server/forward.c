@@ -41,25 +41,12 @@
 
 /* ---------------------------------------------------------- the table */
 
-static void list_remove(sisy_server *s, srv_req *r)
-{
-	if (r->pprev)
-		r->pprev->pnext = r->pnext;
-	else
-		s->fwd_head = r->pnext;
-	if (r->pnext)
-		r->pnext->pprev = r->pprev;
-	else
-		s->fwd_tail = r->pprev;
-	r->pnext = r->pprev = NULL;
-}
-
 static void fwd_remove(sisy_server *s, srv_req *r)
 {
 	size_t slot = r->fwd_out_id % SRV_MAX_FORWARDS;
 	if (s->fwd[slot] == r)
 		s->fwd[slot] = NULL;
-	list_remove(s, r);
+	reqlist_remove(&s->fwd_head, &s->fwd_tail, r);
 	r->fwd_out_id = 0;
 	s->nfwd--;
 }
@@ -155,13 +142,7 @@ void fwd_out(sisy_server *s, srv_req *r, uint64_t to)
 	r->fwd_out_to = to;
 	r->fwd_sent_ms = now;
 	s->fwd[id % SRV_MAX_FORWARDS] = r;
-	r->pnext = NULL;
-	r->pprev = s->fwd_tail;
-	if (s->fwd_tail)
-		s->fwd_tail->pnext = r;
-	else
-		s->fwd_head = r;
-	s->fwd_tail = r;
+	reqlist_push(&s->fwd_head, &s->fwd_tail, r);
 	s->nfwd++;
 	s->n_forwarded++;
 }

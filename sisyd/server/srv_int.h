@@ -158,6 +158,32 @@ typedef struct srv_req {
 	_Alignas(16) uint8_t arena[SRV_REQ_ARENA];
 } srv_req;
 
+/* The parked list and the forwards list (a request is on at most one)
+ * thread their requests through pnext/pprev, oldest at head. */
+static inline void reqlist_push(srv_req **head, srv_req **tail, srv_req *r)
+{
+	r->pnext = NULL;
+	r->pprev = *tail;
+	if (*tail)
+		(*tail)->pnext = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static inline void reqlist_remove(srv_req **head, srv_req **tail, srv_req *r)
+{
+	if (r->pprev)
+		r->pprev->pnext = r->pnext;
+	else
+		*head = r->pnext;
+	if (r->pnext)
+		r->pnext->pprev = r->pprev;
+	else
+		*tail = r->pprev;
+	r->pnext = r->pprev = NULL;
+}
+
 struct srv_conn {
 	int fd;
 	conn_kind kind;

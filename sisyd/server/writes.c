@@ -50,13 +50,7 @@ void park(sisy_server *s, srv_req *r)
 {
 	assert(!r->parked && !r->in_node);
 	r->parked = true;
-	r->pnext = NULL;
-	r->pprev = s->parked_tail;
-	if (s->parked_tail)
-		s->parked_tail->pnext = r;
-	else
-		s->parked = r;
-	s->parked_tail = r;
+	reqlist_push(&s->parked, &s->parked_tail, r);
 	s->nparked++;
 	count_parked(r, 1);
 }
@@ -64,15 +58,7 @@ void park(sisy_server *s, srv_req *r)
 void unpark(sisy_server *s, srv_req *r)
 {
 	assert(r->parked);
-	if (r->pprev)
-		r->pprev->pnext = r->pnext;
-	else
-		s->parked = r->pnext;
-	if (r->pnext)
-		r->pnext->pprev = r->pprev;
-	else
-		s->parked_tail = r->pprev;
-	r->pnext = r->pprev = NULL;
+	reqlist_remove(&s->parked, &s->parked_tail, r);
 	r->parked = false;
 	s->nparked--;
 	count_parked(r, -1);
