@@ -145,6 +145,20 @@ static uint8_t *sig_message(const uint8_t h1[32], sisy_slice body, size_t *len)
 	return m;
 }
 
+/* A node's certificate as it travels (pointing into id). */
+static void cert_of(Sisy__NodeCert *cert, const sisy_node_identity *id)
+{
+	cert->cluster_id.data = (uint8_t *)id->cluster_id;
+	cert->cluster_id.len = SISY_CLUSTER_ID;
+	cert->node_id = id->node_id;
+	cert->node_pk.data = (uint8_t *)id->node_pk;
+	cert->node_pk.len = SISY_SIGN_PK;
+	cert->cluster_pk.data = (uint8_t *)id->cluster_pk;
+	cert->cluster_pk.len = SISY_SIGN_PK;
+	cert->signature.data = (uint8_t *)id->cert_sig;
+	cert->signature.len = SISY_SIGN_BYTES;
+}
+
 /* ------------------------------------------------------------- client */
 
 sisy_err sisy_hs_client_hello(sisy_hs_client *hs, sisy_buf *out)
@@ -186,15 +200,7 @@ static sisy_err hello(sisy_hs_client *hs, int purpose,
 	ch.ephemeral_pk.len = sizeof hs->eph_pk;
 	ch.purpose = (Sisy__Purpose)purpose;
 	if (id != NULL) {
-		cert.cluster_id.data = (uint8_t *)id->cluster_id;
-		cert.cluster_id.len = SISY_CLUSTER_ID;
-		cert.node_id = id->node_id;
-		cert.node_pk.data = (uint8_t *)id->node_pk;
-		cert.node_pk.len = SISY_SIGN_PK;
-		cert.cluster_pk.data = (uint8_t *)id->cluster_pk;
-		cert.cluster_pk.len = SISY_SIGN_PK;
-		cert.signature.data = (uint8_t *)id->cert_sig;
-		cert.signature.len = SISY_SIGN_BYTES;
+		cert_of(&cert, id);
 		ch.client_cert = &cert;
 	}
 	size_t n = sisy__client_hello__get_packed_size(&ch);
@@ -435,15 +441,7 @@ static sisy_err server_answer(const sisy_node_identity *id,
 	}
 
 	Sisy__NodeCert cert = SISY__NODE_CERT__INIT;
-	cert.cluster_id.data = (uint8_t *)id->cluster_id;
-	cert.cluster_id.len = SISY_CLUSTER_ID;
-	cert.node_id = id->node_id;
-	cert.node_pk.data = (uint8_t *)id->node_pk;
-	cert.node_pk.len = SISY_SIGN_PK;
-	cert.cluster_pk.data = (uint8_t *)id->cluster_pk;
-	cert.cluster_pk.len = SISY_SIGN_PK;
-	cert.signature.data = (uint8_t *)id->cert_sig;
-	cert.signature.len = SISY_SIGN_BYTES;
+	cert_of(&cert, id);
 	Sisy__ServerHelloBody body = SISY__SERVER_HELLO_BODY__INIT;
 	body.version = hi;
 	body.ephemeral_pk.data = eph_pk;
