@@ -59,6 +59,20 @@ static void unlink_waiting(sisy_server *s, srv_join *j)
 	j->waiting = false;
 }
 
+/* j is done with the joiner's connection: it leaves the waiting list, and is
+ * freed unless a node callback is still to come (it frees j then). */
+static void release(sisy_server *s, srv_join *j)
+{
+	j->c = NULL;
+	if (j->waiting)
+		unlink_waiting(s, j);
+	if (!j->in_node) {
+		s->njoins--;
+		sodium_memzero(j, sizeof *j);
+		free(j);
+	}
+}
+
 /* Sends the answer and ends the connection; frees j when it can. */
 static void reply(sisy_server *s, srv_join *j, sisy_err rc, const char *msg)
 {
@@ -106,14 +120,7 @@ static void reply(sisy_server *s, srv_join *j, sisy_err rc, const char *msg)
 			 "server", "join from %s as node %" PRIu64 ": %s",
 			 c->addr, j->node_id, rc == SISY_OK ? "accepted" : msg);
 	}
-	j->c = NULL;
-	if (j->waiting)
-		unlink_waiting(s, j);
-	if (!j->in_node) {
-		s->njoins--;
-		sodium_memzero(j, sizeof *j);
-		free(j);
-	}
+	release(s, j);
 }
 
 static bool is_member(sisy_server *s, uint64_t id)
@@ -269,14 +276,7 @@ void join_closed(sisy_server *s, srv_conn *c)
 	c->join = NULL;
 	if (j == NULL)
 		return;
-	j->c = NULL;
-	if (j->waiting)
-		unlink_waiting(s, j);
-	if (!j->in_node) {
-		s->njoins--;
-		sodium_memzero(j, sizeof *j);
-		free(j);
-	}
+	release(s, j);
 }
 
 void join_tick(sisy_server *s)
