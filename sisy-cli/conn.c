@@ -330,24 +330,37 @@ static sisy_err k_batch(cli_backend *b, const cli_write *ops, size_t n,
 	return rc;
 }
 
-static sisy_err k_ping(cli_backend *b)
+/* A request whose reply is a list of key/value entries, each handed to fn. */
+static sisy_err call_entries(cli_backend *b, sisy_op op, cli_kv_fn fn,
+			     void *ctx)
 {
-	sisy_req q = {.op = SISY_OP_PING};
-	sisy_reply *r;
-	sisy_err rc = call(C(b), &q, &r);
-	sisy_reply_free(r);
-	return rc;
-}
-
-static sisy_err k_info(cli_backend *b, cli_kv_fn fn, void *ctx)
-{
-	sisy_req q = {.op = SISY_OP_INFO};
+	sisy_req q = {.op = op};
 	sisy_reply *r;
 	sisy_err rc = call(C(b), &q, &r);
 	if (rc == SISY_OK)
 		rc = entries(r, fn, ctx);
 	sisy_reply_free(r);
 	return rc;
+}
+
+/* A request whose reply carries nothing but its status. */
+static sisy_err call_status(cli_backend *b, const sisy_req *q)
+{
+	sisy_reply *r;
+	sisy_err rc = call(C(b), q, &r);
+	sisy_reply_free(r);
+	return rc;
+}
+
+static sisy_err k_ping(cli_backend *b)
+{
+	sisy_req q = {.op = SISY_OP_PING};
+	return call_status(b, &q);
+}
+
+static sisy_err k_info(cli_backend *b, cli_kv_fn fn, void *ctx)
+{
+	return call_entries(b, SISY_OP_INFO, fn, ctx);
 }
 
 static sisy_err k_whoami(cli_backend *b, cli_whoami *out)
@@ -402,13 +415,7 @@ static sisy_err k_user_del(cli_backend *b, const char *name)
 
 static sisy_err k_user_list(cli_backend *b, cli_kv_fn fn, void *ctx)
 {
-	sisy_req q = {.op = SISY_OP_USER_LIST};
-	sisy_reply *r;
-	sisy_err rc = call(C(b), &q, &r);
-	if (rc == SISY_OK)
-		rc = entries(r, fn, ctx);
-	sisy_reply_free(r);
-	return rc;
+	return call_entries(b, SISY_OP_USER_LIST, fn, ctx);
 }
 
 static sisy_err k_user_password(cli_backend *b, const char *name,
@@ -436,13 +443,7 @@ static bool k_has_cluster(cli_backend *b)
 
 static sisy_err k_cluster_info(cli_backend *b, cli_kv_fn fn, void *ctx)
 {
-	sisy_req q = {.op = SISY_OP_CLUSTER_INFO};
-	sisy_reply *r;
-	sisy_err rc = call(C(b), &q, &r);
-	if (rc == SISY_OK)
-		rc = entries(r, fn, ctx);
-	sisy_reply_free(r);
-	return rc;
+	return call_entries(b, SISY_OP_CLUSTER_INFO, fn, ctx);
 }
 
 static sisy_err k_cluster_nodes(cli_backend *b, cli_node_fn fn, void *ctx)
@@ -482,20 +483,14 @@ static sisy_err k_cluster_add_node(cli_backend *b, const char *address,
 static sisy_err k_cluster_remove_node(cli_backend *b, uint64_t id)
 {
 	sisy_req q = {.op = SISY_OP_CLUSTER_REMOVE_NODE, .node_id = id};
-	sisy_reply *r;
-	sisy_err rc = call(C(b), &q, &r);
-	sisy_reply_free(r);
-	return rc;
+	return call_status(b, &q);
 }
 
 static sisy_err k_cluster_failover(cli_backend *b, bool has_to, uint64_t to)
 {
 	sisy_req q = {.op = SISY_OP_CLUSTER_FAILOVER,
 		      .node_id = has_to ? to : 0};
-	sisy_reply *r;
-	sisy_err rc = call(C(b), &q, &r);
-	sisy_reply_free(r);
-	return rc;
+	return call_status(b, &q);
 }
 
 /* --pipe: one attempt each; the shell counts what failed. */
