@@ -29,19 +29,23 @@ static void version_destroy(lsm_version *v)
 	free(v);
 }
 
-void lsm_version_unref(lsm_version *v)
+/* Drops one reference; true when it was the last. */
+static bool version_drop(lsm_version *v)
 {
 	int old = atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
 	assert(old > 0);
-	if (old == 1)
+	return old == 1;
+}
+
+void lsm_version_unref(lsm_version *v)
+{
+	if (version_drop(v))
 		version_destroy(v);
 }
 
 void lsm_version_unref_unlocked(lsm_version *v, pthread_mutex_t *mu)
 {
-	int old = atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel);
-	assert(old > 0);
-	if (old == 1) {
+	if (version_drop(v)) {
 		/* nobody can take a new reference: only the current version
 		 * is handed out, and this one is not current any more */
 		pthread_mutex_lock(mu);
