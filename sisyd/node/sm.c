@@ -218,6 +218,20 @@ sisy_err node_sm_load(node_sm *sm)
 /* ---- small engine helpers --------------------------------------------------
  */
 
+/* The array arr (n of *cap elements used) with room for one more: arr
+ * itself, or moved (doubling from 64); NULL when out of memory (arr and
+ * *cap unchanged). */
+static void *room(void *arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *v = realloc(arr, ncap * elem);
+	if (v != NULL)
+		*cap = ncap;
+	return v;
+}
+
 static void client_key(uint8_t k[9], uint64_t id)
 {
 	k[0] = NS_CLIENT;
@@ -361,16 +375,12 @@ static sisy_err expire_clients(node_sm *sm, uint64_t index)
 		node_client *c = &sm->clients.slots[i];
 		if (c->id == 0 || c->last_index >= horizon)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			victim *nv = realloc(v, cap * sizeof *nv);
-			if (nv == NULL) {
-				free(v);
-				return sisy_errf(SISY_E_NOMEM,
-						 "node: out of memory");
-			}
-			v = nv;
+		victim *nv = room(v, &cap, n, sizeof *v);
+		if (nv == NULL) {
+			free(v);
+			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
 		}
+		v = nv;
 		uint64_t lo = window_lo(sm, c);
 		v[n++] = (victim){
 		    c->last_index, c->id,
@@ -480,14 +490,10 @@ static sisy_err client_check(node_sm *sm, const kvb *b, const node_cmd_view *v,
 static sisy_err stage_result(kvb *b, uint64_t id, uint64_t seq,
 			     const sisy_node_result *res)
 {
-	if (b->nst == b->capst) {
-		size_t cap = b->capst ? b->capst * 2 : 64;
-		staged_res *v = realloc(b->st, cap * sizeof *v);
-		if (v == NULL)
-			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
-		b->st = v;
-		b->capst = cap;
-	}
+	staged_res *st = room(b->st, &b->capst, b->nst, sizeof *st);
+	if (st == NULL)
+		return sisy_errf(SISY_E_NOMEM, "node: out of memory");
+	b->st = st;
 	b->st[b->nst++] = (staged_res){id, seq, *res};
 	return SISY_OK;
 }
@@ -498,14 +504,10 @@ static sisy_err mark_dirty(kvb *b, node_client *c)
 {
 	if (c->dirty)
 		return SISY_OK;
-	if (b->ndirty == b->capdirty) {
-		size_t cap = b->capdirty ? b->capdirty * 2 : 64;
-		uint64_t *v = realloc(b->dirty, cap * sizeof *v);
-		if (v == NULL)
-			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
-		b->dirty = v;
-		b->capdirty = cap;
-	}
+	uint64_t *d = room(b->dirty, &b->capdirty, b->ndirty, sizeof *d);
+	if (d == NULL)
+		return sisy_errf(SISY_E_NOMEM, "node: out of memory");
+	b->dirty = d;
 	b->dirty[b->ndirty++] = c->id;
 	c->dirty = true;
 	return SISY_OK;
@@ -604,14 +606,10 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 
 static sisy_err overlay_add(kvb *b, sisy_slice key, uint64_t version)
 {
-	if (b->nov == b->capov) {
-		size_t cap = b->capov ? b->capov * 2 : 64;
-		overlay *v = realloc(b->ov, cap * sizeof *v);
-		if (v == NULL)
-			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
-		b->ov = v;
-		b->capov = cap;
-	}
+	overlay *ov = room(b->ov, &b->capov, b->nov, sizeof *ov);
+	if (ov == NULL)
+		return sisy_errf(SISY_E_NOMEM, "node: out of memory");
+	b->ov = ov;
 	b->ov[b->nov++] = (overlay){key, version};
 	return SISY_OK;
 }
