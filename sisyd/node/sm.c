@@ -555,6 +555,8 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 	if (v->client_id == 0)
 		return SISY_OK;
 	sisy_err rc = SISY_OK;
+	/* The client saw answers below `low` (never trim this one). */
+	uint64_t low = v->lowest < v->seq ? v->lowest : v->seq;
 	node_client *c = node_clients_find(&sm->clients, v->client_id);
 	if (c == NULL) {
 		if (sm->clients.n >= sm->cfg.max_clients &&
@@ -563,11 +565,9 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 		if ((c = node_clients_add(&sm->clients, v->client_id)) == NULL)
 			return sisy_errf(SISY_E_NOMEM, "node: out of memory");
 		/* Nothing below the first reported lowest can be retried. */
-		c->lowest = v->lowest < v->seq ? v->lowest : v->seq;
+		c->lowest = low;
 		c->max_seq = c->lowest ? c->lowest - 1 : 0;
 	}
-	/* The client saw answers below `low` (never trim this one). */
-	uint64_t low = v->lowest < v->seq ? v->lowest : v->seq;
 	if (low < c->lowest)
 		low = c->lowest;
 	if (v->seq > c->max_seq)
