@@ -628,8 +628,7 @@ static void add_member(sisy_node *n, sisy_node_status *st, uint64_t id,
 	for (size_t i = 0; i < npr; i++)
 		if (pr[i].id == id) {
 			m->match = pr[i].match;
-			m->active =
-			    pr[i].ticks_since_contact < n->o.election_ticks;
+			m->active = node_heard_from(n, &pr[i]);
 		}
 	if (st->role == SISY_RAFT_LEADER)
 		m->lag = last > m->match ? last - m->match : 0;

@@ -578,6 +578,9 @@ sisy_err node_waiter_add(node_group *g, uint64_t term, uint64_t index,
 			 uint64_t client_id, uint64_t seq,
 			 sisy_node_write_cb cb, void *ctx);
 void node_promote_learners(node_group *g);
+/* The peer was heard from within an election timeout (status' "active",
+ * leadership transfer, learner promotion). */
+bool node_heard_from(const sisy_node *n, const sisy_raft_progress *p);
 
 /* read.c */
 void node_reads_issue(node_group *g);

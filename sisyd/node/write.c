@@ -224,12 +224,12 @@ sisy_err sisy_node_change(sisy_node *n, uint64_t group, uint8_t kind,
 	return rc;
 }
 
-/* Heard from within an election timeout. (Not the core's recent_active:
- * it is cleared every election timeout, and a check that happens to run
- * right after the clearing would never see anyone active.) */
-static bool heard_from(const node_group *g, const sisy_raft_progress *p)
+/* Not the core's recent_active: it is cleared every election timeout, and
+ * a check that happens to run right after the clearing would never see
+ * anyone active. */
+bool node_heard_from(const sisy_node *n, const sisy_raft_progress *p)
 {
-	return p->ticks_since_contact < g->n->o.election_ticks;
+	return p->ticks_since_contact < n->o.election_ticks;
 }
 
 /* The voter (not us) whose log is furthest, among those heard from. */
@@ -240,7 +240,7 @@ static uint64_t best_voter(node_group *g)
 	uint64_t best = 0, match = 0;
 	for (size_t i = 0; i < k && i < SISY_RAFT_MAX_NODES; i++)
 		if (!pr[i].is_learner && pr[i].id != g->n->id &&
-		    heard_from(g, &pr[i]) &&
+		    node_heard_from(g->n, &pr[i]) &&
 		    (best == 0 || pr[i].match > match)) {
 			best = pr[i].id;
 			match = pr[i].match;
@@ -300,7 +300,7 @@ void node_promote_learners(node_group *g)
 		 * as "just heard from", so a learner that is not even
 		 * running would otherwise be promoted in a young cluster and
 		 * take the quorum with it). */
-		if (!pr[i].is_learner || !heard_from(g, &pr[i]) ||
+		if (!pr[i].is_learner || !node_heard_from(g->n, &pr[i]) ||
 		    pr[i].match == 0 || pr[i].match + 64 < st.last_index)
 			continue;
 		sisy_err rc =
