@@ -371,6 +371,19 @@ void node_cmd_view_free(node_cmd_view *v)
 /* ---- results, config context, payloads ------------------------------------
  */
 
+sisy_err node_data_key(sisy_slice key, sisy_buf *out)
+{
+	sisy_buf_clear(out);
+	sisy_err rc = sisy_buf_reserve(out, 1 + key.len);
+	if (rc == SISY_OK) {
+		out->data[0] = NS_DATA;
+		if (key.len)
+			memcpy(out->data + 1, key.data, key.len);
+		out->len = 1 + key.len;
+	}
+	return rc;
+}
+
 void node_result_encode(const sisy_node_result *r, uint8_t out[NODE_RESULT_LEN])
 {
 	out[0] = 1;

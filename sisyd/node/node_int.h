@@ -102,6 +102,9 @@ bool node_conf_ctx_decode(sisy_slice ctx, char *addr, size_t cap,
 /* Raft log payload of an entry: | type u8 | data |. */
 sisy_err node_payload_build(const sisy_raft_entry *e, sisy_buf *out);
 
+/* The engine key of a user key: | NS_DATA | key | (out cleared first). */
+sisy_err node_data_key(sisy_slice key, sisy_buf *out);
+
 /* ---- users.c: the user table (any thread; one mutex) ------------------- */
 
 typedef struct node_users node_users;

@@ -187,15 +187,6 @@ void node_reads_fail_all(node_group *g, sisy_err status)
 /* ---- the engine
  * --------------------------------------------------------------- */
 
-static sisy_err data_key(sisy_slice key, sisy_buf *out)
-{
-	sisy_buf_clear(out);
-	sisy_err rc = sisy_buf_append_u8(out, NS_DATA);
-	if (rc == SISY_OK && key.len)
-		rc = sisy_buf_append(out, key.data, key.len);
-	return rc;
-}
-
 /* cached: sisy_lsm_get_cached, and SISY_E_AGAIN rather than wait for the
  * engine lock (held exclusively only while a snapshot swaps engines). */
 static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
@@ -220,7 +211,7 @@ static sisy_err get(sisy_node *n, uint64_t group, sisy_slice key, bool cached,
 		kstack[0] = NS_DATA;
 		memcpy(kstack + 1, key.data, key.len);
 		ek = sisy_slice_make(kstack, 1 + key.len);
-	} else if ((rc = data_key(key, &k)) == SISY_OK) {
+	} else if ((rc = node_data_key(key, &k)) == SISY_OK) {
 		ek = sisy_buf_slice(&k);
 	} else {
 		goto out;
@@ -279,7 +270,7 @@ sisy_err sisy_node_scan(sisy_node *n, uint64_t group, sisy_slice from,
 		return sisy_errf(SISY_E_NOTFOUND, "node: no group %" PRIu64,
 				 group);
 	bool skip_after = after.len > 0 && sisy_slice_cmp(after, from) >= 0;
-	sisy_err rc = data_key(skip_after ? after : from, &seek);
+	sisy_err rc = node_data_key(skip_after ? after : from, &seek);
 	if (rc != SISY_OK)
 		return rc;
 	pthread_rwlock_rdlock(&g->sm.lock);

@@ -248,26 +248,11 @@ static void result_key(uint8_t k[17], uint64_t id, uint64_t seq)
 	}
 }
 
-/* The user data key 'k' + key in sm->key (scratch, kept between writes). */
-static sisy_err data_key(node_sm *sm, sisy_slice key)
-{
-	sisy_buf *out = &sm->key;
-	sisy_buf_clear(out);
-	sisy_err rc = sisy_buf_reserve(out, 1 + key.len);
-	if (rc == SISY_OK) {
-		out->data[0] = NS_DATA;
-		if (key.len)
-			memcpy(out->data + 1, key.data, key.len);
-		out->len = 1 + key.len;
-	}
-	return rc;
-}
-
 /* Version of a user key in the engine (0: absent). */
 static sisy_err engine_version(node_sm *sm, sisy_slice key, uint64_t *out)
 {
 	sisy_buf v = {0};
-	sisy_err rc = data_key(sm, key);
+	sisy_err rc = node_data_key(key, &sm->key);
 	*out = 0;
 	if (rc == SISY_OK)
 		rc = sisy_lsm_get(sm->db, NULL, sm->key.data, sm->key.len, &v);
@@ -665,7 +650,7 @@ static sisy_err kv_apply(node_sm *sm, kvb *b, const node_cmd_view *v,
 	rc = SISY_OK;
 	for (size_t j = 0; j < v->nops && rc == SISY_OK; j++) {
 		const sisy_node_op *op = &v->ops[j];
-		if ((rc = data_key(sm, op->key)) != SISY_OK)
+		if ((rc = node_data_key(op->key, &sm->key)) != SISY_OK)
 			break;
 		if (op->del) {
 			rc = sisy_lsm_batch_delete(sm->batch, key->data,
