@@ -637,20 +637,18 @@ static void test_exactly_once_pipelined(void **state)
 	assert_int_equal(r.index, idx[30]);
 }
 
-/* A table written before results moved into the header (24-byte headers,
- * every result a record) is read as it is: retries get their answers,
- * and the client goes on with the new layout. */
-static void test_exactly_once_old_headers(void **state)
+/* Writes a client of an older layout straight into the engine, then
+ * reopens the state machine on it: 'r' records for seqs [from, to] (OK,
+ * index 100 + seq) and the header record hdr. */
+static void reopen_with_old_client(fx *f, uint64_t id, uint64_t from,
+				   uint64_t to, const uint8_t *hdr, size_t len)
 {
-	fx *f = *state;
-	fx_open(f);
-	init_cluster(f);
 	sisy_lsm_batch *b = sisy_lsm_batch_new();
 	assert_non_null(b);
-	uint8_t k[17] = {NS_RESULT}, v[NODE_CLIENT_REC], r[NODE_RESULT_LEN];
+	uint8_t k[17] = {NS_RESULT}, r[NODE_RESULT_LEN];
 	for (int i = 0; i < 8; i++)
-		k[1 + i] = (uint8_t)(i == 7 ? 21 : 0); /* client 21 */
-	for (uint64_t seq = 5; seq <= 6; seq++) {
+		k[1 + i] = (uint8_t)(id >> (56 - 8 * i));
+	for (uint64_t seq = from; seq <= to; seq++) {
 		sisy_node_result res = {.status = SISY_OK, .index = 100 + seq};
 		for (int i = 0; i < 8; i++)
 			k[9 + i] = (uint8_t)(seq >> (56 - 8 * i));
@@ -659,14 +657,26 @@ static void test_exactly_once_old_headers(void **state)
 		    sisy_lsm_batch_put(b, k, sizeof k, r, sizeof r), SISY_OK);
 	}
 	k[0] = NS_CLIENT;
-	sisy_put_u64(v, 5);
-	sisy_put_u64(v + 8, 6);
-	sisy_put_u64(v + 16, f->index);
-	assert_int_equal(sisy_lsm_batch_put(b, k, 9, v, sizeof v), SISY_OK);
+	assert_int_equal(sisy_lsm_batch_put(b, k, 9, hdr, len), SISY_OK);
 	assert_int_equal(sisy_lsm_write(f->sm.db, b, 0), SISY_OK);
 	sisy_lsm_batch_free(b);
 	node_sm_close(&f->sm);
 	fx_open(f);
+}
+
+/* A table written before results moved into the header (24-byte headers,
+ * every result a record) is read as it is: retries get their answers,
+ * and the client goes on with the new layout. */
+static void test_exactly_once_old_headers(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	uint8_t v[NODE_CLIENT_REC];
+	sisy_put_u64(v, 5);
+	sisy_put_u64(v + 8, 6);
+	sisy_put_u64(v + 16, f->index);
+	reopen_with_old_client(f, 21, 5, 6, v, sizeof v);
 	sisy_node_op o;
 	sisy_node_cmd c = put(&o, "q", "v", 21, 6);
 	c.lowest_unanswered = 5;
@@ -796,31 +806,14 @@ static void test_exactly_once_v2_headers(void **state)
 	fx *f = *state;
 	fx_open(f);
 	init_cluster(f);
-	sisy_lsm_batch *b = sisy_lsm_batch_new();
-	assert_non_null(b);
-	uint8_t k[17] = {NS_RESULT}, v[NODE_CLIENT_REC_RES], r[NODE_RESULT_LEN];
-	for (int i = 0; i < 8; i++)
-		k[1 + i] = (uint8_t)(i == 7 ? 22 : 0); /* client 22 */
-	for (uint64_t seq = 4; seq <= 5; seq++) {
-		sisy_node_result res = {.status = SISY_OK, .index = 100 + seq};
-		for (int i = 0; i < 8; i++)
-			k[9 + i] = (uint8_t)(seq >> (56 - 8 * i));
-		node_result_encode(&res, r);
-		assert_int_equal(
-		    sisy_lsm_batch_put(b, k, sizeof k, r, sizeof r), SISY_OK);
-	}
+	uint8_t v[NODE_CLIENT_REC_RES];
 	sisy_node_result top = {
 	    .status = SISY_E_CONFLICT, .index = 106, .current_version = 3};
-	k[0] = NS_CLIENT;
 	sisy_put_u64(v, 4);
 	sisy_put_u64(v + 8, 6);
 	sisy_put_u64(v + 16, f->index);
 	node_result_encode(&top, v + NODE_CLIENT_REC);
-	assert_int_equal(sisy_lsm_batch_put(b, k, 9, v, sizeof v), SISY_OK);
-	assert_int_equal(sisy_lsm_write(f->sm.db, b, 0), SISY_OK);
-	sisy_lsm_batch_free(b);
-	node_sm_close(&f->sm);
-	fx_open(f);
+	reopen_with_old_client(f, 22, 4, 5, v, sizeof v);
 	sisy_node_op o;
 	sisy_node_cmd c = put(&o, "q", "v", 22, 6);
 	c.lowest_unanswered = 4;
