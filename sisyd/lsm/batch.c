@@ -20,6 +20,16 @@ void lsm_batch_init(sisy_lsm_batch *b, uint8_t *buf, size_t cap)
 	memset(buf, 0, LSM_BATCH_HEADER);
 }
 
+bool lsm_batch_init_heap(sisy_lsm_batch *b, size_t cap)
+{
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return false;
+	lsm_batch_init(b, buf, cap);
+	b->owned = true;
+	return true;
+}
+
 void lsm_batch_release(sisy_lsm_batch *b)
 {
 	if (b->owned)
@@ -31,14 +41,10 @@ void lsm_batch_release(sisy_lsm_batch *b)
 sisy_lsm_batch *sisy_lsm_batch_new(void)
 {
 	sisy_lsm_batch *b = malloc(sizeof *b);
-	uint8_t *rep = malloc(256);
-	if (b == NULL || rep == NULL) {
+	if (b != NULL && !lsm_batch_init_heap(b, 256)) {
 		free(b);
-		free(rep);
 		return NULL;
 	}
-	lsm_batch_init(b, rep, 256);
-	b->owned = true;
 	return b;
 }
 

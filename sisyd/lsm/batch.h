@@ -53,6 +53,9 @@ struct sisy_lsm_batch {
  * stack: the batch switches to the heap only when it outgrows it). cap must
  * be at least LSM_BATCH_HEADER. Release with lsm_batch_release. */
 void lsm_batch_init(sisy_lsm_batch *b, uint8_t *buf, size_t cap);
+/* The same over a heap buffer of cap bytes that b owns. false: out of
+ * memory, and b is left untouched. */
+bool lsm_batch_init_heap(sisy_lsm_batch *b, size_t cap);
 void lsm_batch_release(sisy_lsm_batch *b);
 
 static inline uint64_t lsm_batch_seq(const sisy_lsm_batch *b)

@@ -57,6 +57,8 @@
 /* Group commit: a group stops growing at this many bytes (LevelDB's). */
 #define DB_GROUP_MAX   (1u << 20)
 #define DB_GROUP_SMALL (128u << 10)
+/* The group buffer's size at open and after a huge batch (db_write.c). */
+#define DB_GROUP_INIT 4096u
 /* Background retries after ENOSPC back off from MIN to MAX. */
 #define DB_BACKOFF_MIN_US 20000u
 #define DB_BACKOFF_MAX_US 1000000u

@@ -109,11 +109,8 @@ static sisy_err db_init(sisy_lsm *db, const sisy_lsm_options *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&db->work_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	uint8_t *g = malloc(4096);
-	if (g == NULL)
+	if (!lsm_batch_init_heap(&db->group, DB_GROUP_INIT))
 		return sisy_errf(SISY_E_NOMEM, "lsm: out of memory");
-	lsm_batch_init(&db->group, g, 4096);
-	db->group.owned = true;
 	lsm_table_options_init(&db->topts);
 	db->topts.block_size = o->block_size;
 	db->topts.bloom_bits_per_key = o->bloom_bits_per_key;

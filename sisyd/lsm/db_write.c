@@ -29,7 +29,6 @@
  * fails the group and nothing else. Any other WAL error, or a failed sync,
  * stops the engine (db_fail): the log's state on disk is then unknown. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -179,12 +178,11 @@ static void shrink_group(sisy_lsm *db)
 {
 	if (db->group.cap <= 4 * DB_GROUP_MAX)
 		return;
-	uint8_t *small = malloc(4096);
-	if (small == NULL)
+	sisy_lsm_batch small;
+	if (!lsm_batch_init_heap(&small, DB_GROUP_INIT))
 		return;
 	lsm_batch_release(&db->group);
-	lsm_batch_init(&db->group, small, 4096);
-	db->group.owned = true;
+	db->group = small;
 }
 
 /* Step 3, mu not held. *fatal: the WAL's state is unknown. */
