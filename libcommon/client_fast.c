@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "coding.h"
+#include "pbread.h"
 #include "sisy.pb-c.h"
 
 static size_t vfield(uint64_t v)
@@ -120,71 +121,32 @@ void client_fast_encode(const Sisy__Request *m, uint8_t *out)
 
 /* ---------------------------------------------------------- decoding */
 
-typedef struct rd {
-	const uint8_t *p, *end;
-} rd;
-
-/* The next field (number, wire type) if it comes after *last. */
-static bool next_field(rd *d, uint32_t *last, uint32_t *f, uint32_t *t)
-{
-	uint64_t v;
-	const uint8_t *q = sisy_get_varint64(d->p, d->end, &v);
-	if (q == NULL || v > UINT32_MAX || (v >> 3) <= *last)
-		return false;
-	d->p = q;
-	*f = (uint32_t)(v >> 3);
-	*t = (uint32_t)(v & 7);
-	*last = *f;
-	return true;
-}
-
-static bool get_v(rd *d, uint32_t t, uint64_t *v)
-{
-	const uint8_t *q;
-	if (t != 0 || (q = sisy_get_varint64(d->p, d->end, v)) == NULL)
-		return false;
-	d->p = q;
-	return true;
-}
-
-static bool get_bool(rd *d, uint32_t t, protobuf_c_boolean *b)
-{
-	uint64_t v;
-	if (!get_v(d, t, &v) || v > 1)
-		return false;
-	*b = (protobuf_c_boolean)v;
-	return true;
-}
-
-static bool get_len(rd *d, uint32_t t, rd *body)
-{
-	uint64_t n;
-	if (t != 2 || !get_v(d, 0, &n) || n > (uint64_t)(d->end - d->p))
-		return false;
-	body->p = d->p;
-	body->end = d->p + n;
-	d->p += n;
-	return true;
-}
+typedef sisy_pb_rd rd;
 
 typedef struct arena {
 	void *(*alloc)(void *ctx, size_t n);
 	void *ctx;
 } arena;
 
+/* The readers with the wire type each field must have. */
+static bool get_v(rd *d, uint32_t t, uint64_t *v)
+{
+	return t == 0 && sisy_pb_varint(d, v);
+}
+
+static bool get_bool(rd *d, uint32_t t, protobuf_c_boolean *b)
+{
+	return t == 0 && sisy_pb_bool(d, b);
+}
+
+static bool get_len(rd *d, uint32_t t, rd *body)
+{
+	return t == 2 && sisy_pb_len(d, body);
+}
+
 static bool get_bytes(rd *d, uint32_t t, const arena *a, ProtobufCBinaryData *b)
 {
-	rd body;
-	if (!get_len(d, t, &body))
-		return false;
-	b->len = (size_t)(body.end - body.p);
-	b->data = NULL;
-	if (b->len == 0)
-		return true;
-	if ((b->data = a->alloc(a->ctx, b->len)) == NULL)
-		return false;
-	memcpy(b->data, body.p, b->len);
-	return true;
+	return t == 2 && sisy_pb_bytes(d, a->alloc, a->ctx, b);
 }
 
 static void *result(const arena *a, uint32_t f, rd d)
@@ -196,7 +158,7 @@ static void *result(const arena *a, uint32_t f, rd d)
 			return NULL;
 		sisy__get_result__init(r);
 		while (d.p < d.end) {
-			if (!next_field(&d, &last, &g, &t) ||
+			if (!sisy_pb_tag(&d, &last, &g, &t) ||
 			    (g == 1 && !get_bool(&d, t, &r->found)) ||
 			    (g == 2 && !get_bytes(&d, t, a, &r->value)) ||
 			    (g == 3 && !get_v(&d, t, &r->version)) || g > 3)
@@ -210,7 +172,7 @@ static void *result(const arena *a, uint32_t f, rd d)
 			return NULL;
 		sisy__write_result__init(r);
 		while (d.p < d.end) {
-			if (!next_field(&d, &last, &g, &t) ||
+			if (!sisy_pb_tag(&d, &last, &g, &t) ||
 			    (g == 1 && !get_v(&d, t, &r->version)) ||
 			    (g == 2 && !get_bool(&d, t, &r->existed)) || g > 2)
 				return NULL;
@@ -222,7 +184,7 @@ static void *result(const arena *a, uint32_t f, rd d)
 		return NULL;
 	sisy__exists_result__init(r);
 	while (d.p < d.end) {
-		if (!next_field(&d, &last, &g, &t) ||
+		if (!sisy_pb_tag(&d, &last, &g, &t) ||
 		    (g == 1 && !get_bool(&d, t, &r->exists)) || g > 1)
 			return NULL;
 	}
@@ -242,7 +204,7 @@ Sisy__Response *client_fast_decode(void *(*alloc)(void *ctx, size_t n),
 	while (d.p < d.end) {
 		rd body;
 		void *res;
-		if (!next_field(&d, &last, &f, &t))
+		if (!sisy_pb_tag(&d, &last, &f, &t))
 			return NULL;
 		if (f == 1) {
 			if (!get_v(&d, t, &m->id))

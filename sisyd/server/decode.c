@@ -19,9 +19,8 @@
 #include "srv_int.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-#include "coding.h"
+#include "pbread.h"
 #include "sisy.pb-c.h"
 
 void *decode_alloc(void *ctx, size_t n)
@@ -49,72 +48,7 @@ static void decode_free(void *ctx, void *p)
 	(void)p;
 }
 
-typedef struct rd {
-	const uint8_t *p, *end;
-} rd;
-
-static bool rd_varint(rd *d, uint64_t *v)
-{
-	/* Tags and lengths are one byte in nearly every request. */
-	if (d->p < d->end && *d->p < 0x80) {
-		*v = *d->p++;
-		return true;
-	}
-	const uint8_t *q = sisy_get_varint64(d->p, d->end, v);
-	if (q == NULL)
-		return false;
-	d->p = q;
-	return true;
-}
-
-/* The next field's number and wire type; false at a malformed tag. */
-static bool rd_tag(rd *d, uint32_t *field, uint32_t *type)
-{
-	uint64_t t;
-	if (!rd_varint(d, &t) || t > UINT32_MAX || (t >> 3) == 0)
-		return false;
-	*field = (uint32_t)(t >> 3);
-	*type = (uint32_t)(t & 7);
-	return true;
-}
-
-/* A length-delimited body: [*out, *out + len) inside d, d moved past it. */
-static bool rd_len(rd *d, rd *out)
-{
-	uint64_t n;
-	if (!rd_varint(d, &n) || n > (uint64_t)(d->end - d->p))
-		return false;
-	out->p = d->p;
-	out->end = d->p + n;
-	d->p += n;
-	return true;
-}
-
-static bool rd_bool(rd *d, protobuf_c_boolean *b)
-{
-	uint64_t v;
-	if (!rd_varint(d, &v) || v > 1)
-		return false;
-	*b = (protobuf_c_boolean)v;
-	return true;
-}
-
-/* A bytes field copied into r's arena ({0, NULL} when empty). */
-static bool rd_bytes(srv_req *r, rd *d, ProtobufCBinaryData *b)
-{
-	rd body;
-	if (!rd_len(d, &body))
-		return false;
-	b->len = (size_t)(body.end - body.p);
-	b->data = NULL;
-	if (b->len == 0)
-		return true;
-	b->data = decode_alloc(r, b->len);
-	if (b->data == NULL)
-		return false;
-	memcpy(b->data, body.p, b->len);
-	return true;
-}
+typedef sisy_pb_rd rd;
 
 /* GetRequest {key = 1; with_version = 2}, ExistsRequest {key = 1},
  * PutRequest {key = 1; value = 2} (cond = 3: not here). */
@@ -145,17 +79,16 @@ static bool key_msg(srv_req *r, rd d, uint32_t op, void **out)
 	}
 	uint32_t last = 0, f, t;
 	while (d.p < d.end) {
-		if (!rd_tag(&d, &f, &t) || f <= last)
+		if (!sisy_pb_tag(&d, &last, &f, &t))
 			return false;
-		last = f;
 		if (f == 1 && t == 2) {
-			if (!rd_bytes(r, &d, key))
+			if (!sisy_pb_bytes(&d, decode_alloc, r, key))
 				return false;
 		} else if (f == 2 && t == 0 && g) {
-			if (!rd_bool(&d, &g->with_version))
+			if (!sisy_pb_bool(&d, &g->with_version))
 				return false;
 		} else if (f == 2 && t == 2 && p) {
-			if (!rd_bytes(r, &d, &p->value))
+			if (!sisy_pb_bytes(&d, decode_alloc, r, &p->value))
 				return false;
 		} else {
 			return false;
@@ -175,11 +108,10 @@ Sisy__Request *decode_fast(srv_req *r, sisy_slice msg)
 	uint32_t last = 0, f, t;
 	uint64_t v;
 	while (d.p < d.end) {
-		if (!rd_tag(&d, &f, &t) || f <= last)
+		if (!sisy_pb_tag(&d, &last, &f, &t))
 			goto no;
-		last = f;
 		if (f <= 5) {
-			if (t != 0 || !rd_varint(&d, &v))
+			if (t != 0 || !sisy_pb_varint(&d, &v))
 				goto no;
 			switch (f) {
 			case 1:
@@ -205,7 +137,7 @@ Sisy__Request *decode_fast(srv_req *r, sisy_slice msg)
 		if ((f != SISY__REQUEST__OP_GET && f != SISY__REQUEST__OP_PUT &&
 		     f != SISY__REQUEST__OP_EXISTS) ||
 		    t != 2 || m->op_case != SISY__REQUEST__OP__NOT_SET ||
-		    !rd_len(&d, &body))
+		    !sisy_pb_len(&d, &body))
 			goto no;
 		void *sub;
 		if (!key_msg(r, body, f, &sub))
