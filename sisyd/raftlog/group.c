@@ -23,7 +23,6 @@ raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
 			     .group = group,
 			     .index = index,
 			     .term = term,
-			     .data = it->payload,
 			     .len = len};
 	if (len)
 		memcpy(it->payload, data, len);

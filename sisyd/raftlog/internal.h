@@ -30,10 +30,9 @@ typedef struct raftlog_item {
 	uint32_t refs;
 	bool cached;
 	uint64_t group, index, term;
-	uint8_t *data; /* == payload: one allocation per item */
 	size_t len;
 	struct raftlog_item *prev, *next; /* cache list */
-	uint8_t payload[];
+	uint8_t payload[]; /* len bytes: one allocation per item */
 } raftlog_item;
 
 typedef struct raftlog_meta {

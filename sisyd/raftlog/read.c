@@ -127,7 +127,7 @@ static sisy_err fill(sisy_raftlog *lg, uint64_t group, const pick *picks,
 		size_t len = p->len;
 		if (p->item != NULL) {
 			if (len)
-				memcpy(out->mem + pos, p->item->data, len);
+				memcpy(out->mem + pos, p->item->payload, len);
 		} else {
 			rc = read_one(lg, group, p, scratch, out->mem + pos,
 				      &len);

@@ -170,7 +170,7 @@ static sisy_err encode(sisy_raftlog *lg, raftlog_prec *p)
 	switch (p->type) {
 	case RAFTLOG_REC_ENTRY:
 		rc = raftlog_put_entry(&lg->wbuf, p->group, p->a, p->b,
-				       p->item->data, p->item->len);
+				       p->item->payload, p->item->len);
 		if (rc == SISY_OK)
 			rc = raftlog_seg_note(lg->cur, p->group, p->a);
 		break;
