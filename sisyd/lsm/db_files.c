@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "u64set.h"
 
 typedef struct name_list {
 	char **names;
@@ -67,16 +68,9 @@ static void add_live(void *ctx, uint64_t num)
 	s->nums[s->n++] = num;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static bool is_live(const live_set *s, uint64_t num)
 {
-	return s->n > 0 &&
-	       bsearch(&num, s->nums, s->n, sizeof num, cmp_u64) != NULL;
+	return lsm_u64_has(s->nums, s->n, num);
 }
 
 /* Parses "NNNNNN.sst" / "NNNNNN.log" / "MANIFEST-NNNNNN". */
@@ -113,7 +107,7 @@ void db_delete_obsolete(sisy_lsm *db)
 		return;
 	}
 	if (live.n > 1)
-		qsort(live.nums, live.n, sizeof *live.nums, cmp_u64);
+		qsort(live.nums, live.n, sizeof *live.nums, lsm_u64_cmp);
 	uint64_t log_number = db->vs->log_number;
 	uint64_t manifest = db->vs->manifest_number;
 	pthread_mutex_unlock(&db->mu);

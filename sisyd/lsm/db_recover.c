@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "u64set.h"
 
 typedef struct dir_scan {
 	uint64_t *wals;
@@ -67,12 +68,6 @@ static void scan_entry(void *ctx, const char *name)
 		s->cap = ncap;
 	}
 	s->wals[s->nwals++] = n;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 typedef struct replay {
@@ -234,7 +229,7 @@ static sisy_err replay_log(replay *r, uint64_t num, bool *torn, uint64_t *end)
 static sisy_err replay_all(sisy_lsm *db, dir_scan *s, replay *r)
 {
 	if (s->nwals > 1)
-		qsort(s->wals, (size_t)s->nwals, sizeof *s->wals, cmp_u64);
+		qsort(s->wals, (size_t)s->nwals, sizeof *s->wals, lsm_u64_cmp);
 	sisy_err rc = SISY_OK;
 	for (int i = 0; i < s->nwals && rc == SISY_OK; i++) {
 		if (s->wals[i] < db->vs->log_number)

@@ -39,6 +39,7 @@
 
 #include "dbformat.h"
 #include "table.h"
+#include "u64set.h"
 
 #define TABLE_CACHE_PATH_MAX 4096
 
@@ -313,22 +314,10 @@ lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
 /* --- the map plan ----------------------------------------------------------
  */
 
-static int table_cache_cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Whether x is in the sorted array a[0..n). */
-static bool table_cache_has(const uint64_t *a, size_t n, uint64_t x)
-{
-	return bsearch(&x, a, n, sizeof *a, table_cache_cmp_u64) != NULL;
-}
-
 /* Whether num is in the plan. plan_mu held. */
 static bool table_cache_in_plan(const lsm_table_cache *tc, uint64_t num)
 {
-	return !tc->planned || table_cache_has(tc->plan, tc->nplan, num);
+	return !tc->planned || lsm_u64_has(tc->plan, tc->nplan, num);
 }
 
 bool lsm_table_cache_may_map(lsm_table_cache *tc, uint64_t num)
@@ -382,8 +371,8 @@ sisy_err lsm_table_cache_plan(lsm_table_cache *tc, const lsm_map_candidate *c,
 			pick[np++] = c[i].number;
 		}
 	}
-	qsort(pick, np, sizeof *pick, table_cache_cmp_u64);
-	qsort(listed, n, sizeof *listed, table_cache_cmp_u64);
+	qsort(pick, np, sizeof *pick, lsm_u64_cmp);
+	qsort(listed, n, sizeof *listed, lsm_u64_cmp);
 	pthread_mutex_lock(&tc->plan_mu);
 	uint64_t *old_pick = tc->plan, *old_listed = tc->listed;
 	size_t old_n = tc->nlisted;
@@ -399,11 +388,11 @@ sisy_err lsm_table_cache_plan(lsm_table_cache *tc, const lsm_map_candidate *c,
 	 * to the budget as soon as no reader pins them, even while an old
 	 * version still lists them. */
 	for (size_t i = 0; i < old_n; i++)
-		if (!table_cache_has(listed, n, old_listed[i]))
+		if (!lsm_u64_has(listed, n, old_listed[i]))
 			table_cache_reconcile(tc, old_listed[i], false);
 	free(old_listed);
 	for (size_t i = 0; i < n; i++)
 		table_cache_reconcile(tc, c[i].number,
-				      table_cache_has(pick, np, c[i].number));
+				      lsm_u64_has(pick, np, c[i].number));
 	return SISY_OK;
 }
