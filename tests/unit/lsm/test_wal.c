@@ -505,6 +505,20 @@ static int record_at(const uint64_t *off, int n, uint64_t at)
 	return i;
 }
 
+/* Writes orig[0..len) to p with the 512-byte sector at s zeroed: a sector
+ * of the write that never reached the disk. */
+static void write_lost_sector(const char *p, const uint8_t *orig, size_t len,
+			      uint64_t s)
+{
+	assert_true(s + 512 <= len);
+	uint8_t *d = malloc(len);
+	assert_non_null(d);
+	memcpy(d, orig, len);
+	memset(d + s, 0, 512);
+	write_file(p, d, len);
+	free(d);
+}
+
 static void test_lost_unsynced_sector_is_torn(void **state)
 {
 	(void)state;
@@ -523,11 +537,7 @@ static void test_lost_unsynced_sector_is_torn(void **state)
 	int tried = 0;
 	for (uint64_t s = (synced + 511) / 512 * 512; s + 512 <= off[N - 1];
 	     s += 512 * 3) {
-		uint8_t *d = malloc(len);
-		memcpy(d, orig, len);
-		memset(d + s, 0, 512); /* the sector never reached the disk */
-		write_file(p, d, len);
-		free(d);
+		write_lost_sector(p, orig, len, s);
 		sisy_err rc;
 		bool torn;
 		uint64_t end;
@@ -562,11 +572,7 @@ static void test_damage_before_a_vouched_sync_is_corruption(void **state)
 	uint8_t *orig = read_file(p, &len);
 	int tried = 0;
 	for (uint64_t s = 512; s + 512 <= synced; s += 512 * 3) {
-		uint8_t *d = malloc(len);
-		memcpy(d, orig, len);
-		memset(d + s, 0, 512);
-		write_file(p, d, len);
-		free(d);
+		write_lost_sector(p, orig, len, s);
 		sisy_err rc;
 		bool torn;
 		uint64_t end;
