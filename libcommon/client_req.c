@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "bump.h"
 #include "sisy.pb-c.h"
 #include "wire.h"
 
@@ -21,16 +22,11 @@
  * malloc'd chunks): one allocation for a usual reply, freed at once. */
 #define REPLY_ARENA 384
 
-typedef struct reply_chunk {
-	struct reply_chunk *next;
-	_Alignas(16) uint8_t data[];
-} reply_chunk;
-
 typedef struct reply_impl {
 	sisy_reply pub; /* first: sisy_reply_free casts back */
 	Sisy__Response *resp;
 	char *strings; /* INFO keys "section.name" */
-	reply_chunk *chunks;
+	sisy_bump_chunk *chunks;
 	size_t used; /* of arena, which comes last (not zeroed) */
 	_Alignas(16) uint8_t arena[REPLY_ARENA];
 } reply_impl;
@@ -38,20 +34,8 @@ typedef struct reply_impl {
 static void *reply_alloc(void *ctx, size_t n)
 {
 	reply_impl *ri = ctx;
-	size_t need = (n + 15) & ~(size_t)15;
-	if (need >= n && ri->used + need <= REPLY_ARENA) {
-		void *p = ri->arena + ri->used;
-		ri->used += need;
-		return p;
-	}
-	if (n > SIZE_MAX - sizeof(reply_chunk))
-		return NULL;
-	reply_chunk *k = malloc(sizeof *k + n);
-	if (k == NULL)
-		return NULL;
-	k->next = ri->chunks;
-	ri->chunks = k;
-	return k->data;
+	return sisy_bump_alloc(ri->arena, REPLY_ARENA, &ri->used, &ri->chunks,
+			       n);
 }
 
 static void reply_nofree(void *ctx, void *p)
@@ -676,11 +660,7 @@ void sisy_reply_free(sisy_reply *r)
 	if (r == NULL)
 		return;
 	reply_impl *ri = (reply_impl *)r;
-	while (ri->chunks) { /* ri->resp lives in the arena and chunks */
-		reply_chunk *k = ri->chunks;
-		ri->chunks = k->next;
-		free(k);
-	}
+	sisy_bump_free_chunks(&ri->chunks); /* ri->resp lived there */
 	free(r->entries);
 	free(r->nodes);
 	free(ri->strings);

@@ -18,28 +18,14 @@
  */
 #include "srv_int.h"
 
-#include <stdlib.h>
-
 #include "pbread.h"
 #include "sisy.pb-c.h"
 
 void *decode_alloc(void *ctx, size_t n)
 {
 	srv_req *r = ctx;
-	size_t need = (n + 15) & ~(size_t)15;
-	if (need >= n && r->arena_used + need <= SRV_REQ_ARENA) {
-		void *p = r->arena + r->arena_used;
-		r->arena_used += need;
-		return p;
-	}
-	if (n > SIZE_MAX - sizeof(srv_req_chunk))
-		return NULL;
-	srv_req_chunk *k = malloc(sizeof *k + n);
-	if (k == NULL)
-		return NULL;
-	k->next = r->chunks;
-	r->chunks = k;
-	return k->data;
+	return sisy_bump_alloc(r->arena, SRV_REQ_ARENA, &r->arena_used,
+			       &r->chunks, n);
 }
 
 static void decode_free(void *ctx, void *p)

@@ -31,11 +31,7 @@ void handler_req_free(srv_req *r)
 	if (r->holder)
 		sisy__peer_message__free_unpacked(r->holder, NULL);
 	/* else r->msg lives in r's arena and chunks */
-	while (r->chunks) {
-		srv_req_chunk *k = r->chunks;
-		r->chunks = k->next;
-		free(k);
-	}
+	sisy_bump_free_chunks(&r->chunks);
 	if (r->ops != &r->op1)
 		free(r->ops);
 	if (s != NULL && s->nspare < SRV_REQ_SPARE &&

@@ -48,6 +48,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "bump.h"
 #include "client.h"
 #include "config.h"
 #include "frame.h"
@@ -112,11 +113,6 @@ typedef struct sisy_server sisy_server;
 #define SRV_REQ_SPARE	  512
 #define SRV_REQ_SPARE_OUT 256
 
-typedef struct srv_req_chunk {
-	struct srv_req_chunk *next;
-	_Alignas(16) uint8_t data[];
-} srv_req_chunk;
-
 typedef struct srv_req {
 	sisy_server *srv;
 	struct srv_req *next;  /* connection FIFO */
@@ -154,7 +150,7 @@ typedef struct srv_req {
 	/* the arena of msg (unless holder owns it); last: handler_decode
 	 * zeroes everything before it */
 	size_t arena_used;
-	srv_req_chunk *chunks;
+	sisy_bump_chunk *chunks;
 	_Alignas(16) uint8_t arena[SRV_REQ_ARENA];
 } srv_req;
 
