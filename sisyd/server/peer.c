@@ -159,13 +159,10 @@ void peer_send_msg(sisy_server *s, uint64_t to, const uint8_t *msg, size_t len)
 		srv_conn_want_flush(s, c);
 		return;
 	}
-	if (msg != NULL && p->pending.len + 4 + len <= SRV_PEER_QUEUE) {
-		uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
-				  (uint8_t)(len >> 8), (uint8_t)len};
-		if (sisy_buf_append(&p->pending, hdr, 4) == SISY_OK &&
-		    sisy_buf_append(&p->pending, msg, len) != SISY_OK)
-			p->pending.len -= 4;
-	}
+	/* Out of memory drops the message whole, as a full queue does. */
+	if (msg != NULL &&
+	    p->pending.len + SISY_FRAME_HDR + len <= SRV_PEER_QUEUE)
+		(void)sisy_frame_append(&p->pending, msg, len);
 	dial(s, p);
 }
 
@@ -185,10 +182,11 @@ void peer_out_ready(sisy_server *s, srv_conn *c)
 	p->backoff_ms = BACKOFF_MIN_MS;
 	p->next_dial_ms = 0;
 	size_t off = 0;
-	while (off + 4 <= p->pending.len && !c->dead) {
+	while (off + SISY_FRAME_HDR <= p->pending.len && !c->dead) {
 		uint32_t n = sisy_get_be32(p->pending.data + off);
-		conn_send_frame(s, c, p->pending.data + off + 4, n, true);
-		off += 4 + (size_t)n;
+		conn_send_frame(s, c, p->pending.data + off + SISY_FRAME_HDR, n,
+				true);
+		off += SISY_FRAME_HDR + (size_t)n;
 	}
 	sisy_buf_free(&p->pending);
 	sisy_node_status st;
