@@ -189,9 +189,12 @@ sisy_err sisy_raftlog_open(const sisy_raftlog_opts *o, sisy_raftlog **out)
 		 lg->nsegs);
 	if (o->unsafe_no_fsync)
 		sisy_log(o->logger, SISY_LOG_WARN, "raftlog",
-			 "%s: UNSAFE: unsafe_no_fsync is on, entries are "
-			 "acknowledged without fsync; a machine crash can "
-			 "lose them (benchmarks and tests only)",
+			 "%s: UNSAFE: unsafe_no_fsync = true: writes are "
+			 "acknowledged before they are on disk; a machine "
+			 "crash or power loss can lose acknowledged writes "
+			 "or leave the data directory unreadable. For "
+			 "benchmarks and tests only, never for data you "
+			 "care about",
 			 o->dir);
 	*out = lg;
 	return SISY_OK;

@@ -197,14 +197,6 @@ static sisy_err open_node(sisy_server *s)
 	o.memtable_bytes = s->cfg.memtable_bytes;
 	o.block_cache_bytes = s->cfg.block_cache_bytes;
 	o.unsafe_no_fsync = s->cfg.unsafe_no_fsync;
-	if (o.unsafe_no_fsync)
-		sisy_log(s->log, SISY_LOG_WARN, "server",
-			 "UNSAFE: unsafe_no_fsync = true: writes are "
-			 "acknowledged before they are on disk; a machine "
-			 "crash or power loss can lose acknowledged writes "
-			 "or leave the data directory unreadable. For "
-			 "benchmarks and tests only, never for data you "
-			 "care about");
 	if (o.heartbeat_ticks >= o.election_ticks)
 		return sisy_errf(SISY_E_INVAL,
 				 "heartbeat_ticks (%u) must be below "
