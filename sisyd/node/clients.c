@@ -169,7 +169,7 @@ static sisy_err res_room(node_client *c)
 sisy_err node_client_res_add(node_client *c, uint64_t seq,
 			     const sisy_node_result *res)
 {
-	assert(c->ninl < 2 * NODE_INLINE);
+	assert(c->ninl < NODE_INLINE); /* res_room relies on it */
 	assert(node_client_res_find(c, seq) == NULL);
 	sisy_err rc = res_room(c);
 	if (rc != SISY_OK)
