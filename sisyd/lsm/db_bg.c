@@ -11,6 +11,7 @@
  *   else              -> sleep until woken
  * After each job it deletes obsolete files and wakes everyone waiting on
  * bg_cv (stalled writers, sisy_lsm_flush, sisy_lsm_compact_all). */
+#include <pthread.h>
 #include <errno.h>
 #include <time.h>
 
@@ -33,6 +34,8 @@ static void bg_wait_until(sisy_lsm *db, uint64_t at_us)
 static void *bg_main(void *arg)
 {
 	sisy_lsm *db = arg;
+	/* named for top -H, perf and gdb */
+	pthread_setname_np(pthread_self(), "sisy-lsm-bg");
 	pthread_mutex_lock(&db->mu);
 	for (;;) {
 		if (db->failed != NULL) {

@@ -11,6 +11,7 @@
  * every 100 ms (a committed entry is never dropped or failed); any other
  * engine error stops the node.
  */
+#include <pthread.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -174,6 +175,8 @@ static void run(sisy_node *n, node_job *j)
 static void *apply_main(void *arg)
 {
 	sisy_node *n = arg;
+	/* named for top -H, perf and gdb */
+	pthread_setname_np(pthread_self(), "sisy-apply");
 	for (;;) {
 		pthread_mutex_lock(&n->amu);
 		while (n->aq_head == NULL && !n->astop)

@@ -634,6 +634,20 @@ static void add_member(sisy_node *n, sisy_node_status *st, uint64_t id,
 		m->lag = last > m->match ? last - m->match : 0;
 }
 
+sisy_err sisy_node_engine_stats(sisy_node *n, uint64_t group,
+				sisy_lsm_stats *out)
+{
+	node_group *g = node_group_find(n, group);
+	if (g == NULL)
+		return sisy_errf(SISY_E_NOTFOUND, "node: no group %" PRIu64,
+				 group);
+	/* the apply thread may swap the engine (a snapshot installed) */
+	pthread_rwlock_rdlock(&g->sm.lock);
+	sisy_lsm_get_stats(g->sm.db, out);
+	pthread_rwlock_unlock(&g->sm.lock);
+	return SISY_OK;
+}
+
 sisy_err sisy_node_status_get(sisy_node *n, uint64_t group,
 			      sisy_node_status *st)
 {

@@ -39,6 +39,7 @@
 #include "err.h"
 #include "fs.h"
 #include "log.h"
+#include "lsm.h"
 
 typedef struct sisy_node sisy_node;
 
@@ -338,6 +339,10 @@ typedef struct sisy_node_status {
 /* NOTFOUND for an unknown group. */
 sisy_err sisy_node_status_get(sisy_node *n, uint64_t group,
 			      sisy_node_status *st);
+/* The engine counters of a group's state machine (INFO's engine section).
+ * NOTFOUND for an unknown group. */
+sisy_err sisy_node_engine_stats(sisy_node *n, uint64_t group,
+				sisy_lsm_stats *out);
 /* The ids of the groups hosted (ascending); returns how many. */
 size_t sisy_node_groups(sisy_node *n, uint64_t *out, size_t cap);
 

@@ -33,6 +33,7 @@
  * group they hold entries of has a durable base at or past those entries,
  * no reader has them pinned and they are not current.
  */
+#include <pthread.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -444,6 +445,8 @@ static void wait_retry(sisy_raftlog *lg)
 void *raftlog_writer_main(void *arg)
 {
 	sisy_raftlog *lg = arg;
+	/* named for top -H, perf and gdb */
+	pthread_setname_np(pthread_self(), "sisy-raftlog");
 	pthread_mutex_lock(&lg->mu);
 	for (;;) {
 		if (lg->failed != SISY_OK)

@@ -57,8 +57,8 @@ void cluster_refresh_role(sisy_server *s)
 
 typedef struct info_rows {
 	Sisy__InfoEntry e[48];
-	Sisy__InfoEntry *p[48];
-	char v[48][80];
+	Sisy__InfoEntry *p[64];
+	char v[64][80];
 	size_t n;
 	const char *section; /* "" : all */
 } info_rows;
@@ -136,6 +136,33 @@ static void raft_rows(sisy_server *s, info_rows *t, const char *sec)
 	row(t, sec, "apply_queue_bytes", "%zu", st.apply_queue_bytes);
 }
 
+/* What an operator needs to see a write stall coming: L0 files, stall time,
+ * flushes and compactions, memory of the memtables and the block cache. */
+static void engine_rows(sisy_server *s, info_rows *t, const char *sec)
+{
+	sisy_lsm_stats st;
+	if (sisy_node_engine_stats(s->node, SRV_GROUP, &st) != SISY_OK)
+		return;
+	char files[64];
+	size_t off = 0;
+	for (int l = 0; l < 7 && off < sizeof files; l++)
+		off += (size_t)snprintf(files + off, sizeof files - off, "%s%d",
+					l ? "," : "", st.files_per_level[l]);
+	row(t, sec, "files_per_level", "%s", files);
+	row(t, sec, "memtable_bytes", "%" PRIu64, st.memtable_bytes);
+	row(t, sec, "block_cache_bytes", "%" PRIu64, st.cache_bytes);
+	row(t, sec, "flushes", "%" PRIu64, st.flushes);
+	row(t, sec, "compactions", "%" PRIu64, st.compactions);
+	row(t, sec, "compaction_bytes_read", "%" PRIu64,
+	    st.compaction_bytes_read);
+	row(t, sec, "compaction_bytes_written", "%" PRIu64,
+	    st.compaction_bytes_written);
+	row(t, sec, "write_stalls", "%" PRIu64, st.stalls);
+	row(t, sec, "write_stall_ms", "%" PRIu64, st.stall_micros / 1000);
+	row(t, sec, "cache_hits", "%" PRIu64, st.cache_hits);
+	row(t, sec, "cache_misses", "%" PRIu64, st.cache_misses);
+}
+
 void cluster_server_info(sisy_server *s, srv_req *r)
 {
 	info_rows t;
@@ -164,6 +191,7 @@ void cluster_server_info(sisy_server *s, srv_req *r)
 	row(&t, "store", "waiting_for_leader", "%zu", s->nparked);
 	row(&t, "store", "peers_refused", "%" PRIu64, s->n_peer_refused);
 	raft_rows(s, &t, "raft");
+	engine_rows(s, &t, "engine");
 	pack_info(r, &t, false);
 }
 

@@ -24,6 +24,7 @@
  */
 #include "srv_int.h"
 
+#include <pthread.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,6 +80,8 @@ struct snap_worker {
 static void *worker_main(void *arg)
 {
 	snap_worker *w = arg;
+	/* named for top -H, perf and gdb */
+	pthread_setname_np(pthread_self(), "sisy-snapshot");
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (w->head == NULL && !w->stop)

@@ -7,6 +7,7 @@
  */
 #include "srv_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,6 +117,8 @@ static void *reader_main(void *arg)
 	sisy_server *s = arg;
 	srv_req *batch[READ_BATCH];
 	size_t n;
+	/* named for top -H, perf and gdb */
+	pthread_setname_np(pthread_self(), "sisy-reader");
 	while ((n = q_pop(&s->readq, batch, READ_BATCH)) > 0) {
 		for (size_t i = 0; i < n; i++)
 			reads_run(s, batch[i]);

@@ -691,6 +691,42 @@ static uint64_t info_value(sisy_client *c, const char *key)
 	return v;
 }
 
+/* INFO's engine section follows the engine: written keys are in a memtable,
+ * and the rows describe every level. */
+static void test_info_engine_section(void **state)
+{
+	(void)state;
+	sisy_client *c = connect_as("admin", "s3cret");
+	uint64_t v;
+	for (int i = 0; i < 50; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "eng%02d", i);
+		assert_int_equal(sisy_client_put(c, S(k), S("v"), NULL, &v),
+				 SISY_OK);
+	}
+	assert_true(info_value(c, "engine.memtable_bytes") > 0);
+	sisy_req q = {.op = SISY_OP_INFO, .info_section = "engine"};
+	sisy_reply *r;
+	assert_int_equal(sisy_client_call(c, &q, &r), SISY_OK);
+	bool levels = false;
+	assert_true(r->nentries >= 10);
+	for (size_t i = 0; i < r->nentries; i++) {
+		sisy_slice k = r->entries[i].key;
+		assert_true(k.len > 7 && memcmp(k.data, "engine.", 7) == 0);
+		if (sisy_slice_eq(k, S("engine.files_per_level"))) {
+			/* seven levels, comma-separated */
+			size_t commas = 0;
+			for (size_t j = 0; j < r->entries[i].value.len; j++)
+				commas += r->entries[i].value.data[j] == ',';
+			assert_int_equal(commas, 6);
+			levels = true;
+		}
+	}
+	assert_true(levels);
+	sisy_reply_free(r);
+	sisy_client_close(c);
+}
+
 /* A failed login's answer is delayed by the rate limiter; a right one,
  * from the same address for the same user, meanwhile is not. */
 static void test_failed_logins_delayed_valid_not(void **state)
@@ -737,6 +773,7 @@ int main(void)
 	    cmocka_unit_test(test_roles_and_users),
 	    cmocka_unit_test(test_many_sessions),
 	    cmocka_unit_test(test_failed_logins_delayed_valid_not),
+	    cmocka_unit_test(test_info_engine_section),
 	    cmocka_unit_test(test_restart_keeps_data_and_versions),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
