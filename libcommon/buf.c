@@ -1,4 +1,5 @@
-/* buf.c — growable byte buffers (see buf.h). */
+/* buf.c — growable byte buffers (see buf.h): growth, the slow halves of
+ * the inline appends. */
 #include "buf.h"
 
 #include <stdlib.h>
@@ -25,7 +26,7 @@ sisy_err sisy_buf_reserve(sisy_buf *b, size_t extra)
 	return SISY_OK;
 }
 
-sisy_err sisy_buf_append(sisy_buf *b, const void *data, size_t n)
+sisy_err sisy_buf_append_grow(sisy_buf *b, const void *data, size_t n)
 {
 	sisy_err rc = sisy_buf_reserve(b, n);
 	if (rc != SISY_OK)
@@ -36,29 +37,10 @@ sisy_err sisy_buf_append(sisy_buf *b, const void *data, size_t n)
 	return SISY_OK;
 }
 
-sisy_err sisy_buf_append_u8(sisy_buf *b, uint8_t v)
-{
-	return sisy_buf_append(b, &v, 1);
-}
-
-sisy_err sisy_buf_append_varint(sisy_buf *b, uint64_t v)
+sisy_err sisy_buf_append_varint_grow(sisy_buf *b, uint64_t v)
 {
 	uint8_t tmp[SISY_VARINT64_MAX];
-	return sisy_buf_append(b, tmp, sisy_put_varint64(tmp, v));
-}
-
-sisy_err sisy_buf_append_u32(sisy_buf *b, uint32_t v)
-{
-	uint8_t tmp[4];
-	sisy_put_u32(tmp, v);
-	return sisy_buf_append(b, tmp, 4);
-}
-
-sisy_err sisy_buf_append_u64(sisy_buf *b, uint64_t v)
-{
-	uint8_t tmp[8];
-	sisy_put_u64(tmp, v);
-	return sisy_buf_append(b, tmp, 8);
+	return sisy_buf_append_grow(b, tmp, sisy_put_varint64(tmp, v));
 }
 
 sisy_err sisy_buf_set(sisy_buf *b, const void *data, size_t n)

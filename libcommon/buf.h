@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "coding.h"
 #include "err.h"
 
 typedef struct sisy_slice {
@@ -49,11 +50,54 @@ typedef struct sisy_buf {
 
 /* Ensures room for `extra` more bytes. */
 sisy_err sisy_buf_reserve(sisy_buf *b, size_t extra);
-sisy_err sisy_buf_append(sisy_buf *b, const void *data, size_t n);
-sisy_err sisy_buf_append_u8(sisy_buf *b, uint8_t v);
-sisy_err sisy_buf_append_varint(sisy_buf *b, uint64_t v);
-sisy_err sisy_buf_append_u32(sisy_buf *b, uint32_t v);
-sisy_err sisy_buf_append_u64(sisy_buf *b, uint64_t v);
+/* The out-of-line halves of the appends below: grow, then append. */
+sisy_err sisy_buf_append_grow(sisy_buf *b, const void *data, size_t n);
+sisy_err sisy_buf_append_varint_grow(sisy_buf *b, uint64_t v);
+
+/* The appends are inline with the common case (the room is there) first:
+ * encoders call them a dozen times per record on the hot paths (a command,
+ * a reply), where a call, a reserve and a temporary per field cost more
+ * than the bytes written. */
+static inline sisy_err sisy_buf_append(sisy_buf *b, const void *data, size_t n)
+{
+	if (n > b->cap - b->len)
+		return sisy_buf_append_grow(b, data, n);
+	if (n)
+		memcpy(b->data + b->len, data, n);
+	b->len += n;
+	return SISY_OK;
+}
+static inline sisy_err sisy_buf_append_u8(sisy_buf *b, uint8_t v)
+{
+	if (b->len == b->cap)
+		return sisy_buf_append_grow(b, &v, 1);
+	b->data[b->len++] = v;
+	return SISY_OK;
+}
+static inline sisy_err sisy_buf_append_varint(sisy_buf *b, uint64_t v)
+{
+	if (SISY_VARINT64_MAX > b->cap - b->len)
+		return sisy_buf_append_varint_grow(b, v);
+	b->len += sisy_put_varint64(b->data + b->len, v);
+	return SISY_OK;
+}
+/* Little-endian, as sisy_put_u32/u64 (coding.h). */
+static inline sisy_err sisy_buf_append_u32(sisy_buf *b, uint32_t v)
+{
+	uint8_t tmp[4];
+	sisy_put_u32(tmp, v);
+	return sisy_buf_append(b, tmp, 4);
+}
+static inline sisy_err sisy_buf_append_u64(sisy_buf *b, uint64_t v)
+{
+	uint8_t tmp[8];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(tmp, &v, 8); /* one store: the byte loop is not merged at -O2 */
+#else
+	sisy_put_u64(tmp, v);
+#endif
+	return sisy_buf_append(b, tmp, 8);
+}
 /* Replaces the contents with `data`. */
 sisy_err sisy_buf_set(sisy_buf *b, const void *data, size_t n);
 static inline void sisy_buf_clear(sisy_buf *b)

@@ -86,6 +86,52 @@ static void test_buf(void **state)
 	assert_null(b.data);
 }
 
+/* Every append, starting at every fill of a buffer (so each one meets
+ * both its in-place path and its growing path, and a varint that needs
+ * all ten bytes meets an almost full buffer), writes the same bytes as the
+ * plain encoders into an array. */
+static void test_buf_appends_at_every_fill(void **state)
+{
+	(void)state;
+	const uint64_t vals[] = {0,	    1, 127, 128, 0x1234567890abcdefULL,
+				 UINT64_MAX};
+	for (size_t fill = 0; fill <= 80; fill++) {
+		for (size_t vi = 0; vi < sizeof vals / sizeof vals[0]; vi++) {
+			uint64_t v = vals[vi];
+			uint8_t want[128];
+			size_t n = fill;
+			sisy_buf b = {0};
+			memset(want, 0xa5, fill);
+			assert_int_equal(sisy_buf_reserve(&b, 1), SISY_OK);
+			for (size_t i = 0; i < fill; i++)
+				assert_int_equal(sisy_buf_append_u8(&b, 0xa5),
+						 SISY_OK);
+			assert_int_equal(sisy_buf_append_varint(&b, v),
+					 SISY_OK);
+			n += sisy_put_varint64(want + n, v);
+			assert_int_equal(sisy_buf_append_u64(&b, v), SISY_OK);
+			sisy_put_u64(want + n, v);
+			n += 8;
+			assert_int_equal(sisy_buf_append_u32(&b, (uint32_t)v),
+					 SISY_OK);
+			sisy_put_u32(want + n, (uint32_t)v);
+			n += 4;
+			assert_int_equal(sisy_buf_append_u8(&b, (uint8_t)v),
+					 SISY_OK);
+			want[n++] = (uint8_t)v;
+			assert_int_equal(sisy_buf_append(&b, &vals[vi], 8),
+					 SISY_OK);
+			memcpy(want + n, &vals[vi], 8);
+			n += 8;
+			assert_int_equal(sisy_buf_append(&b, NULL, 0), SISY_OK);
+			assert_int_equal(b.len, n);
+			assert_true(b.cap >= b.len);
+			assert_memory_equal(b.data, want, n);
+			sisy_buf_free(&b);
+		}
+	}
+}
+
 static void test_rand_replays(void **state)
 {
 	(void)state;
@@ -106,6 +152,7 @@ int main(void)
 	    cmocka_unit_test(test_fixed),
 	    cmocka_unit_test(test_err),
 	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_buf_appends_at_every_fill),
 	    cmocka_unit_test(test_rand_replays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
