@@ -1,11 +1,11 @@
 /* log.c — the core's in-memory view of its Raft log.
  *
  * Holds every entry after the compaction point (log.snap) up to the last
- * index, each with its own copy of the data, in one array so a run of
- * entries can be handed out (in a ready or an APPEND) as a pointer and a
- * count. Entries live at ents[start .. start + len); compaction advances
- * `start` and slides the array down only once the hole is at least half of
- * it, so compacting is amortized O(entries dropped).
+ * index, each with its own copy of the data (carved from chunks: ldata.c),
+ * in one array so a run of entries can be handed out (in a ready or an
+ * APPEND) as a pointer and a count. Entries live at ents[start .. start + len);
+ * compaction advances `start` and slides the array down only once the hole is
+ * at least half of it, so compacting is amortized O(entries dropped).
  *
  * Invariants: entry k of the array has index snap.index + 1 + k; terms never
  * decrease along the log; snap.term <= the first entry's term.
@@ -20,17 +20,19 @@ void raft_log_init(struct raft_log *l)
 	memset(l, 0, sizeof *l);
 }
 
-static void entry_free(sisy_raft_entry *e)
+static void entry_free(struct raft_log *l, sisy_raft_entry *e)
 {
-	free((void *)e->data);
+	if (e->data != NULL)
+		raft_ldata_drop(&l->data, e->data);
 	e->data = NULL;
 }
 
 void raft_log_free(struct raft_log *l)
 {
 	for (size_t k = 0; k < l->len; k++)
-		entry_free(&l->ents[l->start + k]);
+		entry_free(l, &l->ents[l->start + k]);
 	free(l->ents);
+	raft_ldata_free(&l->data);
 	raft_log_init(l);
 }
 
@@ -91,13 +93,10 @@ sisy_err raft_log_append(struct raft_log *l, const sisy_raft_entry *e, size_t n)
 		assert(e[k].index == raft_log_last(l) + 1 + k);
 		*d = e[k];
 		d->data = NULL;
-		if (e[k].len > 0) {
-			uint8_t *p = malloc(e[k].len);
-			if (!p)
-				goto fail;
-			memcpy(p, e[k].data, e[k].len);
-			d->data = p;
-		}
+		if (e[k].len > 0 &&
+		    (d->data = raft_ldata_put(&l->data, e[k].data, e[k].len)) ==
+			NULL)
+			goto fail;
 	}
 	for (k = 0; k < n; k++)
 		l->bytes += e[k].len;
@@ -105,7 +104,7 @@ sisy_err raft_log_append(struct raft_log *l, const sisy_raft_entry *e, size_t n)
 	return SISY_OK;
 fail:
 	while (k-- > 0)
-		entry_free(&l->ents[base + k]);
+		entry_free(l, &l->ents[base + k]);
 	return sisy_errf(SISY_E_NOMEM, "raft log.c: cannot copy an entry");
 }
 
@@ -115,7 +114,7 @@ void raft_log_truncate(struct raft_log *l, uint64_t from)
 	while (raft_log_last(l) >= from) {
 		sisy_raft_entry *e = &l->ents[l->start + l->len - 1];
 		l->bytes -= e->len;
-		entry_free(e);
+		entry_free(l, e);
 		l->len--;
 	}
 }
@@ -129,7 +128,7 @@ void raft_log_compact(struct raft_log *l, uint64_t i,
 	for (size_t k = 0; k < drop; k++) {
 		sisy_raft_entry *e = &l->ents[l->start + k];
 		l->bytes -= e->len;
-		entry_free(e);
+		entry_free(l, e);
 	}
 	l->start += drop;
 	l->len -= drop;
@@ -143,7 +142,7 @@ void raft_log_compact(struct raft_log *l, uint64_t i,
 void raft_log_reset(struct raft_log *l, const sisy_raft_snapshot_meta *snap)
 {
 	for (size_t k = 0; k < l->len; k++)
-		entry_free(&l->ents[l->start + k]);
+		entry_free(l, &l->ents[l->start + k]);
 	l->start = 0;
 	l->len = 0;
 	l->bytes = 0;
