@@ -1,11 +1,12 @@
 /* log.c — the core's in-memory view of its Raft log.
  *
  * Holds every entry after the compaction point (log.snap) up to the last
- * index, each with its own copy of the data (carved from chunks: ldata.c),
- * in one array so a run of entries can be handed out (in a ready or an
- * APPEND) as a pointer and a count. Entries live at ents[start .. start + len);
- * compaction advances `start` and slides the array down only once the hole is
- * at least half of it, so compacting is amortized O(entries dropped).
+ * index, each with its own copy of the data (carved from shared chunks:
+ * libcommon/chunks.h), in one array so a run of entries can be handed out
+ * (in a ready or an APPEND) as a pointer and a count. Entries live at
+ * ents[start .. start + len); compaction advances `start` and slides the
+ * array down only once the hole is at least half of it, so compacting is
+ * amortized O(entries dropped).
  *
  * Invariants: entry k of the array has index snap.index + 1 + k; terms never
  * decrease along the log; snap.term <= the first entry's term.
@@ -23,7 +24,7 @@ void raft_log_init(struct raft_log *l)
 static void entry_free(struct raft_log *l, sisy_raft_entry *e)
 {
 	if (e->data != NULL)
-		raft_ldata_drop(&l->data, e->data);
+		sisy_chunks_drop(&l->data, (void *)e->data);
 	e->data = NULL;
 }
 
@@ -32,7 +33,7 @@ void raft_log_free(struct raft_log *l)
 	for (size_t k = 0; k < l->len; k++)
 		entry_free(l, &l->ents[l->start + k]);
 	free(l->ents);
-	raft_ldata_free(&l->data);
+	sisy_chunks_free(&l->data);
 	raft_log_init(l);
 }
 
@@ -93,10 +94,13 @@ sisy_err raft_log_append(struct raft_log *l, const sisy_raft_entry *e, size_t n)
 		assert(e[k].index == raft_log_last(l) + 1 + k);
 		*d = e[k];
 		d->data = NULL;
-		if (e[k].len > 0 &&
-		    (d->data = raft_ldata_put(&l->data, e[k].data, e[k].len)) ==
-			NULL)
-			goto fail;
+		if (e[k].len > 0) {
+			uint8_t *p = sisy_chunks_alloc(&l->data, e[k].len);
+			if (p == NULL)
+				goto fail;
+			memcpy(p, e[k].data, e[k].len);
+			d->data = p;
+		}
 	}
 	for (k = 0; k < n; k++)
 		l->bytes += e[k].len;

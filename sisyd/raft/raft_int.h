@@ -23,6 +23,7 @@
 #include <assert.h>
 #include <stdint.h>
 
+#include "chunks.h"
 #include "rand.h"
 #include "raft.h"
 
@@ -44,22 +45,9 @@
 
 /* ---- log.c: every entry from the compaction point to the last ---------- */
 
-/* ldata.c: the entries' data, carved from refcounted chunks. */
-struct raft_ldata_chunk;
-struct raft_ldata {
-	struct raft_ldata_chunk *tail;	/* pieces are carved from here */
-	struct raft_ldata_chunk *spare; /* an empty chunk kept for reuse */
-};
-/* A copy of data[0..len) (len > 0), or NULL when out of memory. */
-uint8_t *raft_ldata_put(struct raft_ldata *d, const uint8_t *data, size_t len);
-/* Gives back a piece raft_ldata_put returned. */
-void raft_ldata_drop(struct raft_ldata *d, const uint8_t *data);
-/* Frees the chunks; every piece must have been dropped. */
-void raft_ldata_free(struct raft_ldata *d);
-
 struct raft_log {
-	sisy_raft_entry *ents;	/* ents[start .. start + len); data owned */
-	struct raft_ldata data; /* where the entries' data lives */
+	sisy_raft_entry *ents; /* ents[start .. start + len); data owned */
+	sisy_chunks data;      /* where the entries' data lives */
 	size_t start;
 	size_t len;
 	size_t cap;

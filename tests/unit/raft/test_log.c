@@ -1,7 +1,7 @@
 /* Tests sisyd/raft/log.c: the in-memory log view (append, truncate,
  * compact, reset, term lookups, spans bounded by bytes and count, the term
- * searches behind conflict hints, the up-to-date check) and ldata.c (the
- * entries' data in shared chunks). */
+ * searches behind conflict hints, the up-to-date check) and the entries'
+ * data in shared chunks (libcommon/chunks.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,8 +96,8 @@ static uint8_t pat(uint64_t index, uint64_t term, size_t j)
 
 /* Random appends (small pieces, pieces across chunk ends, pieces big
  * enough for a chunk of their own), truncations, compactions and resets:
- * every entry still in the log keeps its own bytes (ldata.c carves them
- * from shared chunks), and ASan sees nothing leak or overlap. */
+ * every entry still in the log keeps its own bytes (carved from shared
+ * chunks), and ASan sees nothing leak or overlap. */
 static void test_data_survives_churn(void **state)
 {
 	(void)state;
