@@ -13,10 +13,16 @@
 /* --- items and the cache ---------------------------------------------------
  */
 
-raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
-			       const uint8_t *data, size_t len)
+bool raftlog_item_big(size_t len)
 {
-	raftlog_item *it = malloc(sizeof *it + len);
+	return len > SISY_CHUNKS_BIG - sizeof(raftlog_item);
+}
+
+raftlog_item *raftlog_item_new(sisy_raftlog *lg, uint64_t group, uint64_t index,
+			       uint64_t term, const uint8_t *data, size_t len)
+{
+	raftlog_item *it = lg ? sisy_chunks_alloc(&lg->items, sizeof *it + len)
+			      : sisy_chunks_alloc_own(sizeof *it + len);
 	if (it == NULL)
 		return NULL;
 	*it = (raftlog_item){.refs = 1,
@@ -29,7 +35,7 @@ raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
 	return it;
 }
 
-void raftlog_item_unref(raftlog_item *it)
+void raftlog_item_unref(sisy_raftlog *lg, raftlog_item *it)
 {
 	if (it == NULL)
 		return;
@@ -37,7 +43,7 @@ void raftlog_item_unref(raftlog_item *it)
 	if (--it->refs > 0)
 		return;
 	assert(!it->cached);
-	free(it);
+	sisy_chunks_drop(&lg->items, it);
 }
 
 static void cache_unlink(sisy_raftlog *lg, raftlog_item *it)
@@ -78,7 +84,7 @@ static void meta_release(sisy_raftlog *lg, raftlog_meta *m)
 		return;
 	if (m->item->cached)
 		cache_unlink(lg, m->item);
-	raftlog_item_unref(m->item);
+	raftlog_item_unref(lg, m->item);
 	m->item = NULL;
 }
 

@@ -4,7 +4,8 @@
  * writer-private, which only the writer thread touches (and open/close,
  * before it starts and after it ends).
  *
- * An entry's payload lives in a refcounted raftlog_item: one reference from
+ * An entry's payload lives in a refcounted raftlog_item (carved from
+ * lg->items, libcommon/chunks.h, under the lock): one reference from
  * the group's meta while the meta points at it, one from the queue (then
  * the writer's batch) until written, and short-lived ones from readers.
  * Written items that a meta still points at are in the cache list (oldest
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "chunks.h"
 #include "raftlog.h"
 
 #define RAFTLOG_MAX_GROUPS 65536
@@ -124,6 +126,7 @@ struct sisy_raftlog {
 
 	raftlog_item *cache_head, *cache_tail;
 	size_t cache_bytes;
+	sisy_chunks items; /* where items live: no malloc/free per entry */
 
 	raftlog_group **dirty; /* groups with reports, oldest first; room for
 				* every group (grown with the table) */
@@ -184,9 +187,16 @@ void raftlog_group_set_base(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
 void raftlog_group_reset(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
 			 uint64_t term);
 
-raftlog_item *raftlog_item_new(uint64_t group, uint64_t index, uint64_t term,
-			       const uint8_t *data, size_t len);
-void raftlog_item_unref(raftlog_item *it);
+/* An item holding a copy of data. lg NULL: in a chunk of its own, without
+ * the lock (raftlog_item_big payloads); else carved from lg->items, lock
+ * held. NULL when out of memory. */
+raftlog_item *raftlog_item_new(sisy_raftlog *lg, uint64_t group, uint64_t index,
+			       uint64_t term, const uint8_t *data, size_t len);
+/* Whether a payload of len bytes is too big for the shared chunks. */
+bool raftlog_item_big(size_t len);
+/* Drops a reference (lock held; an item nobody else has seen, in a chunk
+ * of its own, also without it). */
+void raftlog_item_unref(sisy_raftlog *lg, raftlog_item *it);
 void raftlog_cache_add(sisy_raftlog *lg, raftlog_item *it);
 void raftlog_cache_evict(sisy_raftlog *lg);
 

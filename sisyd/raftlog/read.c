@@ -69,11 +69,10 @@ static void release(sisy_raftlog *lg, pick *picks, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		if (picks[k].item != NULL)
-			raftlog_item_unref(picks[k].item);
+			raftlog_item_unref(lg, picks[k].item);
 		else
 			picks[k].seg->pins--;
 	}
-	(void)lg;
 }
 
 static sisy_err read_one(sisy_raftlog *lg, uint64_t group, const pick *p,

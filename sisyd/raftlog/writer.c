@@ -315,7 +315,7 @@ static void publish(sisy_raftlog *lg)
 					raftlog_cache_add(lg, it);
 				}
 			}
-			raftlog_item_unref(it);
+			raftlog_item_unref(lg, it);
 			p->item = NULL;
 		}
 		lg->durable_qseq = p->qseq;
