@@ -34,17 +34,26 @@ void lsm_block_builder_free(lsm_block_builder *b)
 
 void lsm_block_builder_reset(lsm_block_builder *b)
 {
+	/* last_key stays: the table builder reads the sealed block's last key
+	 * from it (its index separator), and the next add overwrites it. */
 	b->buf.len = 0;
 	b->restarts.len = 0;
-	b->last_key.len = 0;
 	b->counter = 0;
 	b->entries = 0;
 	b->finished = false;
 }
 
+/* Eight bytes at a time: the first differing byte of two little-endian
+ * words is the lowest set byte of their xor. */
 static size_t common_prefix(sisy_slice a, sisy_slice b)
 {
 	size_t n = a.len < b.len ? a.len : b.len, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x =
+		    sisy_get_u64(a.data + i) ^ sisy_get_u64(b.data + i);
+		if (x != 0)
+			return i + (size_t)__builtin_ctzll(x) / 8;
+	}
 	while (i < n && a.data[i] == b.data[i])
 		i++;
 	return i;
@@ -65,27 +74,29 @@ sisy_err lsm_block_builder_add(lsm_block_builder *b, sisy_slice key,
 				 key.len, value.len);
 	size_t shared = 0;
 	sisy_err rc;
-	if (b->counter < b->interval) {
-		shared = common_prefix(sisy_buf_slice(&b->last_key), key);
-	} else {
+	if (b->counter >= b->interval) {
 		rc = sisy_buf_append_u32(&b->restarts, (uint32_t)b->buf.len);
 		if (rc != SISY_OK)
 			return rc;
 		b->counter = 0;
+	} else if (b->entries > 0) {
+		/* (last_key survives a reset: a block's first entry shares
+		 * nothing, as its implicit restart requires) */
+		shared = common_prefix(sisy_buf_slice(&b->last_key), key);
 	}
 	size_t unshared = key.len - shared;
-	uint8_t hdr[3 * SISY_VARINT32_MAX];
-	size_t h = sisy_put_varint32(hdr, (uint32_t)shared);
-	h += sisy_put_varint32(hdr + h, (uint32_t)unshared);
-	h += sisy_put_varint32(hdr + h, (uint32_t)value.len);
-	rc = sisy_buf_reserve(&b->buf, h + unshared + value.len);
-	if (rc == SISY_OK)
-		rc = sisy_buf_reserve(&b->last_key, key.len);
-	if (rc != SISY_OK)
+	size_t need = 3 * SISY_VARINT32_MAX + unshared + value.len;
+	if ((need > b->buf.cap - b->buf.len &&
+	     (rc = sisy_buf_reserve(&b->buf, need)) != SISY_OK) ||
+	    (key.len > b->last_key.cap &&
+	     (rc = sisy_buf_reserve(&b->last_key, key.len - b->last_key.len)) !=
+		 SISY_OK))
 		return rc;
 	/* Room is reserved: the entry goes in whole or not at all. */
 	uint8_t *p = b->buf.data + b->buf.len;
-	memcpy(p, hdr, h);
+	size_t h = sisy_put_varint32(p, (uint32_t)shared);
+	h += sisy_put_varint32(p + h, (uint32_t)unshared);
+	h += sisy_put_varint32(p + h, (uint32_t)value.len);
 	memcpy(p + h, key.data + shared, unshared);
 	if (value.len > 0)
 		memcpy(p + h + unshared, value.data, value.len);

@@ -38,7 +38,7 @@
 typedef struct lsm_block_builder {
 	sisy_buf buf;	   /* entries, then (after finish) the restarts */
 	sisy_buf restarts; /* u32 offsets */
-	sisy_buf last_key;
+	sisy_buf last_key; /* survives resets: see lsm_block_builder_last_key */
 	int interval;
 	int counter; /* entries since the last restart */
 	uint32_t entries;
@@ -57,6 +57,12 @@ size_t lsm_block_builder_estimate(const lsm_block_builder *b);
 static inline bool lsm_block_builder_empty(const lsm_block_builder *b)
 {
 	return b->entries == 0;
+}
+/* The key added last, kept across resets (the last block's last key after
+ * a reset) until the next add; empty before the first add. */
+static inline sisy_slice lsm_block_builder_last_key(const lsm_block_builder *b)
+{
+	return sisy_buf_slice(&b->last_key);
 }
 /* Appends the restarts; *out borrows the builder's bytes until reset. */
 sisy_err lsm_block_builder_finish(lsm_block_builder *b, sisy_slice *out);

@@ -53,8 +53,22 @@ static uint64_t new_number(sisy_lsm *db)
 static sisy_err finish_output(compact_state *s)
 {
 	uint64_t size = 0;
-	sisy_err rc =
-	    db_table_finish_output(s->db, s->f, s->b, &size, &s->fatal);
+	/* the builder keeps the last key: copied once per output, not per
+	 * entry */
+	sisy_slice last = lsm_table_builder_last_key(s->b);
+	sisy_err rc = sisy_buf_set(&s->largest, last.data, last.len);
+	if (rc != SISY_OK) {
+		lsm_table_builder_abandon(s->b);
+		s->b = NULL;
+		sisy_file_close(s->f);
+		s->f = NULL;
+		s->fatal = true;
+		char path[4096];
+		db_path(s->db, path, sizeof path, s->num, LSM_FILE_TABLE);
+		sisy_fs_unlink(s->db->fs, path);
+		return rc;
+	}
+	rc = db_table_finish_output(s->db, s->f, s->b, &size, &s->fatal);
 	s->f = NULL;
 	s->b = NULL;
 	lsm_file_meta *m = NULL;
@@ -93,8 +107,8 @@ static sisy_err finish_output(compact_state *s)
 
 static sisy_err add_entry(compact_state *s, sisy_slice k, sisy_slice v)
 {
-	sisy_err rc = SISY_OK;
 	if (s->b == NULL) {
+		sisy_err rc;
 		s->num = new_number(s->db);
 		rc = db_table_open_output(s->db, s->num, &s->f, &s->b);
 		if (rc == SISY_OK)
@@ -102,10 +116,7 @@ static sisy_err add_entry(compact_state *s, sisy_slice k, sisy_slice v)
 		if (rc != SISY_OK)
 			return rc;
 	}
-	rc = lsm_table_builder_add(s->b, k, v);
-	if (rc == SISY_OK)
-		rc = sisy_buf_set(&s->largest, k.data, k.len);
-	return rc;
+	return lsm_table_builder_add(s->b, k, v);
 }
 
 /* Flushes imm if a writer is waiting for it (mu not held). */

@@ -72,14 +72,15 @@ sisy_err db_write_table(sisy_lsm *db, lsm_iter *it, uint64_t num,
 	}
 	sisy_slice k = lsm_iter_key(it);
 	rc = sisy_buf_set(&smallest, k.data, k.len);
-	for (; rc == SISY_OK && lsm_iter_valid(it); lsm_iter_next(it)) {
-		k = lsm_iter_key(it);
-		rc = lsm_table_builder_add(b, k, lsm_iter_value(it));
-		if (rc == SISY_OK)
-			rc = sisy_buf_set(&largest, k.data, k.len);
-	}
+	for (; rc == SISY_OK && lsm_iter_valid(it); lsm_iter_next(it))
+		rc = lsm_table_builder_add(b, lsm_iter_key(it),
+					   lsm_iter_value(it));
 	if (rc == SISY_OK)
 		rc = lsm_iter_status(it);
+	if (rc == SISY_OK) { /* the builder keeps the last key: copied once */
+		k = lsm_table_builder_last_key(b);
+		rc = sisy_buf_set(&largest, k.data, k.len);
+	}
 	if (rc != SISY_OK) {
 		*fatal = rc != SISY_E_NOSPC;
 		lsm_table_builder_abandon(b);

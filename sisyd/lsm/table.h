@@ -55,6 +55,9 @@ sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
 /* Bytes written so far plus the pending block: for cutting output files. */
 uint64_t lsm_table_builder_size(const lsm_table_builder *b);
 uint64_t lsm_table_builder_entries(const lsm_table_builder *b);
+/* The key added last (at least one was added): the table's largest key,
+ * borrowed until the next add, finish or abandon. */
+sisy_slice lsm_table_builder_last_key(const lsm_table_builder *b);
 /* Writes the last data block, filter, index and footer; frees b. */
 sisy_err lsm_table_builder_finish(lsm_table_builder *b, uint64_t *file_size);
 /* Frees b without finishing (after an error). */

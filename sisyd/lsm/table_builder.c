@@ -48,7 +48,6 @@ struct lsm_table_builder {
 	lsm_block_builder data;
 	lsm_block_builder index;
 	lsm_bloom_builder bloom;
-	sisy_buf last_key;
 	bool pending_index; /* a sealed block awaits its index entry */
 	lsm_block_handle pending_handle;
 	uint64_t entries;
@@ -106,7 +105,6 @@ void lsm_table_builder_abandon(lsm_table_builder *b)
 	lsm_block_builder_free(&b->index);
 	lsm_bloom_builder_free(&b->bloom);
 	sisy_buf_free(&b->out);
-	sisy_buf_free(&b->last_key);
 	sisy_buf_free(&b->zbuf);
 	sisy_buf_free(&b->scratch);
 	free(b->name);
@@ -249,19 +247,51 @@ static sisy_err builder_add_index(lsm_table_builder *b, sisy_slice key)
 	return SISY_OK;
 }
 
+/* User-key order (memcmp, shorter first), eight bytes at a time as
+ * big-endian words: for short keys cheaper than a call to memcmp. */
+static inline int user_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+			   size_t blen)
+{
+	size_t n = alen < blen ? alen : blen, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+			return x < y ? -1 : 1;
+		}
+	}
+	for (; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return alen < blen ? -1 : alen > blen;
+}
+
 sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
 			       sisy_slice value)
 {
 	if (b->status != SISY_OK)
 		return b->status;
-	sisy_slice last = sisy_buf_slice(&b->last_key);
-	if (ikey.len < 8 || (b->entries > 0 && lsm_ikey_cmp(ikey, last) <= 0)) {
+	/* The last key lives in the data block builder (kept across blocks):
+	 * one comparison gives both the order check and whether the user key
+	 * is new (for the filter). */
+	sisy_slice last = lsm_block_builder_last_key(&b->data);
+	int c = 1;
+	if (ikey.len >= 8 && b->entries > 0) {
+		c = user_cmp(ikey.data, ikey.len - 8, last.data, last.len - 8);
+		if (c == 0 && lsm_ikey_trailer(ikey) >= lsm_ikey_trailer(last))
+			c = -1; /* same user key: seq must decrease */
+	}
+	if (ikey.len < 8 || c < 0) {
 		assert(!"table keys must be internal keys in strict order");
 		return builder_fail(
 		    b, sisy_errf(SISY_E_INVAL,
 				 "table_builder.c: key out of order in %s",
 				 b->name));
 	}
+	assert(b->entries == 0 || lsm_ikey_cmp(last, ikey) < 0);
 	sisy_err rc;
 	if (b->pending_index) {
 		sisy_slice sep;
@@ -269,19 +299,23 @@ sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
 		    (rc = builder_add_index(b, sep)) != SISY_OK)
 			return builder_fail(b, rc);
 	}
-	sisy_slice user = lsm_ikey_user(ikey);
-	if (b->o.bloom_bits_per_key > 0 &&
-	    (b->entries == 0 || !sisy_slice_eq(user, lsm_ikey_user(last)))) {
-		if ((rc = lsm_bloom_builder_add(&b->bloom, user)) != SISY_OK)
+	if (b->o.bloom_bits_per_key > 0 && c > 0) {
+		rc = lsm_bloom_builder_add(&b->bloom, lsm_ikey_user(ikey));
+		if (rc != SISY_OK)
 			return builder_fail(b, rc);
 	}
-	if ((rc = lsm_block_builder_add(&b->data, ikey, value)) != SISY_OK ||
-	    (rc = sisy_buf_set(&b->last_key, ikey.data, ikey.len)) != SISY_OK)
+	if ((rc = lsm_block_builder_add(&b->data, ikey, value)) != SISY_OK)
 		return builder_fail(b, rc);
 	b->entries++;
 	if (lsm_block_builder_estimate(&b->data) >= b->o.block_size)
 		return builder_seal_data_block(b);
 	return SISY_OK;
+}
+
+sisy_slice lsm_table_builder_last_key(const lsm_table_builder *b)
+{
+	assert(b->entries > 0);
+	return lsm_block_builder_last_key(&b->data);
 }
 
 uint64_t lsm_table_builder_size(const lsm_table_builder *b)
@@ -304,7 +338,7 @@ static sisy_err builder_write_tail(lsm_table_builder *b)
 	    (rc = builder_seal_data_block(b)) != SISY_OK)
 		return rc;
 	if (b->pending_index &&
-	    (rc = builder_add_index(b, sisy_buf_slice(&b->last_key))) !=
+	    (rc = builder_add_index(b, lsm_block_builder_last_key(&b->data))) !=
 		SISY_OK)
 		return rc;
 	lsm_footer ft = {{0, 0}, {0, 0}};

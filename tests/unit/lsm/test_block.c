@@ -165,6 +165,53 @@ static void test_builder_reset_reuses(void **state)
 	lsm_block_builder_free(&bb);
 }
 
+/* The table builder reads a sealed block's last key from its builder after
+ * the reset, so last_key must survive it; the next block's first entry
+ * must still store its whole key (shared 0), even when it shares a prefix
+ * with that key. */
+static void test_last_key_survives_reset(void **state)
+{
+	(void)state;
+	lsm_block_builder bb;
+	lsm_block_builder_init(&bb, 16);
+	assert_int_equal(lsm_block_builder_last_key(&bb).len, 0);
+	sisy_buf k = {0};
+	for (int i = 0; i < 5; i++) {
+		sisy_slice key = ikey(&k, i, 16, 5);
+		assert_int_equal(
+		    lsm_block_builder_add(&bb, key, sisy_slice_make("v", 1)),
+		    SISY_OK);
+		sisy_slice last = lsm_block_builder_last_key(&bb);
+		assert_int_equal(last.len, key.len);
+		assert_memory_equal(last.data, key.data, key.len);
+	}
+	sisy_slice out;
+	assert_int_equal(lsm_block_builder_finish(&bb, &out), SISY_OK);
+	lsm_block_builder_reset(&bb);
+	sisy_slice last = lsm_block_builder_last_key(&bb);
+	sisy_slice want = ikey(&k, 4, 16, 5);
+	assert_int_equal(last.len, want.len);
+	assert_memory_equal(last.data, want.data, want.len);
+
+	/* key 5 shares 15 of its 16 user-key bytes with key 4 */
+	sisy_slice key = ikey(&k, 5, 16, 5);
+	assert_int_equal(
+	    lsm_block_builder_add(&bb, key, sisy_slice_make("w", 1)), SISY_OK);
+	assert_int_equal(lsm_block_builder_finish(&bb, &out), SISY_OK);
+	assert_int_equal(out.data[0], 0);		 /* shared */
+	assert_int_equal(out.data[1], (uint8_t)key.len); /* unshared */
+	lsm_block blk;
+	assert_int_equal(lsm_block_parse(&blk, out.data, out.len), SISY_OK);
+	lsm_block_cursor c;
+	lsm_block_cursor_init(&c, &blk);
+	lsm_block_cursor_seek_first(&c);
+	assert_true(lsm_block_cursor_valid(&c));
+	assert_memory_equal(lsm_block_cursor_key(&c).data, key.data, key.len);
+	lsm_block_cursor_free(&c);
+	sisy_buf_free(&k);
+	lsm_block_builder_free(&bb);
+}
+
 static void test_prefix_compression_saves_space(void **state)
 {
 	(void)state;
@@ -274,6 +321,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trips),
 	    cmocka_unit_test(test_long_keys_use_the_heap),
 	    cmocka_unit_test(test_builder_reset_reuses),
+	    cmocka_unit_test(test_last_key_survives_reset),
 	    cmocka_unit_test(test_prefix_compression_saves_space),
 	    cmocka_unit_test(test_damaged_blocks_never_crash),
 	    cmocka_unit_test(test_parse_rejects_bad_trailers),

@@ -422,6 +422,11 @@ static void test_builder_reports_size_and_entries(void **state)
 		assert_true(sz >= last);
 		last = sz;
 		bytes += s.e[i].klen + s.e[i].vlen;
+		/* the last key, across block boundaries too (the caller's
+		 * largest key) */
+		sisy_slice lk = lsm_table_builder_last_key(b);
+		assert_int_equal(lk.len, tf_key(&s, i).len);
+		assert_memory_equal(lk.data, tf_key(&s, i).data, lk.len);
 	}
 	assert_int_equal(lsm_table_builder_entries(b), s.n);
 	/* The estimate tracks the data: within 20% of keys + values. */
