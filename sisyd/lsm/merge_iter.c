@@ -14,7 +14,8 @@
  *   message), so a corrupt table is never silently skipped.
  *
  * INVARIANT: heap[0..hn) holds exactly the children that are valid, and
- *   status == SISY_OK whenever hn > 0.
+ *   status == SISY_OK whenever hn > 0; keys[k] == key() of every child k
+ *   in the heap.
  *
  * lsm_iter_empty(status) keeps a copy of this thread's sisy_errmsg() when
  * status is an error (the caller has just failed), and re-attaches it
@@ -31,16 +32,20 @@ typedef struct merge_iter {
 	lsm_cmp_fn cmp;
 	int n;
 	lsm_iter **kids;
-	int *heap; /* child indexes */
+	sisy_slice *keys; /* keys[k]: kids[k]'s key while it is in the heap */
+	int *heap;	  /* child indexes */
 	int hn;
 	sisy_err status;
 	int err_kid; /* the child whose error stopped the merge, or -1 */
 } merge_iter;
 
-/* True when child a must come out before child b. */
+/* True when child a must come out before child b. The keys are the ones
+ * cached when a and b last moved (a child's key stays valid until it
+ * moves): a sift compares each key several times, and asking the child
+ * goes through a chain of iterators (level, table cache, table, block). */
 static bool merge_before(merge_iter *m, int a, int b)
 {
-	int c = m->cmp(lsm_iter_key(m->kids[a]), lsm_iter_key(m->kids[b]));
+	int c = m->cmp(m->keys[a], m->keys[b]);
 	return c < 0 || (c == 0 && a < b);
 }
 
@@ -82,9 +87,10 @@ static void merge_rebuild(merge_iter *m)
 	m->status = SISY_OK;
 	m->err_kid = -1;
 	for (int k = 0; k < m->n; k++) {
-		if (lsm_iter_valid(m->kids[k]))
+		if (lsm_iter_valid(m->kids[k])) {
+			m->keys[k] = lsm_iter_key(m->kids[k]);
 			m->heap[m->hn++] = k;
-		else if (merge_check_error(m, k))
+		} else if (merge_check_error(m, k))
 			return;
 	}
 	for (int i = m->hn / 2 - 1; i >= 0; i--)
@@ -123,6 +129,8 @@ static void merge_next(lsm_iter *it)
 		if (merge_check_error(m, k))
 			return;
 		m->heap[0] = m->heap[--m->hn];
+	} else {
+		m->keys[k] = lsm_iter_key(m->kids[k]);
 	}
 	merge_sift_down(m, 0);
 }
@@ -131,7 +139,7 @@ static sisy_slice merge_key(lsm_iter *it)
 {
 	merge_iter *m = (merge_iter *)it;
 	assert(m->hn > 0);
-	return lsm_iter_key(m->kids[m->heap[0]]);
+	return m->keys[m->heap[0]];
 }
 
 static sisy_slice merge_value(lsm_iter *it)
@@ -155,6 +163,7 @@ static void merge_destroy(lsm_iter *it)
 	for (int k = 0; k < m->n; k++)
 		lsm_iter_destroy(m->kids[k]);
 	free(m->kids);
+	free(m->keys);
 	free(m->heap);
 	free(m);
 }
@@ -177,13 +186,16 @@ lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 	size_t cnt = n > 0 ? (size_t)n : 1;
 	if (m != NULL) {
 		m->kids = malloc(cnt * sizeof *m->kids);
+		m->keys = malloc(cnt * sizeof *m->keys);
 		m->heap = malloc(cnt * sizeof *m->heap);
 	}
-	if (m == NULL || m->kids == NULL || m->heap == NULL) {
+	if (m == NULL || m->kids == NULL || m->keys == NULL ||
+	    m->heap == NULL) {
 		for (int k = 0; k < n; k++)
 			lsm_iter_destroy(children[k]);
 		if (m != NULL) {
 			free(m->kids);
+			free(m->keys);
 			free(m->heap);
 			free(m);
 		}

@@ -247,28 +247,6 @@ static sisy_err builder_add_index(lsm_table_builder *b, sisy_slice key)
 	return SISY_OK;
 }
 
-/* User-key order (memcmp, shorter first), eight bytes at a time as
- * big-endian words: for short keys cheaper than a call to memcmp. */
-static inline int user_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
-			   size_t blen)
-{
-	size_t n = alen < blen ? alen : blen, i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, y;
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y) {
-			x = __builtin_bswap64(x);
-			y = __builtin_bswap64(y);
-			return x < y ? -1 : 1;
-		}
-	}
-	for (; i < n; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return alen < blen ? -1 : alen > blen;
-}
-
 sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
 			       sisy_slice value)
 {
@@ -280,7 +258,8 @@ sisy_err lsm_table_builder_add(lsm_table_builder *b, sisy_slice ikey,
 	sisy_slice last = lsm_block_builder_last_key(&b->data);
 	int c = 1;
 	if (ikey.len >= 8 && b->entries > 0) {
-		c = user_cmp(ikey.data, ikey.len - 8, last.data, last.len - 8);
+		c = lsm_user_cmp(ikey.data, ikey.len - 8, last.data,
+				 last.len - 8);
 		if (c == 0 && lsm_ikey_trailer(ikey) >= lsm_ikey_trailer(last))
 			c = -1; /* same user key: seq must decrease */
 	}
