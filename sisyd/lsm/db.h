@@ -59,6 +59,9 @@
 #define DB_GROUP_SMALL (128u << 10)
 /* The group buffer's size at open and after a huge batch (db_write.c). */
 #define DB_GROUP_INIT 4096u
+/* Entries of a group inserted together: bounds the scratch (48 bytes
+ * each) whatever the batch. */
+#define DB_INS_CHUNK 2048u
 /* Background retries after ENOSPC back off from MIN to MAX. */
 #define DB_BACKOFF_MIN_US 20000u
 #define DB_BACKOFF_MAX_US 1000000u
@@ -128,6 +131,7 @@ struct sisy_lsm {
 
 	db_writer *wq_head, *wq_tail; /* writers, front first */
 	sisy_lsm_batch group;	      /* the front writer's merge buffer */
+	lsm_mem_op *ins_ops; /* the front writer's memtable inserts (a chunk) */
 
 	sisy_lsm_snapshot snaps; /* sentinel of a list, oldest first */
 

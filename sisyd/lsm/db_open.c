@@ -109,7 +109,9 @@ static sisy_err db_init(sisy_lsm *db, const sisy_lsm_options *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&db->work_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!lsm_batch_init_heap(&db->group, DB_GROUP_INIT))
+	db->ins_ops = malloc(DB_INS_CHUNK * sizeof *db->ins_ops);
+	if (!lsm_batch_init_heap(&db->group, DB_GROUP_INIT) ||
+	    db->ins_ops == NULL)
 		return sisy_errf(SISY_E_NOMEM, "lsm: out of memory");
 	lsm_table_options_init(&db->topts);
 	db->topts.block_size = o->block_size;
@@ -142,6 +144,7 @@ static void db_free(sisy_lsm *db)
 		lsm_cache_free(db->block_cache);
 	sisy_fs_unlock(db->lock);
 	lsm_batch_release(&db->group);
+	free(db->ins_ops);
 	db_meta_free(&db->meta);
 	db_meta_free(&db->imm_meta);
 	db_meta_free(&db->durable);

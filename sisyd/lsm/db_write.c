@@ -138,20 +138,43 @@ static sisy_lsm_batch *build_group(sisy_lsm *db, db_writer **last)
 	return result;
 }
 
+/* Inserting a group: its entries are gathered in chunks and each chunk goes
+ * in with lsm_memtable_add_batch, whose skiplist searches overlap their
+ * cache misses. The entries point into the group's encoding, alive until
+ * the chunk is in. */
 typedef struct ins_ctx {
-	lsm_memtable *mem;
+	sisy_lsm *db;
+	size_t n;
 } ins_ctx;
+
+static sisy_err ins_flush(ins_ctx *c)
+{
+	sisy_lsm *db = c->db;
+	size_t n = c->n;
+	c->n = 0;
+	if (n == 1)
+		return lsm_memtable_add(db->mem, db->ins_ops[0].seq,
+					db->ins_ops[0].type, db->ins_ops[0].key,
+					db->ins_ops[0].value);
+	return lsm_memtable_add_batch(db->mem, db->ins_ops, n);
+}
+
+static sisy_err ins_op(ins_ctx *c, uint64_t seq, lsm_vtype t, sisy_slice k,
+		       sisy_slice v)
+{
+	c->db->ins_ops[c->n++] =
+	    (lsm_mem_op){.key = k, .value = v, .seq = seq, .type = t};
+	return c->n == DB_INS_CHUNK ? ins_flush(c) : SISY_OK;
+}
 
 static sisy_err ins_put(void *ctx, uint64_t seq, sisy_slice k, sisy_slice v)
 {
-	return lsm_memtable_add(((ins_ctx *)ctx)->mem, seq, LSM_TYPE_VALUE, k,
-				v);
+	return ins_op(ctx, seq, LSM_TYPE_VALUE, k, v);
 }
 
 static sisy_err ins_del(void *ctx, uint64_t seq, sisy_slice k)
 {
-	return lsm_memtable_add(((ins_ctx *)ctx)->mem, seq, LSM_TYPE_DELETE, k,
-				sisy_slice_make(NULL, 0));
+	return ins_op(ctx, seq, LSM_TYPE_DELETE, k, sisy_slice_make(NULL, 0));
 }
 
 /* A synced group that also syncs imm's (finished) WAL records that fact:
@@ -222,9 +245,11 @@ static sisy_err write_group(sisy_lsm *db, sisy_lsm_batch *g, bool sync,
 			}
 		}
 	}
-	ins_ctx ctx = {db->mem};
+	ins_ctx ctx = {db, 0};
 	lsm_batch_handler h = {.put = ins_put, .del = ins_del, .ctx = &ctx};
 	rc = lsm_batch_apply(lsm_batch_rep(g), &h);
+	if (rc == SISY_OK && ctx.n > 0)
+		rc = ins_flush(&ctx);
 	*fatal = rc != SISY_OK; /* the memtable may hold half the group */
 	return rc;
 }

@@ -203,13 +203,11 @@ static int mt_random_height(lsm_memtable *m)
 	}
 }
 
-/* The first node >= key; fills prev[level] with its predecessors if asked. */
-static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
-			   mt_node **prev)
+/* The first node >= key at or after x, descending from `level` (x < key
+ * at every level from there down); fills prev[level..0] if asked. */
+static mt_node *mt_search_from(mt_node *x, int level, const uint8_t *key,
+			       size_t klen, mt_node **prev)
 {
-	mt_node *x = m->head;
-	int level =
-	    atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
 	mt_node *last_bigger = NULL; /* skip re-comparing the same node */
 	for (;;) {
 		mt_node *next = mt_next(x, level);
@@ -227,16 +225,27 @@ static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
 	}
 }
 
-sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
-			  sisy_slice key, sisy_slice value)
+/* The first node >= key; fills prev[level] with its predecessors if asked. */
+static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
+			   mt_node **prev)
+{
+	int level =
+	    atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
+	return mt_search_from(m->head, level, key, klen, prev);
+}
+
+/* A new node holding key@seq (and the value), not yet linked. */
+static sisy_err mt_make(lsm_memtable *m, uint64_t seq, lsm_vtype t,
+			sisy_slice key, sisy_slice value, mt_node **out,
+			int *height)
 {
 	assert(seq <= LSM_MAX_SEQ);
 	assert(key.len <= UINT32_MAX - 8 && value.len <= UINT32_MAX);
 	if (t == LSM_TYPE_DELETE)
 		value.len = 0;
 	size_t klen = key.len + 8;
-	int height = mt_random_height(m);
-	mt_node *n = mt_node_alloc(m, height, klen, value.len);
+	*height = mt_random_height(m);
+	mt_node *n = mt_node_alloc(m, *height, klen, value.len);
 	if (n == NULL)
 		return sisy_errf(SISY_E_NOMEM,
 				 "memtable.c: out of memory "
@@ -248,13 +257,16 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 	sisy_put_u64(p + key.len, lsm_trailer(seq, t));
 	if (value.len)
 		memcpy(p + klen, value.data, value.len);
-
 	if (m->bloom != NULL)
 		mt_bloom_add(m, key); /* before the node is published */
-	mt_node *prev[MT_MAX_HEIGHT];
-	mt_node *ge = mt_find_ge(m, n->key, klen, prev);
-	assert(ge == NULL || mt_cmp(ge->key, ge->klen, n->key, klen) != 0);
-	(void)ge;
+	*out = n;
+	return SISY_OK;
+}
+
+/* Links n (of the given height) after prev[0..height-1]; the levels above
+ * the current maximum start at head. */
+static void mt_link(lsm_memtable *m, mt_node *n, int height, mt_node **prev)
+{
 	int max = atomic_load_explicit(&m->max_height, memory_order_relaxed);
 	if (height > max) {
 		for (int i = max; i < height; i++)
@@ -272,6 +284,134 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 				      memory_order_release);
 	}
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
+}
+
+sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
+			  sisy_slice key, sisy_slice value)
+{
+	mt_node *n;
+	int height;
+	sisy_err rc = mt_make(m, seq, t, key, value, &n, &height);
+	if (rc != SISY_OK)
+		return rc;
+	mt_node *prev[MT_MAX_HEIGHT];
+	mt_node *ge = mt_find_ge(m, n->key, n->klen, prev);
+	assert(ge == NULL || mt_cmp(ge->key, ge->klen, n->key, n->klen) != 0);
+	(void)ge;
+	mt_link(m, n, height, prev);
+	return SISY_OK;
+}
+
+/* Batch insert: the searches of up to MT_GROUP entries run interleaved.
+ * Every step of a search visits one node, whose cache line is almost never
+ * in cache (the skiplist spans megabytes, in insertion order): one search
+ * alone waits for some twenty misses in a row. Here each step only
+ * prefetches the node the search goes to next and moves on to the next
+ * search; by the time it comes back the line has arrived, so the misses of
+ * the group overlap instead of adding up.
+ * All searches of a group run against the list as it was; inserting them
+ * one after the other, each predecessor found is still before its key, and
+ * a short walk forward at each level steps over the group's entries
+ * inserted meanwhile (which are in cache). */
+#define MT_GROUP 8
+
+typedef struct mt_search {
+	mt_node *x;	   /* last node known to be before the key */
+	mt_node *next;	   /* its successor at `level`, prefetched */
+	mt_node *last_big; /* a node known to be after the key */
+	int level;	   /* -1: done */
+	mt_node *prev[MT_MAX_HEIGHT];
+} mt_search;
+
+static inline void mt_prefetch(const mt_node *n)
+{
+	if (n != NULL) {
+		__builtin_prefetch(n);
+		/* the key may start on the next line */
+		__builtin_prefetch((const char *)n + 64);
+	}
+}
+
+/* One step of a search: decide on the prefetched successor, then prefetch
+ * the next one. False once the search has reached level 0's answer. */
+static bool mt_step(mt_search *s, const mt_node *key)
+{
+	for (;;) {
+		mt_node *next = s->next;
+		if (next != NULL && next != s->last_big &&
+		    mt_cmp(next->key, next->klen, key->key, key->klen) < 0) {
+			s->x = next; /* move right: a new node to fetch */
+			s->next = mt_next(next, s->level);
+			mt_prefetch(s->next);
+			return true;
+		}
+		s->prev[s->level] = s->x;
+		if (s->level == 0) {
+			s->level = -1;
+			return false;
+		}
+		s->last_big = next;
+		s->level--;
+		s->next = mt_next(s->x, s->level);
+		if (s->next != next) { /* a node not seen yet */
+			mt_prefetch(s->next);
+			return true;
+		}
+		/* same successor one level down: decided without a fetch */
+	}
+}
+
+sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
+				size_t n)
+{
+	mt_search s[MT_GROUP];
+	mt_node *node[MT_GROUP];
+	int height[MT_GROUP];
+	for (size_t base = 0; base < n; base += MT_GROUP) {
+		size_t g = n - base < MT_GROUP ? n - base : MT_GROUP;
+		sisy_err rc = SISY_OK;
+		for (size_t i = 0; i < g; i++) {
+			const lsm_mem_op *op = &ops[base + i];
+			rc = mt_make(m, op->seq, op->type, op->key, op->value,
+				     &node[i], &height[i]);
+			if (rc != SISY_OK) {
+				g = i; /* those made so far still go in */
+				break;
+			}
+		}
+		int max =
+		    atomic_load_explicit(&m->max_height, memory_order_relaxed);
+		for (size_t i = 0; i < g; i++) {
+			s[i].x = m->head;
+			s[i].level = max - 1;
+			s[i].last_big = NULL;
+			s[i].next = mt_next(m->head, max - 1);
+			mt_prefetch(s[i].next);
+		}
+		for (size_t active = g; active > 0;)
+			for (size_t i = 0; i < g; i++)
+				if (s[i].level >= 0 && !mt_step(&s[i], node[i]))
+					active--;
+		for (size_t i = 0; i < g; i++) {
+			mt_node *k = node[i];
+			mt_node **prev = s[i].prev;
+			int cur = atomic_load_explicit(&m->max_height,
+						       memory_order_relaxed);
+			for (int l = max; l < cur && l < height[i]; l++)
+				prev[l] = m->head; /* levels born meanwhile */
+			int top = height[i] < cur ? height[i] : cur;
+			for (int l = 0; l < top; l++) {
+				mt_node *nx;
+				while ((nx = mt_next(prev[l], l)) != NULL &&
+				       mt_cmp(nx->key, nx->klen, k->key,
+					      k->klen) < 0)
+					prev[l] = nx;
+			}
+			mt_link(m, k, height[i], prev);
+		}
+		if (rc != SISY_OK)
+			return rc;
+	}
 	return SISY_OK;
 }
 
@@ -308,6 +448,19 @@ size_t lsm_memtable_usage(const lsm_memtable *m)
 size_t lsm_memtable_memory(const lsm_memtable *m)
 {
 	return lsm_arena_usage(m->arena);
+}
+
+bool lsm_memtable_check_levels(lsm_memtable *m)
+{
+	int max = atomic_load_explicit(&m->max_height, memory_order_relaxed);
+	for (int l = 0; l < max; l++)
+		for (mt_node *x = mt_next(m->head, l), *y; x != NULL; x = y) {
+			y = mt_next(x, l);
+			if (y != NULL &&
+			    mt_cmp(x->key, x->klen, y->key, y->klen) >= 0)
+				return false;
+		}
+	return true;
 }
 
 uint64_t lsm_memtable_entries(const lsm_memtable *m)

@@ -35,6 +35,19 @@ void lsm_memtable_unref(lsm_memtable *m);
 sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 			  sisy_slice key, sisy_slice value);
 
+/* One entry of lsm_memtable_add_batch. */
+typedef struct lsm_mem_op {
+	sisy_slice key, value; /* value ignored for deletes */
+	uint64_t seq;
+	lsm_vtype type;
+} lsm_mem_op;
+
+/* Adds n entries (any order; distinct sequence numbers), as n calls of
+ * lsm_memtable_add would, but with the skiplist searches of several entries
+ * interleaved so that their cache misses overlap (memtable.c). On error
+ * (NOMEM), a prefix of ops is in the memtable. */
+sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
+				size_t n);
 typedef enum lsm_mem_result {
 	LSM_MEM_MISS = 0,    /* no version of the key at or below the seq */
 	LSM_MEM_FOUND = 1,   /* *value points into the memtable */
@@ -55,6 +68,10 @@ bool lsm_memtable_may_contain(const lsm_memtable *m, sisy_slice user_key);
 size_t lsm_memtable_usage(const lsm_memtable *m);
 /* Bytes of memory held (arena blocks); any thread. */
 size_t lsm_memtable_memory(const lsm_memtable *m);
+/* For tests: true when every level of the skiplist is in order (searches
+ * stay right even when an upper level is not, only slower -- so only this
+ * sees such a bug). Not concurrently with the writer. */
+bool lsm_memtable_check_levels(lsm_memtable *m);
 /* Entries added; any thread. */
 uint64_t lsm_memtable_entries(const lsm_memtable *m);
 

@@ -151,6 +151,7 @@ static void engine_rows(sisy_server *s, info_rows *t, const char *sec)
 	row(t, sec, "files_per_level", "%s", files);
 	row(t, sec, "memtable_bytes", "%" PRIu64, st.memtable_bytes);
 	row(t, sec, "block_cache_bytes", "%" PRIu64, st.cache_bytes);
+	row(t, sec, "write_batches", "%" PRIu64, st.batches);
 	row(t, sec, "flushes", "%" PRIu64, st.flushes);
 	row(t, sec, "compactions", "%" PRIu64, st.compactions);
 	row(t, sec, "compaction_bytes_read", "%" PRIu64,

@@ -332,6 +332,96 @@ static void *conc_reader(void *arg)
 	return NULL;
 }
 
+/* Batch inserts (interleaved searches) give the same memtable as one add
+ * per entry: tricky keys (shared prefixes, empty, 0x00/0xff), repeats of a
+ * key inside a batch (so that a search's predecessor is overtaken by the
+ * batch's own entries), deletes, batches of one key only and of every
+ * size, and every level of the skiplist in order. */
+static void test_batches_vs_single_adds(void **state)
+{
+	sisy_rand r;
+	sisy_rand_seed(&r, tu_seed("memtable batches"));
+	enum { BATCHES = 300, MAXB = 300 };
+	lsm_memtable *a = new_mt(state), *b = new_mt(state);
+	lsm_mem_op *ops = calloc(MAXB, sizeof *ops);
+	uint8_t(*keys)[48] = calloc(MAXB, 48);
+	uint64_t *vals = calloc(MAXB, sizeof *vals);
+	assert_true(ops && keys && vals);
+	uint64_t seq = 1, total = 0;
+	for (int bi = 0; bi < BATCHES; bi++) {
+		size_t n = 1 + sisy_rand_below(&r, MAXB);
+		bool one_key = sisy_rand_below(&r, 10) == 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t kl;
+			if (i > 0 && (one_key || sisy_rand_below(&r, 8) == 0)) {
+				/* a key already in this batch */
+				size_t j = sisy_rand_below(&r, i);
+				kl = ops[j].key.len;
+				memcpy(keys[i], keys[j], kl);
+			} else {
+				kl = pfx_key(&r, keys[i]);
+			}
+			vals[i] = seq;
+			bool del = sisy_rand_below(&r, 6) == 0;
+			ops[i] = (lsm_mem_op){
+			    .key = sisy_slice_make(keys[i], kl),
+			    .value = sisy_slice_make(&vals[i], 8),
+			    .seq = seq++,
+			    .type = del ? LSM_TYPE_DELETE : LSM_TYPE_VALUE};
+			assert_int_equal(
+			    lsm_memtable_add(b, ops[i].seq, ops[i].type,
+					     ops[i].key, ops[i].value),
+			    SISY_OK);
+		}
+		assert_int_equal(lsm_memtable_add_batch(a, ops, n), SISY_OK);
+		total += n;
+		if (bi % 50 == 0)
+			assert_true(lsm_memtable_check_levels(a));
+	}
+	assert_int_equal(lsm_memtable_entries(a), total);
+	assert_true(lsm_memtable_check_levels(a));
+	assert_true(lsm_memtable_check_levels(b));
+	lsm_iter *ia = lsm_memtable_iter_new(a), *ib = lsm_memtable_iter_new(b);
+	uint64_t seen = 0;
+	lsm_iter_seek_first(ia);
+	lsm_iter_seek_first(ib);
+	for (; lsm_iter_valid(ib); lsm_iter_next(ia), lsm_iter_next(ib)) {
+		assert_true(lsm_iter_valid(ia));
+		assert_true(sisy_slice_eq(lsm_iter_key(ia), lsm_iter_key(ib)));
+		assert_true(
+		    sisy_slice_eq(lsm_iter_value(ia), lsm_iter_value(ib)));
+		seen++;
+	}
+	assert_false(lsm_iter_valid(ia));
+	assert_int_equal(seen, total);
+	/* every version found by a search too: the upper levels are right */
+	sisy_buf look = {0};
+	for (lsm_iter_seek_first(ib); lsm_iter_valid(ib); lsm_iter_next(ib)) {
+		sisy_slice ik = lsm_iter_key(ib);
+		sisy_slice uk = sisy_slice_make(ik.data, ik.len - 8);
+		uint64_t tr = sisy_get_u64(ik.data + ik.len - 8);
+		assert_int_equal(lsm_ikey(&look, uk, tr >> 8, LSM_TYPE_SEEK),
+				 SISY_OK);
+		sisy_slice va = {0}, vb = {0};
+		lsm_mem_result ra =
+		    lsm_memtable_get(a, sisy_buf_slice(&look), &va);
+		lsm_mem_result rb =
+		    lsm_memtable_get(b, sisy_buf_slice(&look), &vb);
+		assert_int_equal(ra, rb);
+		assert_int_not_equal(ra, LSM_MEM_MISS);
+		if (ra == LSM_MEM_FOUND)
+			assert_true(sisy_slice_eq(va, vb));
+	}
+	sisy_buf_free(&look);
+	lsm_iter_destroy(ia);
+	lsm_iter_destroy(ib);
+	lsm_memtable_unref(a);
+	lsm_memtable_unref(b);
+	free(ops);
+	free(keys);
+	free(vals);
+}
+
 static void test_concurrent_readers(void **state)
 {
 	conc c = {.m = new_mt(state)};
@@ -429,6 +519,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_concurrent_readers, with_bloom),
 	    cmocka_unit_test(test_bloom_filters_absent_keys),
 	    cmocka_unit_test(test_shared_prefixes_vs_reference),
+	    cmocka_unit_test(test_batches_vs_single_adds),
+	    cmocka_unit_test_setup(test_batches_vs_single_adds, with_bloom),
 	    cmocka_unit_test_setup(test_shared_prefixes_vs_reference,
 				   with_bloom),
 	};
