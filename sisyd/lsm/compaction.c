@@ -258,7 +258,7 @@ lsm_iter *lsm_compaction_input_iter(const lsm_compaction *c,
 	ok &= kids[k++] != NULL;
 	lsm_iter *m = NULL;
 	if (ok) {
-		m = lsm_merge_iter_new(lsm_ikey_cmp, kids, k);
+		m = lsm_merge_iter_new_ikey(kids, k);
 	} else {
 		for (int i = 0; i < k; i++)
 			lsm_iter_destroy(kids[i]);

@@ -74,5 +74,8 @@ lsm_iter *lsm_iter_empty(sisy_err status);
  * contents (the array itself is copied). Returns NULL only on ENOMEM, after
  * destroying the children. (merge_iter.c) */
 lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n);
+/* The same in internal-key order (lsm_ikey_cmp), compared inline: the
+ * engine's merges (reads, compactions) compare keys on every step. */
+lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n);
 
 #endif

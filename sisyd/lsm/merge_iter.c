@@ -42,20 +42,27 @@ typedef struct merge_iter {
 /* True when child a must come out before child b. The keys are the ones
  * cached when a and b last moved (a child's key stays valid until it
  * moves): a sift compares each key several times, and asking the child
- * goes through a chain of iterators (level, table cache, table, block). */
-static bool merge_before(merge_iter *m, int a, int b)
+ * goes through a chain of iterators (level, table cache, table, block).
+ * `ikey` is a constant at every call, so each sift below gets its own
+ * copy with the comparison inline. */
+static inline __attribute__((always_inline)) bool
+merge_before(const merge_iter *m, int a, int b, bool ikey)
 {
-	int c = m->cmp(m->keys[a], m->keys[b]);
+	sisy_slice ka = m->keys[a], kb = m->keys[b];
+	int c = ikey ? lsm_ikey_cmp(ka, kb) : m->cmp(ka, kb);
 	return c < 0 || (c == 0 && a < b);
 }
 
-static void merge_sift_down(merge_iter *m, int i)
+static inline __attribute__((always_inline)) void merge_sift(merge_iter *m,
+							     int i, bool ikey)
 {
 	for (;;) {
 		int l = 2 * i + 1, r = l + 1, best = i;
-		if (l < m->hn && merge_before(m, m->heap[l], m->heap[best]))
+		if (l < m->hn &&
+		    merge_before(m, m->heap[l], m->heap[best], ikey))
 			best = l;
-		if (r < m->hn && merge_before(m, m->heap[r], m->heap[best]))
+		if (r < m->hn &&
+		    merge_before(m, m->heap[r], m->heap[best], ikey))
 			best = r;
 		if (best == i)
 			return;
@@ -64,6 +71,14 @@ static void merge_sift_down(merge_iter *m, int i)
 		m->heap[best] = t;
 		i = best;
 	}
+}
+
+static void merge_sift_down(merge_iter *m, int i)
+{
+	if (m->cmp == NULL)
+		merge_sift(m, i, true);
+	else
+		merge_sift(m, i, false);
 }
 
 /* Records the first error of an invalid child; true when it had one. */
@@ -179,9 +194,10 @@ static const lsm_iter_ops merge_ops = {
     .destroy = merge_destroy,
 };
 
-lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
+/* cmp NULL: internal-key order, compared inline (no call per comparison). */
+static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 {
-	assert(cmp != NULL && n >= 0 && (n == 0 || children != NULL));
+	assert(n >= 0 && (n == 0 || children != NULL));
 	merge_iter *m = calloc(1, sizeof *m);
 	size_t cnt = n > 0 ? (size_t)n : 1;
 	if (m != NULL) {
@@ -208,6 +224,17 @@ lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 		m->kids[k] = children[k];
 	m->err_kid = -1;
 	return &m->base;
+}
+
+lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
+{
+	assert(cmp != NULL);
+	return merge_new(cmp, children, n);
+}
+
+lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n)
+{
+	return merge_new(NULL, children, n);
 }
 
 /* --- the empty iterator ------------------------------------------------- */
