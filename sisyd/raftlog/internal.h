@@ -141,6 +141,10 @@ struct sisy_raftlog {
 	char nospmsg[512];
 	bool kick; /* space may have been freed: retry now */
 	bool stop;
+	/* The writer waits on `wake` (set and cleared by it, cleared by the
+	 * first caller that queues work meanwhile): only then is a signal
+	 * needed, and that caller sends it once it has unlocked mu. */
+	bool writer_asleep;
 	sisy_raftlog_stats stats;
 
 	/* --- writer-private ----------------------------------------------- */

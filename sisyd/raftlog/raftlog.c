@@ -257,9 +257,22 @@ static void queue_push(sisy_raftlog *lg, const raftlog_prec *p)
 	lg->qbytes += raftlog_prec_cost(p);
 }
 
-static void wake_writer(sisy_raftlog *lg)
+/* Work was queued (lock held): note whether the writer must be woken. */
+static void wake_writer(sisy_raftlog *lg, bool *wake)
 {
-	pthread_cond_signal(&lg->wake);
+	if (lg->writer_asleep) {
+		lg->writer_asleep = false; /* one signal per sleep is enough */
+		*wake = true;
+	}
+}
+
+/* Signals after the unlock: a writer woken while we still hold mu would
+ * only block on it again (a second futex round trip per batch). */
+static void unlock_wake(sisy_raftlog *lg, bool wake)
+{
+	pthread_mutex_unlock(&lg->mu);
+	if (wake)
+		pthread_cond_signal(&lg->wake);
 }
 
 /* --- appends
@@ -336,6 +349,7 @@ sisy_err sisy_raftlog_append(sisy_raftlog *lg, uint64_t group,
 	raftlog_item *stack[APPEND_STACK_ITEMS];
 	raftlog_item **items = stack;
 	size_t bytes = 0;
+	bool wake = false;
 	sisy_err rc = check_entries(lg, ents, n);
 	if (rc != SISY_OK || n == 0)
 		return rc;
@@ -390,30 +404,31 @@ sisy_err sisy_raftlog_append(sisy_raftlog *lg, uint64_t group,
 		assert(rc == SISY_OK); /* reserved */
 		items[k] = NULL;       /* the meta took our reference */
 	}
-	wake_writer(lg);
+	wake_writer(lg, &wake);
 unlock:
 	for (size_t k = 0; k < n; k++)
 		raftlog_item_unref(lg, items[k]); /* refused: under the lock */
-	pthread_mutex_unlock(&lg->mu);
+	unlock_wake(lg, wake);
 out:
 	if (items != stack)
 		free(items);
 	return rc;
 }
 
-static sisy_err queue_meta(sisy_raftlog *lg, raftlog_prec *p)
+static sisy_err queue_meta(sisy_raftlog *lg, raftlog_prec *p, bool *wake)
 {
 	sisy_err rc = queue_reserve(lg, 1);
 	if (rc != SISY_OK)
 		return rc;
 	queue_push(lg, p);
-	wake_writer(lg);
+	wake_writer(lg, wake);
 	return SISY_OK;
 }
 
 sisy_err sisy_raftlog_set_hardstate(sisy_raftlog *lg, uint64_t group,
 				    const sisy_raftlog_hardstate *hs)
 {
+	bool wake = false;
 	pthread_mutex_lock(&lg->mu);
 	raftlog_group *g;
 	sisy_err rc = check_failed(lg);
@@ -424,21 +439,21 @@ sisy_err sisy_raftlog_set_hardstate(sisy_raftlog *lg, uint64_t group,
 				  .a = hs->term,
 				  .b = hs->vote,
 				  .c = hs->commit};
-		if ((rc = queue_meta(lg, &p)) == SISY_OK) {
+		if ((rc = queue_meta(lg, &p, &wake)) == SISY_OK) {
 			g->has_hs = true;
 			g->hs = *hs;
 		}
 	}
-	pthread_mutex_unlock(&lg->mu);
+	unlock_wake(lg, wake);
 	return rc;
 }
 
 static sisy_err set_base(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
-			 uint64_t term)
+			 uint64_t term, bool *wake)
 {
 	raftlog_prec p = {
 	    .type = RAFTLOG_REC_BASE, .group = g->id, .a = index, .b = term};
-	sisy_err rc = queue_meta(lg, &p);
+	sisy_err rc = queue_meta(lg, &p, wake);
 	if (rc != SISY_OK)
 		return rc;
 	raftlog_group_set_base(lg, g, index, term);
@@ -448,6 +463,7 @@ static sisy_err set_base(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
 
 sisy_err sisy_raftlog_compact(sisy_raftlog *lg, uint64_t group, uint64_t index)
 {
+	bool wake = false;
 	pthread_mutex_lock(&lg->mu);
 	raftlog_group *g = raftlog_group_find(lg, group);
 	uint64_t term;
@@ -466,16 +482,17 @@ sisy_err sisy_raftlog_compact(sisy_raftlog *lg, uint64_t group, uint64_t index)
 		bool ok = raftlog_group_term(g, index, &term);
 		assert(ok);
 		(void)ok;
-		rc = set_base(lg, g, index, term);
+		rc = set_base(lg, g, index, term, &wake);
 	}
 out:
-	pthread_mutex_unlock(&lg->mu);
+	unlock_wake(lg, wake);
 	return rc;
 }
 
 sisy_err sisy_raftlog_set_snapshot(sisy_raftlog *lg, uint64_t group,
 				   uint64_t index, uint64_t term)
 {
+	bool wake = false;
 	pthread_mutex_lock(&lg->mu);
 	raftlog_group *g;
 	sisy_err rc = check_failed(lg);
@@ -490,8 +507,8 @@ sisy_err sisy_raftlog_set_snapshot(sisy_raftlog *lg, uint64_t group,
 			       " is not past its base %" PRIu64,
 			       index, group, g->base_index);
 	if (rc == SISY_OK)
-		rc = set_base(lg, g, index, term);
-	pthread_mutex_unlock(&lg->mu);
+		rc = set_base(lg, g, index, term, &wake);
+	unlock_wake(lg, wake);
 	return rc;
 }
 

@@ -436,9 +436,13 @@ static void wait_retry(sisy_raftlog *lg)
 	long long ns = ts.tv_nsec + NOSPC_RETRY_NS;
 	ts.tv_sec += ns / 1000000000LL;
 	ts.tv_nsec = ns % 1000000000LL;
-	while (!lg->kick && !lg->stop &&
-	       pthread_cond_timedwait(&lg->wake, &lg->mu, &ts) != ETIMEDOUT)
-		;
+	while (!lg->kick && !lg->stop) {
+		lg->writer_asleep = true;
+		int e = pthread_cond_timedwait(&lg->wake, &lg->mu, &ts);
+		lg->writer_asleep = false;
+		if (e == ETIMEDOUT)
+			break;
+	}
 	lg->kick = false;
 }
 
@@ -455,7 +459,9 @@ void *raftlog_writer_main(void *arg)
 			if (lg->qn == 0) {
 				if (lg->stop)
 					break;
+				lg->writer_asleep = true;
 				pthread_cond_wait(&lg->wake, &lg->mu);
+				lg->writer_asleep = false;
 				continue;
 			}
 			take_batch(lg);
