@@ -51,7 +51,16 @@ sisy_err sisy_batch_next(sisy_slice batch, size_t *off, sisy_slice *msg,
 				 "frame_batch.c: unexpected byte 0x%02x at "
 				 "offset %zu of a batch",
 				 *p, *off);
-	const uint8_t *q = sisy_get_varint32(p + 1, end, &len);
+	const uint8_t *q = p + 1;
+	/* Messages of 128 B..16 KiB (a PUT, most replies) have a two-byte
+	 * length: read it here rather than in the generic loop, since every
+	 * message is walked twice (sisy_batch_check, then its reader). */
+	if (end - q >= 2 && q[0] >= 0x80 && q[1] < 0x80) {
+		len = (uint32_t)(q[0] & 0x7f) | (uint32_t)q[1] << 7;
+		q += 2;
+	} else {
+		q = sisy_get_varint32(q, end, &len);
+	}
 	if (q == NULL || len > (size_t)(end - q))
 		return sisy_errf(SISY_E_PROTO,
 				 "frame_batch.c: a message length at offset "

@@ -109,6 +109,38 @@ static void test_malformed(void **state)
 	}
 }
 
+/* Every two-byte length (minimal or not, as the generic varint reader
+ * takes them) gives the length it encodes, and a body one byte short of
+ * it is refused. */
+static void test_two_byte_lengths(void **state)
+{
+	(void)state;
+	uint8_t *b = calloc(1, 3 + 16384);
+	assert_non_null(b);
+	for (unsigned b0 = 0x80; b0 <= 0xff; b0++)
+		for (unsigned b1 = 0; b1 < 0x80; b1++) {
+			size_t len = (b0 & 0x7f) | (size_t)b1 << 7;
+			b[0] = 0x0a;
+			b[1] = (uint8_t)b0;
+			b[2] = (uint8_t)b1;
+			size_t off = 0;
+			sisy_slice m;
+			bool done;
+			assert_int_equal(
+			    sisy_batch_next(sisy_slice_make(b, 3 + len), &off,
+					    &m, &done),
+			    SISY_OK);
+			assert_false(done);
+			assert_int_equal(m.len, len);
+			assert_ptr_equal(m.data, b + 3);
+			assert_int_equal(off, 3 + len);
+			if (len > 0)
+				assert_int_equal(check_bytes(b, 3 + len - 1),
+						 SISY_E_PROTO);
+		}
+	free(b);
+}
+
 static void test_count_limit(void **state)
 {
 	(void)state;
@@ -129,6 +161,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_two_byte_lengths),
 	    cmocka_unit_test(test_count_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
