@@ -592,7 +592,37 @@ void handler_complete(sisy_server *s, srv_req *r)
 	if (c->dead || c->dispatching)
 		return; /* freed with the connection / the dispatch loop goes
 			   on */
+	if (s->defer_dispatch && c->undispatched == NULL) {
+		/* An apply batch answers many requests of a connection at
+		 * once: flush its replies and update its events once for all
+		 * of them, after the node's turn. Only when nothing waits to
+		 * be dispatched: a request this one held back (a read behind
+		 * a write) starts now, so that the node's turn still sees
+		 * it. */
+		if (!c->completed) {
+			c->completed = true;
+			c->cnext = s->completed;
+			s->completed = c;
+		}
+		return;
+	}
 	handler_dispatch(s, c);
 	if (!c->dead)
 		srv_conn_update_events(s, c);
+}
+
+void handler_run_completed(sisy_server *s)
+{
+	assert(!s->defer_dispatch);
+	while (s->completed) {
+		srv_conn *c = s->completed;
+		s->completed = c->cnext;
+		c->completed = false;
+		c->cnext = NULL;
+		if (c->dead || c->dispatching)
+			continue;
+		handler_dispatch(s, c);
+		if (!c->dead)
+			srv_conn_update_events(s, c);
+	}
 }

@@ -643,7 +643,10 @@ static void process_node(sisy_server *s)
 {
 	if (s->node_failed)
 		return;
+	s->defer_dispatch = true;
 	sisy_err rc = sisy_node_process(s->node);
+	s->defer_dispatch = false;
+	handler_run_completed(s);
 	if (rc == SISY_E_FAILED) {
 		sisy_log(s->log, SISY_LOG_ERROR, "server",
 			 "the node failed (%s); stopping: restart sisyd "

@@ -230,6 +230,8 @@ struct srv_conn {
 	bool in_unauth;
 	bool dirty; /* on the server's flush list */
 	srv_conn *dnext;
+	bool completed; /* on the server's completed list (handler.c) */
+	srv_conn *cnext;
 };
 
 /* A node we talk to (peer.c). */
@@ -284,6 +286,11 @@ struct sisy_server {
 	srv_conn *unauth_head; /* oldest first */
 	srv_conn *unauth_tail;
 	srv_conn *dirty; /* replies queued, written at the end of the turn */
+	/* While the node's callbacks run (sisy_node_process): a connection
+	 * whose request completed is listed once and dispatched once after,
+	 * not once per request (handler_complete). */
+	bool defer_dispatch;
+	srv_conn *completed;
 	size_t nconns, nunauth, ndead;
 	/* workers */
 	work_queue readq;
@@ -373,6 +380,9 @@ void handler_dispatch(sisy_server *s, srv_conn *c);
 void handler_flush_replies(sisy_server *s, srv_conn *c);
 /* r finished (r->out packed): answer it where it came from. */
 void handler_complete(sisy_server *s, srv_req *r);
+/* Dispatches the connections whose requests completed while
+ * s->defer_dispatch was set (the node's callbacks). */
+void handler_run_completed(sisy_server *s);
 /* Frees r, or keeps it among r->srv's spares (r->srv may be NULL). */
 void handler_req_free(srv_req *r);
 /* Frees the spares (server shutdown). */
