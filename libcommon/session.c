@@ -7,10 +7,19 @@
  * Stream keys: the crypto_kx session keys, each keyed-hashed with T
  * (BLAKE2b(key = kx key, msg = T)), so they belong to this transcript only
  * (versions, certificate and both ephemeral keys included).
+ *
+ * Version 3 frames: tag (1 byte: 0 message, 3 final, in clear and
+ * authenticated as additional data) || AES-256-GCM ciphertext || MAC (16).
+ * The nonce is the frame's number in its direction (0, 1, ...: 4 zero
+ * bytes then the number, big-endian), counted by both sides and never
+ * sent; each direction has its own key, so a nonce is never reused under
+ * a key, and a replayed, reordered or dropped frame is opened under the
+ * wrong nonce and fails authentication, as with a secretstream.
  */
 #include "session.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +36,50 @@ typedef crypto_secretstream_xchacha20poly1305_state stream_state;
 
 /* ------------------------------------------------------------ streams */
 
+uint32_t sisy_proto_version_max(void)
+{
+	/* libsodium's AES-GCM needs AES-NI and PCLMUL (sodium_init has
+	 * probed the CPU); without them, version 2's secretstream */
+	return crypto_aead_aes256gcm_is_available() ? 3u : 2u;
+}
+
+static void gcm_nonce(uint64_t n, uint8_t out[crypto_aead_aes256gcm_NPUBBYTES])
+{
+	memset(out, 0, crypto_aead_aes256gcm_NPUBBYTES);
+	for (int i = 0; i < 8; i++)
+		out[crypto_aead_aes256gcm_NPUBBYTES - 1 - i] =
+		    (uint8_t)(n >> (8 * i));
+}
+
+static sisy_err seal_gcm(sisy_session *s, const void *msg, size_t len,
+			 unsigned char tag, sisy_buf *out)
+{
+	if (s->tx_count == UINT64_MAX)
+		return sisy_errf(SISY_E_PROTO,
+				 "session.c: 2^64 frames sealed; the session "
+				 "ends");
+	sisy_err rc =
+	    sisy_buf_reserve(out, 1 + len + crypto_aead_aes256gcm_ABYTES);
+	if (rc != SISY_OK)
+		return rc;
+	uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES];
+	gcm_nonce(s->tx_count++, nonce);
+	uint8_t *p = out->data + out->len;
+	p[0] = tag;
+	unsigned long long clen = 0;
+	crypto_aead_aes256gcm_encrypt_afternm(p + 1, &clen, msg, len, p, 1,
+					      NULL, nonce, &s->gtx);
+	out->len += 1 + (size_t)clen;
+	return SISY_OK;
+}
+
 static sisy_err seal(sisy_session *s, const void *msg, size_t len,
 		     unsigned char tag, sisy_buf *out)
 {
 	if (s->broken)
 		return sisy_errf(SISY_E_PROTO, "session.c: session is broken");
+	if (s->version >= 3)
+		return seal_gcm(s, msg, len, tag, out);
 	size_t need = len + ABYTES + (s->tx_started ? 0 : SISY_SEAL_HEADER);
 	sisy_err rc = sisy_buf_reserve(out, need);
 	if (rc != SISY_OK)
@@ -66,6 +114,43 @@ static sisy_err broken(sisy_session *s, const char *why)
 	return sisy_errf(SISY_E_PROTO, "session.c: %s; the session ends", why);
 }
 
+/* The message or the end of the stream, by tag. */
+static sisy_err opened(sisy_session *s, unsigned char tag, size_t mlen)
+{
+	if (tag == TAG_FINAL) {
+		s->rx_final = true;
+		if (mlen != 0)
+			return broken(s, "final frame with data");
+		return sisy_errf(SISY_E_CLOSED, "session.c: peer said goodbye");
+	}
+	if (tag != TAG_MSG)
+		return broken(s, "unexpected stream tag");
+	return SISY_OK;
+}
+
+static sisy_err open_gcm(sisy_session *s, const uint8_t *p, size_t n,
+			 sisy_buf *out)
+{
+	if (n < 1 + crypto_aead_aes256gcm_ABYTES)
+		return broken(s, "sealed frame too short");
+	size_t mlen_max = n - 1 - crypto_aead_aes256gcm_ABYTES;
+	sisy_err rc = sisy_buf_reserve(out, mlen_max + 1);
+	if (rc != SISY_OK)
+		return rc;
+	uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES];
+	if (s->rx_count == UINT64_MAX)
+		return broken(s, "2^64 frames opened");
+	gcm_nonce(s->rx_count++, nonce);
+	unsigned long long mlen = 0;
+	if (crypto_aead_aes256gcm_decrypt_afternm(out->data, &mlen, NULL, p + 1,
+						  n - 1, p, 1, nonce,
+						  &s->grx) != 0)
+		return broken(s, "a frame failed authentication (tampered, "
+				 "replayed, reordered or dropped)");
+	out->len = (size_t)mlen;
+	return opened(s, p[0], out->len);
+}
+
 sisy_err sisy_session_open(sisy_session *s, sisy_slice payload, sisy_buf *out)
 {
 	sisy_buf_clear(out);
@@ -75,6 +160,8 @@ sisy_err sisy_session_open(sisy_session *s, sisy_slice payload, sisy_buf *out)
 		return broken(s, "a frame after the peer's final frame");
 	const uint8_t *p = payload.data;
 	size_t n = payload.len;
+	if (s->version >= 3)
+		return open_gcm(s, p, n, out);
 	if (!s->rx_started) {
 		if (n < SISY_SEAL_HEADER)
 			return broken(s, "first sealed frame too short");
@@ -97,15 +184,7 @@ sisy_err sisy_session_open(sisy_session *s, sisy_slice payload, sisy_buf *out)
 		return broken(s, "a frame failed authentication (tampered, "
 				 "replayed, reordered or dropped)");
 	out->len = (size_t)mlen;
-	if (tag == TAG_FINAL) {
-		s->rx_final = true;
-		if (mlen != 0)
-			return broken(s, "final frame with data");
-		return sisy_errf(SISY_E_CLOSED, "session.c: peer said goodbye");
-	}
-	if (tag != TAG_MSG)
-		return broken(s, "unexpected stream tag");
-	return SISY_OK;
+	return opened(s, tag, out->len);
 }
 
 void sisy_session_wipe(sisy_session *s)
@@ -113,10 +192,28 @@ void sisy_session_wipe(sisy_session *s)
 	sodium_memzero(s, sizeof *s);
 }
 
+/* The session's keys from the kx keys and the transcript; version 3 also
+ * expands its AES keys once. */
+static void session_keys(sisy_session *s, uint32_t version,
+			 const uint8_t rx[32], const uint8_t tx[32]);
+
 /* Binds a kx key to the transcript. */
 static void bind_key(uint8_t out[32], const uint8_t kx[32], const uint8_t T[32])
 {
 	crypto_generichash(out, 32, T, 32, kx, 32);
+}
+
+static void session_keys(sisy_session *s, uint32_t version,
+			 const uint8_t rx[32], const uint8_t tx[32])
+{
+	bind_key(s->txkey, tx, s->transcript);
+	bind_key(s->rxkey, rx, s->transcript);
+	s->version = version;
+	if (version >= 3) {
+		crypto_aead_aes256gcm_beforenm(&s->gtx, s->txkey);
+		crypto_aead_aes256gcm_beforenm(&s->grx, s->rxkey);
+		s->tx_count = s->rx_count = 0;
+	}
 }
 
 static void transcript(const uint8_t h1[32], sisy_slice body, uint8_t T[32])
@@ -173,7 +270,7 @@ static sisy_err hello(sisy_hs_client *hs, int purpose,
 sisy_err sisy_hs_client_hello_as(sisy_hs_client *hs, int purpose,
 				 const sisy_node_identity *id, sisy_buf *out)
 {
-	return hello(hs, purpose, id, SISY_PROTO_VERSION_MAX, out);
+	return hello(hs, purpose, id, sisy_proto_version_max(), out);
 }
 
 sisy_err sisy_hs_client_hello_max(sisy_hs_client *hs, uint32_t max_version,
@@ -181,7 +278,9 @@ sisy_err sisy_hs_client_hello_max(sisy_hs_client *hs, uint32_t max_version,
 {
 	assert(max_version >= SISY_PROTO_VERSION_MIN &&
 	       max_version <= SISY_PROTO_VERSION_MAX);
-	return hello(hs, SISY_PURPOSE_CLIENT, NULL, max_version, out);
+	uint32_t max = sisy_proto_version_max();
+	return hello(hs, SISY_PURPOSE_CLIENT, NULL,
+		     max_version < max ? max_version : max, out);
 }
 
 static sisy_err hello(sisy_hs_client *hs, int purpose,
@@ -297,9 +396,7 @@ sisy_err sisy_hs_client_finish(sisy_hs_client *hs, sisy_slice server_hello,
 		goto fail;
 	}
 	transcript(hs->hello_hash, bs, s->transcript);
-	bind_key(s->txkey, tx, s->transcript);
-	bind_key(s->rxkey, rx, s->transcript);
-	s->version = body->version;
+	session_keys(s, body->version, rx, tx);
 	memcpy(info->cluster_pk, c->cluster_pk.data, SISY_SIGN_PK);
 	memcpy(info->cluster_id, c->cluster_id.data, SISY_CLUSTER_ID);
 	memcpy(info->node_pk, c->node_pk.data, SISY_SIGN_PK);
@@ -406,14 +503,16 @@ static sisy_err server_answer(const sisy_node_identity *id,
 	uint32_t lo = ch->min_version > SISY_PROTO_VERSION_MIN
 			  ? ch->min_version
 			  : SISY_PROTO_VERSION_MIN;
-	uint32_t hi = ch->max_version < SISY_PROTO_VERSION_MAX
-			  ? ch->max_version
-			  : SISY_PROTO_VERSION_MAX;
+	uint32_t max = sisy_proto_version_max();
+	uint32_t hi = ch->max_version < max ? ch->max_version : max;
 	if (lo > hi) {
-		rc = refuse(out, SISY__STATUS__UNSUPPORTED,
-			    "no protocol version in common (server speaks "
-			    "1..1)",
-			    SISY_E_VERSION);
+		char why[96];
+		snprintf(why, sizeof why,
+			 "no protocol version in common (server speaks "
+			 "%u..%u)",
+			 SISY_PROTO_VERSION_MIN, max);
+		rc =
+		    refuse(out, SISY__STATUS__UNSUPPORTED, why, SISY_E_VERSION);
 		goto fail;
 	}
 	if (ch->purpose != SISY__PURPOSE__CLIENT &&
@@ -474,9 +573,7 @@ static sisy_err server_answer(const sisy_node_identity *id,
 	out->len = n;
 
 	transcript(h1, bs, s->transcript);
-	bind_key(s->txkey, tx, s->transcript);
-	bind_key(s->rxkey, rx, s->transcript);
-	s->version = hi;
+	session_keys(s, hi, rx, tx);
 	rc = SISY_OK;
 fail:
 	sodium_memzero(eph_sk, sizeof eph_sk);

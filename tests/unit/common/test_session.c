@@ -19,6 +19,7 @@ typedef struct pair {
 	sisy_node_identity id;
 	sisy_session cli, srv;
 	sisy_hs_server_info info;
+	uint32_t max_version; /* the client offers up to this */
 } pair;
 
 static void handshake(pair *p)
@@ -26,7 +27,8 @@ static void handshake(pair *p)
 	sisy_hs_client hs;
 	sisy_buf hello = {0}, answer = {0};
 	int purpose = -1;
-	assert_int_equal(sisy_hs_client_hello(&hs, &hello), SISY_OK);
+	assert_int_equal(sisy_hs_client_hello_max(&hs, p->max_version, &hello),
+			 SISY_OK);
 	assert_int_equal(sisy_hs_server_answer(&p->id, sisy_buf_slice(&hello),
 					       &answer, &p->srv, &purpose),
 			 SISY_OK);
@@ -38,15 +40,29 @@ static void handshake(pair *p)
 	sisy_buf_free(&answer);
 }
 
-static int setup(void **state)
+static int setup_offering(void **state, uint32_t max_version)
 {
 	pair *p = calloc(1, sizeof *p);
 	assert_true(sodium_init() >= 0);
 	sisy_trust_cluster_new(&p->ck);
 	sisy_trust_node_new(&p->ck, 7, &p->id);
+	p->max_version = max_version;
 	handshake(p);
 	*state = p;
 	return 0;
+}
+
+/* The newest version this machine speaks (3 with AES-NI: AES-256-GCM). */
+static int setup(void **state)
+{
+	return setup_offering(state, SISY_PROTO_VERSION_MAX);
+}
+
+/* Version 2: XChaCha20-Poly1305 secretstreams, as a client without AES-NI
+ * (or an older one) gets. */
+static int setup_v2(void **state)
+{
+	return setup_offering(state, 2);
 }
 
 static int teardown(void **state)
@@ -84,8 +100,11 @@ static void test_handshake_agrees(void **state)
 {
 	pair *p = *state;
 	assert_memory_equal(p->cli.transcript, p->srv.transcript, 32);
-	assert_int_equal(p->cli.version, SISY_PROTO_VERSION_MAX);
-	assert_int_equal(p->srv.version, SISY_PROTO_VERSION_MAX);
+	uint32_t want = p->max_version < sisy_proto_version_max()
+			    ? p->max_version
+			    : sisy_proto_version_max();
+	assert_int_equal(p->cli.version, want);
+	assert_int_equal(p->srv.version, want);
 	assert_int_equal(p->info.node_id, 7);
 	assert_memory_equal(p->info.cluster_pk, p->ck.pk, SISY_SIGN_PK);
 	assert_memory_equal(p->info.node_pk, p->id.node_pk, SISY_SIGN_PK);
@@ -296,6 +315,38 @@ static void test_forged_handshakes_fail(void **state)
 	assert_int_equal(finish_with(&q, NULL), SISY_E_PROTO);
 }
 
+/* Version 3 frames: tag byte, then ciphertext and MAC; nothing of the
+ * message in clear; a frame sealed for a version-2 session of the same
+ * keys does not open in version 3, nor the other way round. */
+static void test_v3_frames(void **state)
+{
+	pair *p = *state;
+	if (sisy_proto_version_max() < 3) {
+		skip(); /* no AES-NI here: version 2 is tested elsewhere */
+		return;
+	}
+	assert_int_equal(p->cli.version, 3);
+	const char *msg = "a message that must not be readable";
+	sisy_buf f = {0};
+	seal(&p->cli, msg, &f);
+	assert_int_equal(f.len, 1 + strlen(msg) + 16);
+	assert_int_equal(f.data[0], 0); /* a message, not the final frame */
+	for (size_t i = 0; i + 8 <= f.len; i++)
+		assert_memory_not_equal(f.data + i, "message ", 8);
+	sisy_session v2 = p->srv;
+	v2.version = 2;
+	expect_broken(&v2, &f);
+	expect_open(&p->srv, &f, msg);
+	/* the counters advance together, message after message */
+	for (int i = 0; i < 100; i++) {
+		seal(&p->srv, "x", &f);
+		expect_open(&p->cli, &f, "x");
+	}
+	assert_int_equal(p->srv.tx_count, 100);
+	assert_int_equal(p->cli.rx_count, 100);
+	sisy_buf_free(&f);
+}
+
 static void test_version_and_garbage(void **state)
 {
 	pair *p = *state;
@@ -364,6 +415,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_forged_handshakes_fail, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_version_and_garbage, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_v3_frames, setup, teardown),
+	    /* the same stream properties with version 2's secretstream */
+	    cmocka_unit_test_setup_teardown(test_handshake_agrees, setup_v2,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_tampered_frame_ends_session,
+					    setup_v2, teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_reorder_drop, setup_v2,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated_frame, setup_v2,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_final_frame, setup_v2,
 					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
