@@ -575,7 +575,7 @@ void conn_on_readable(sisy_server *s, srv_conn *c)
 			srv_conn_close(s, c, "read failed");
 		return;
 	}
-	c->active_ms = sisy_now_ms();
+	c->active_ms = s->turn_ms;
 	size_t off = 0;
 	while (off < (size_t)n && !c->dead) {
 		size_t used = 0;

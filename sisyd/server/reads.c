@@ -99,7 +99,7 @@ void reads_start(sisy_server *s, srv_req *r)
 		serve(s, r);
 		return;
 	}
-	r->deadline_ms = sisy_now_ms() + s->cfg.leader_wait_ms;
+	r->deadline_ms = s->turn_ms + s->cfg.leader_wait_ms;
 	issue(s, r);
 }
 

@@ -247,7 +247,7 @@ sisy_err sisy_server_open(const sisy_server_config *cfg,
 	s->log = logger;
 	s->epfd = s->lfd = s->evfd = s->tfd = -1;
 	pthread_mutex_init(&s->done_mu, NULL);
-	s->started_ms = sisy_now_ms();
+	s->started_ms = s->turn_ms = sisy_now_ms();
 	snprintf(s->role_name, sizeof s->role_name, "follower");
 	sisy_err rc = SISY_OK;
 	if (sodium_init() < 0) {
@@ -676,6 +676,7 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 {
 	struct epoll_event evs[MAX_EVENTS];
 	int n = epoll_wait(s->epfd, evs, MAX_EVENTS, timeout_ms);
+	s->turn_ms = sisy_now_ms();
 	s->handshake_budget = HANDSHAKES_PER_ITER;
 	for (int i = 0; i < n; i++) {
 		void *p = evs[i].data.ptr;

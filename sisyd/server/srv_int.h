@@ -325,6 +325,10 @@ struct sisy_server {
 	bool closing;	      /* sisy_server_free: answer nothing more */
 	/* stats (loop thread) */
 	uint64_t started_ms;
+	/* sisy_now_ms() when this loop turn woke: the clock of the turn's
+	 * request deadlines and activity stamps (one clock read per turn,
+	 * not one per request). */
+	uint64_t turn_ms;
 	uint64_t n_accepted, n_logins, n_login_failures, n_requests;
 	uint64_t n_evicted, n_timeouts, n_refused, n_proto_errors;
 	uint64_t n_forwarded, n_forwards_in, n_peer_refused;

@@ -471,7 +471,7 @@ static void try_write(sisy_server *s, srv_req *r)
 
 void writes_start(sisy_server *s, srv_req *r)
 {
-	r->deadline_ms = sisy_now_ms() + s->cfg.leader_wait_ms;
+	r->deadline_ms = s->turn_ms + s->cfg.leader_wait_ms;
 	try_write(s, r);
 }
 
