@@ -5,7 +5,8 @@
  * syncs it (and the old log, and the directory) before it is acknowledged.
  *
  * Flush (background thread, mu held on entry, released for I/O):
- *   1. write imm into a new table, sync it, sync the directory;
+ *   1. write imm into a new table (without the versions no snapshot can see:
+ *      lsm_memtable_flush_iter_new), sync it, sync the directory;
  *   2. log an edit {new file, log number = the live WAL's, last sequence,
  *      imm's metadata} to the MANIFEST (synced) and install it;
  *   3. only then drop imm; its WAL becomes obsolete (deleted later).
@@ -103,9 +104,15 @@ sisy_err db_flush_imm(sisy_lsm *db)
 	bool fatal = false;
 	sisy_err rc = SISY_OK;
 	uint64_t start = sisy_now_us();
+	uint64_t smallest = db_oldest_snapshot(db);
 
 	pthread_mutex_unlock(&db->mu);
-	lsm_iter *it = lsm_memtable_iter_new(imm);
+	/* without the versions no snapshot can see: overwritten keys (and the
+	 * node's per-client header records, rewritten every batch) then cost
+	 * neither this flush nor the compactions after it. Readers that pinned
+	 * imm or an older version read those, not the new table; snapshots
+	 * taken after `smallest` was read see all of imm. */
+	lsm_iter *it = lsm_memtable_flush_iter_new(imm, smallest);
 	if (it == NULL) {
 		rc = sisy_errf(SISY_E_NOMEM, "db_flush.c: out of memory");
 		fatal = true;

@@ -474,6 +474,8 @@ typedef struct mt_iter {
 	lsm_iter base;
 	lsm_memtable *m;
 	mt_node *node;
+	bool skip_shadowed; /* a flush iterator (lsm_memtable_flush_iter_new) */
+	uint64_t smallest;  /* its oldest snapshot */
 } mt_iter;
 
 static bool mti_valid(lsm_iter *it)
@@ -496,8 +498,20 @@ static void mti_seek(lsm_iter *it, sisy_slice target)
 static void mti_next(lsm_iter *it)
 {
 	mt_iter *i = (mt_iter *)it;
-	assert(i->node != NULL);
-	i->node = mt_next(i->node, 0);
+	mt_node *n = i->node;
+	assert(n != NULL);
+	mt_node *x = mt_next(n, 0);
+	/* Versions of one user key follow each other, newest first: once n
+	 * is visible to every snapshot, the older ones after it are not
+	 * visible to any. */
+	if (i->skip_shadowed &&
+	    sisy_get_u64(n->key + n->klen - 8) >> 8 <= i->smallest) {
+		while (x != NULL && x->klen == n->klen &&
+		       lsm_user_cmp(x->key, x->klen - 8, n->key, n->klen - 8) ==
+			   0)
+			x = mt_next(x, 0);
+	}
+	i->node = x;
 }
 
 static sisy_slice mti_key(lsm_iter *it)
@@ -545,4 +559,15 @@ lsm_iter *lsm_memtable_iter_new(lsm_memtable *m)
 	i->m = m;
 	lsm_memtable_ref(m);
 	return &i->base;
+}
+
+lsm_iter *lsm_memtable_flush_iter_new(lsm_memtable *m,
+				      uint64_t smallest_snapshot)
+{
+	lsm_iter *it = lsm_memtable_iter_new(m);
+	if (it != NULL) {
+		((mt_iter *)it)->skip_shadowed = true;
+		((mt_iter *)it)->smallest = smallest_snapshot;
+	}
+	return it;
 }

@@ -78,5 +78,10 @@ uint64_t lsm_memtable_entries(const lsm_memtable *m);
 /* An iterator over every entry in internal-key order; holds a reference
  * until destroyed. NULL on ENOMEM. */
 lsm_iter *lsm_memtable_iter_new(lsm_memtable *m);
+/* The same for a flush: leaves out every version shadowed by a newer one
+ * of its user key whose sequence number is <= smallest_snapshot (no
+ * snapshot can see it: compaction's rule, docs/engine.md). */
+lsm_iter *lsm_memtable_flush_iter_new(lsm_memtable *m,
+				      uint64_t smallest_snapshot);
 
 #endif

@@ -1,7 +1,8 @@
 /* Tests explicit snapshots (sisyd/lsm/db_snapshot.c) and how compaction
  * honours them (db_compact.c): a snapshot keeps seeing old values through
  * overwrites, deletes, flushes and compactions; once released, compaction
- * drops the shadowed versions and the tombstones. */
+ * drops the shadowed versions and the tombstones; a flush writes only the
+ * versions some snapshot (or the present) can see. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +173,66 @@ static void test_compaction_keeps_what_snapshots_need(void **state)
 	assert_int_equal(sisy_lsm_close(db), SISY_OK);
 }
 
+/* A flush leaves out the versions no snapshot can see (compaction's rule,
+ * applied by the memtable's flush iterator), and keeps the ones a snapshot
+ * still reads. */
+static void test_flush_keeps_only_what_snapshots_need(void **state)
+{
+	(void)state;
+	sisy_lsm_options o;
+	sisy_lsm_options_init(&o);
+	o.dir = dir;
+	o.memtable_bytes = 4 << 20; /* everything below fits: one flush */
+	sisy_lsm *db;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_OK);
+	enum { N = 100, V = 1000 };
+	char *val = malloc(V);
+	const sisy_lsm_snapshot *snap = NULL;
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < N; i++) {
+			char k[32];
+			size_t kl = tu_key(k, sizeof k, (uint64_t)i);
+			memset(val, 'a' + round, V);
+			assert_int_equal(sisy_lsm_put(db, k, kl, val, V, 0),
+					 SISY_OK);
+		}
+		if (round == 2)
+			snap = sisy_lsm_snapshot_new(db);
+	}
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	/* per key: rounds 4 and 3 (newer than the snapshot) and round 2 (what
+	 * the snapshot reads); rounds 1 and 0 are shadowed by round 2 for
+	 * every reader */
+	uint64_t bytes = table_bytes(db);
+	assert_true(bytes >= 3ull * N * V && bytes < 4ull * N * V);
+	sisy_buf b = {0};
+	char k[32];
+	size_t kl = tu_key(k, sizeof k, 42);
+	assert_int_equal(sisy_lsm_get(db, snap, k, kl, &b), SISY_OK);
+	assert_int_equal(b.data[0], 'c');
+	assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+	assert_int_equal(b.data[0], 'e');
+	sisy_lsm_snapshot_release(db, snap);
+
+	/* no snapshot: only the newest version of each key is written */
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < N; i++) {
+			kl = tu_key(k, sizeof k, (uint64_t)i);
+			memset(val, 'f' + round, V);
+			assert_int_equal(sisy_lsm_put(db, k, kl, val, V, 0),
+					 SISY_OK);
+		}
+	}
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	uint64_t added = table_bytes(db) - bytes;
+	assert_true(added >= (uint64_t)N * V && added < 2ull * N * V);
+	assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
+	assert_int_equal(b.data[0], 'j');
+	sisy_buf_free(&b);
+	free(val);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +240,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_compaction_keeps_what_snapshots_need, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_flush_keeps_only_what_snapshots_need, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
