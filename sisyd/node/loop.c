@@ -16,6 +16,7 @@
  * compaction below it, learner promotion, dropping an idle checkpoint.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,26 @@
 #define HOUSEKEEPING_TICKS 10
 #define CKPT_IDLE_TICKS	   600
 
+/* job_new leaves path[] after its first byte and members.m[] unwritten:
+ * a new field after `members` would be missed. */
+_Static_assert(offsetof(node_job, members) + sizeof(node_members) ==
+		   sizeof(node_job),
+	       "node_job: job_new zeroes every field but path and members");
+
+/* A job with every field zero but the big arrays (path, members: ~9 KiB
+ * of the job's ~9.5), which are empty strings / no members. A calloc
+ * zeroed them all: ~9,700 instructions per apply job, paid once per loop
+ * turn with commits (at P=1 about 500 instructions per PUT). */
 static node_job *job_new(node_group *g, node_job_kind kind)
 {
-	node_job *j = calloc(1, sizeof *j);
+	node_job *j = malloc(sizeof *j);
+	if (j != NULL) {
+		memset(j, 0, offsetof(node_job, path));
+		j->path[0] = '\0';
+		memset(&j->err, 0,
+		       offsetof(node_job, members) - offsetof(node_job, err));
+		j->members.n = 0;
+	}
 	if (j == NULL) {
 		node_fail(g->n, sisy_errf(SISY_E_NOMEM, "out of memory"),
 			  "queueing work for the apply thread");
