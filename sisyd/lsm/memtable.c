@@ -470,13 +470,85 @@ uint64_t lsm_memtable_entries(const lsm_memtable *m)
 
 /* --- iterator ------------------------------------------------------------ */
 
+/* Read-ahead for scans from the start (a flush). Nodes lie in the arena in
+ * insertion order, so a scan in key order misses the cache on nearly every
+ * node, and a prefetch of just the next node cannot hide that: walking one
+ * list is a chain of dependent loads. So the scan runs several chains at
+ * once, ahead of it:
+ *   - a scout hops along level 1 (nodes of height >= 2, about one in four),
+ *     each hop prefetching the next level-1 node, and stays at most
+ *     MTI_SEGS hops ahead of the scan;
+ *   - every hop opens a segment (the level-0 nodes between two level-1
+ *     nodes) and a walker prefetches its nodes one by one; the open
+ *     segments' walkers take turns, so their misses overlap.
+ * A segment closes when the scan reaches its end node. Prefetches are only
+ * hints: the scan itself follows the real links, so concurrent inserts
+ * (readers share this iterator) cannot make it wrong, only less helped. */
+#define MTI_SEGS       8 /* open segments: ~32 nodes ahead */
+#define MTI_WALK_STEPS 2 /* walker steps per scan step */
+
+typedef struct mti_seg {
+	mt_node *walk; /* the walker: last node prefetched */
+	mt_node
+	    *end; /* the level-1 node closing the segment (NULL: list end) */
+} mti_seg;
+
 typedef struct mt_iter {
 	lsm_iter base;
 	lsm_memtable *m;
 	mt_node *node;
 	bool skip_shadowed; /* a flush iterator (lsm_memtable_flush_iter_new) */
 	uint64_t smallest;  /* its oldest snapshot */
+	bool ahead;	    /* read-ahead on (after seek_first) */
+	mt_node *scout;	    /* last level-1 node reached; NULL: at the end */
+	mti_seg seg[MTI_SEGS]; /* ring, oldest first */
+	int first, nseg;
+	unsigned turn; /* round robin over the walkers (wraps) */
 } mt_iter;
+
+/* The first lines of a node: header, key and (at small values) value. */
+static inline void mti_prefetch(const mt_node *n)
+{
+	const char *p = (const char *)n;
+	__builtin_prefetch(p);
+	__builtin_prefetch(p + 64);
+	__builtin_prefetch(p + 128);
+}
+
+/* The scan reached (or skipped) node n: the segment it enters is its own
+ * from now on. */
+static inline void mti_close_segs(mt_iter *i, const mt_node *n)
+{
+	while (i->nseg > 0 && i->seg[i->first].end == n) {
+		i->first = (i->first + 1) % MTI_SEGS;
+		i->nseg--;
+	}
+}
+
+static void mti_read_ahead(mt_iter *i)
+{
+	mti_close_segs(i, i->node);
+	if (i->nseg < MTI_SEGS && i->scout != NULL) {
+		/* the scout was prefetched on its previous hop */
+		mt_node *next = mt_next(i->scout, 1);
+		mti_seg *s = &i->seg[(i->first + i->nseg++) % MTI_SEGS];
+		s->walk = i->scout;
+		s->end = next;
+		i->scout = next;
+		if (next != NULL)
+			mti_prefetch(next);
+	}
+	for (int k = 0; k < MTI_WALK_STEPS && i->nseg > 0; k++) {
+		int at = (i->first + (int)(i->turn++ % (unsigned)i->nseg)) %
+			 MTI_SEGS;
+		mti_seg *s = &i->seg[at];
+		if (s->walk == NULL || s->walk == s->end)
+			continue;
+		s->walk = mt_next(s->walk, 0);
+		if (s->walk != NULL && s->walk != s->end)
+			mti_prefetch(s->walk);
+	}
+}
 
 static bool mti_valid(lsm_iter *it)
 {
@@ -487,12 +559,18 @@ static void mti_seek_first(lsm_iter *it)
 {
 	mt_iter *i = (mt_iter *)it;
 	i->node = mt_next(i->m->head, 0);
+	i->ahead = true;
+	i->scout = i->m->head; /* head has every level */
+	i->first = i->nseg = 0;
+	i->turn = 0;
+	mti_read_ahead(i);
 }
 
 static void mti_seek(lsm_iter *it, sisy_slice target)
 {
 	mt_iter *i = (mt_iter *)it;
 	i->node = mt_find_ge(i->m, target.data, target.len, NULL);
+	i->ahead = false; /* point reads and short scans: not worth it */
 }
 
 static void mti_next(lsm_iter *it)
@@ -508,10 +586,15 @@ static void mti_next(lsm_iter *it)
 	    sisy_get_u64(n->key + n->klen - 8) >> 8 <= i->smallest) {
 		while (x != NULL && x->klen == n->klen &&
 		       lsm_user_cmp(x->key, x->klen - 8, n->key, n->klen - 8) ==
-			   0)
+			   0) {
+			if (i->ahead)
+				mti_close_segs(i, x); /* x may end one */
 			x = mt_next(x, 0);
+		}
 	}
 	i->node = x;
+	if (i->ahead)
+		mti_read_ahead(i);
 }
 
 static sisy_slice mti_key(lsm_iter *it)
