@@ -4,7 +4,18 @@
  * Lookup order is newest data first: L0 files by descending number (a
  * higher number was flushed later), then L1, L2, ...: the first table that
  * holds any visible version of the key decides, since every lower place
- * only holds older versions. */
+ * only holds older versions.
+ *
+ * Pinned tables: a lookup in an L0 or L1 file goes through the table cache
+ * once (hash, lock, LRU, release: about a thousand instructions, as much
+ * as the rest of a probe); if the table is mapped, the file's meta keeps
+ * that pin until the meta goes (its file left every version), and later
+ * lookups use the table directly. Only L0 and L1: they hold the newest
+ * data, which every lookup probes first, and few files (at most
+ * l0_stop_trigger, and l1_max_bytes / target_file_bytes), so the tables
+ * kept open beyond max_open stay few. Only mapped tables: one read with
+ * pread, or starved of the map budget, stays with the table cache, which
+ * reopens it mapped when the budget has room. */
 #include "version.h"
 
 #include <assert.h>
@@ -121,12 +132,65 @@ static void get_fn(void *arg, sisy_slice ikey, sisy_slice value)
 	c->rc = sisy_buf_set(c->val, value.data, value.len);
 }
 
-static sisy_err get_in_file(lsm_table_cache *tc, const lsm_file_meta *f,
+struct lsm_file_pin {
+	lsm_table_cache *tc;
+	lsm_table_ref *ref;
+	lsm_table *t;
+};
+
+/* f's table pinned by f, pinning it now if it opens mapped; NULL when it
+ * is not (then the lookup goes through the table cache). */
+static lsm_file_pin *file_pin(lsm_table_cache *tc, lsm_file_meta *f)
+{
+	lsm_file_pin *p = atomic_load_explicit(&f->pin, memory_order_acquire);
+	if (p != NULL)
+		return p;
+	lsm_table *t;
+	lsm_table_ref *ref;
+	if (lsm_table_cache_get(tc, f->number, f->size, &t, &ref) != SISY_OK)
+		return NULL; /* the lookup below reports it */
+	if (!lsm_table_mapped(t) || (p = malloc(sizeof *p)) == NULL) {
+		lsm_table_cache_release(tc, ref);
+		return NULL;
+	}
+	*p = (lsm_file_pin){tc, ref, t};
+	lsm_file_pin *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&f->pin, &none, p,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		lsm_table_cache_release(tc, ref); /* another reader won */
+		free(p);
+		p = none;
+	}
+	return p;
+}
+
+void lsm_file_unpin(lsm_file_meta *f)
+{
+	lsm_file_pin *p = atomic_load_explicit(&f->pin, memory_order_acquire);
+	if (p != NULL) {
+		atomic_store_explicit(&f->pin, NULL, memory_order_relaxed);
+		lsm_table_cache_release(p->tc, p->ref);
+		free(p);
+	}
+}
+
+static sisy_err get_in_file(lsm_table_cache *tc, lsm_file_meta *f, int level,
 			    sisy_slice lookup, int flags, get_ctx *c)
 {
 	bool found = false;
-	sisy_err rc = lsm_table_cache_lookup_flags(
-	    tc, f->number, f->size, lookup, flags, get_fn, c, &found);
+	sisy_err rc;
+	lsm_file_pin *p = NULL;
+	if (level <= 1)
+		p = (flags & LSM_READ_NO_IO)
+			? atomic_load_explicit(&f->pin, memory_order_acquire)
+			: file_pin(tc, f);
+	if (p != NULL)
+		rc =
+		    lsm_table_get_flags(p->t, lookup, flags, get_fn, c, &found);
+	else
+		rc = lsm_table_cache_lookup_flags(
+		    tc, f->number, f->size, lookup, flags, get_fn, c, &found);
 	if (rc == SISY_E_NOTFOUND) /* never "no such key": data is missing */
 		rc = sisy_errf(SISY_E_CORRUPT,
 			       "version.c: table %06llu.sst is listed in the "
@@ -143,21 +207,21 @@ sisy_err lsm_version_get(lsm_version *v, lsm_table_cache *tc, sisy_slice lookup,
 	get_ctx c = {.ukey = lsm_ikey_user(lookup), .val = val};
 	sisy_err rc = SISY_OK;
 	for (int i = v->nfiles[0] - 1; i >= 0 && c.state == LSM_GET_MISS; i--) {
-		const lsm_file_meta *f = v->files[0][i];
+		lsm_file_meta *f = v->files[0][i];
 		if (sisy_slice_cmp(c.ukey, file_lo(f)) < 0 ||
 		    sisy_slice_cmp(c.ukey, file_hi(f)) > 0)
 			continue;
-		if ((rc = get_in_file(tc, f, lookup, flags, &c)) != SISY_OK)
+		if ((rc = get_in_file(tc, f, 0, lookup, flags, &c)) != SISY_OK)
 			goto out;
 	}
 	for (int l = 1; l < LSM_NUM_LEVELS && c.state == LSM_GET_MISS; l++) {
 		int i = find_user(v, l, c.ukey);
 		if (i == v->nfiles[l])
 			continue;
-		const lsm_file_meta *f = v->files[l][i];
+		lsm_file_meta *f = v->files[l][i];
 		if (sisy_slice_cmp(c.ukey, file_lo(f)) < 0)
 			continue;
-		if ((rc = get_in_file(tc, f, lookup, flags, &c)) != SISY_OK)
+		if ((rc = get_in_file(tc, f, l, lookup, flags, &c)) != SISY_OK)
 			goto out;
 	}
 out:

@@ -34,6 +34,9 @@
 #include "table.h"
 #include "wal.h"
 
+/* A table held open by its file meta (version.c). */
+typedef struct lsm_file_pin lsm_file_pin;
+
 /* One SSTable. Shared by the versions that list it (refs, under mu). */
 typedef struct lsm_file_meta {
 	int refs;
@@ -41,11 +44,16 @@ typedef struct lsm_file_meta {
 	uint64_t size;
 	sisy_buf smallest; /* internal keys */
 	sisy_buf largest;
+	/* L0 and L1 files, once a lookup opened them mapped: the table,
+	 * pinned until the meta goes (set once, any thread) */
+	_Atomic(lsm_file_pin *) pin;
 } lsm_file_meta;
 
 lsm_file_meta *lsm_file_meta_new(uint64_t number, uint64_t size,
 				 sisy_slice smallest, sisy_slice largest);
 void lsm_file_meta_unref(lsm_file_meta *f);
+/* Releases f's pinned table, if any (when the meta goes). */
+void lsm_file_unpin(lsm_file_meta *f);
 
 /* --- edits --------------------------------------------------------------- */
 

@@ -60,6 +60,7 @@ void lsm_file_meta_unref(lsm_file_meta *f)
 		return;
 	assert(f->refs > 0);
 	if (--f->refs == 0) {
+		lsm_file_unpin(f);
 		sisy_buf_free(&f->smallest);
 		sisy_buf_free(&f->largest);
 		free(f);

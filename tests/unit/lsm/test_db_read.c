@@ -219,6 +219,45 @@ static void test_never_older(void **state)
 		assert_int_equal(cached(x, n, n % 2 ? "old" : "new"), SISY_OK);
 }
 
+/* L0/L1 tables stay open for lookups while a version lists them (pinned by
+ * their file metas, version.c); once compaction retires them and no
+ * version lists them, they close: no file stays open for good, and every
+ * lookup answers right before and after. */
+static void test_pinned_tables_close_when_retired(void **state)
+{
+	fx *x = *state;
+	int before = atomic_load(&x->w.open_files);
+	db_open(x);
+	fill(x, "a");
+	assert_int_equal(sisy_lsm_flush(x->db), SISY_OK);
+	for (uint64_t n = 0; n < NKEYS; n += 2)
+		put(x, n, "b");
+	assert_int_equal(sisy_lsm_flush(x->db), SISY_OK);
+	for (uint64_t n = 0; n < NKEYS; n++)
+		get_ok(x, n, n % 2 ? "a" : "b"); /* pins both L0 tables */
+	int with_two = atomic_load(&x->w.open_files);
+	/* pinned: served from memory with no table-cache open */
+	io_mark m = mark(x);
+	assert_int_equal(cached(x, 7, "a"), SISY_OK);
+	assert_int_equal(cached(x, 8, "b"), SISY_OK);
+	assert_no_io_since(x, m);
+	assert_int_equal(sisy_lsm_compact_all(x->db), SISY_OK);
+	for (uint64_t n = 0; n < NKEYS; n++)
+		get_ok(x, n, n % 2 ? "a" : "b");
+	/* the two L0 tables went: closed, though they were pinned; the
+	 * table(s) that replaced them are open at most */
+	sisy_lsm_stats st;
+	sisy_lsm_get_stats(x->db, &st);
+	assert_int_equal(st.files_per_level[0], 0);
+	int tables = 0;
+	for (int l = 0; l < 7; l++)
+		tables += st.files_per_level[l];
+	assert_true(atomic_load(&x->w.open_files) <= with_two - 2 + tables);
+	assert_int_equal(sisy_lsm_close(x->db), SISY_OK);
+	x->db = NULL;
+	assert_int_equal(atomic_load(&x->w.open_files), before);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -227,6 +266,7 @@ int main(void)
 	    T(test_pread_path),
 	    T(test_mapped),
 	    T(test_never_older),
+	    T(test_pinned_tables_close_when_retired),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
