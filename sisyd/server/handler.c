@@ -548,6 +548,7 @@ void handler_dispatch(sisy_server *s, srv_conn *c)
 /* Seals the finished replies at the head, in order. */
 void handler_flush_replies(sisy_server *s, srv_conn *c)
 {
+	bool queued = false;
 	while (c->head && c->head->done && !c->dead) {
 		srv_req *r = c->head;
 		c->head = r->next;
@@ -560,8 +561,12 @@ void handler_flush_replies(sisy_server *s, srv_conn *c)
 		else
 			conn_send_frame(s, c, r->out.data, r->out.len, true);
 		handler_req_free(r);
+		queued = true;
 	}
-	if (!c->dead)
+	/* Only with something to write: a dispatch that only started
+	 * requests (every PUT at P=1) flushed, sealed and re-checked the
+	 * events of a connection with nothing to send. */
+	if (!c->dead && (queued || c->closing))
 		srv_conn_want_flush(s, c);
 }
 
