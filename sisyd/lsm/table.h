@@ -123,6 +123,12 @@ sisy_err lsm_table_get_flags(lsm_table *t, sisy_slice lookup, int flags,
  * false, blocks read for it are not added to the block cache (compaction).
  * NULL on ENOMEM. The table must outlive the iterator. */
 lsm_iter *lsm_table_iter_new(lsm_table *t, bool fill_cache);
+/* The same, releasing ref (a pin of t from table cache tc) when destroyed;
+ * NULL on ENOMEM (ref is then still the caller's). For the table cache. */
+typedef struct lsm_table_cache lsm_table_cache;
+typedef struct lsm_table_ref lsm_table_ref;
+lsm_iter *lsm_table_iter_new_pinned(lsm_table *t, bool fill_cache,
+				    lsm_table_cache *tc, lsm_table_ref *ref);
 
 /* Reads and checks every block (tests, tools). */
 sisy_err lsm_table_verify(lsm_table *t);
@@ -134,8 +140,8 @@ sisy_err lsm_table_verify(lsm_table *t);
  * n lives in lsm_file_name(dir, n, LSM_FILE_TABLE). The tables it opens
  * share a map budget of mmap_bytes (UINT64_MAX: no bound; 0: never map).
  * Thread-safe. */
-typedef struct lsm_table_cache lsm_table_cache;
-typedef struct lsm_table_ref lsm_table_ref; /* a pinned open table */
+/* lsm_table_cache and lsm_table_ref (a pinned open table) are declared
+ * with the table iterators above. */
 
 sisy_err lsm_table_cache_new(sisy_fs *fs, const char *dir, int max_open,
 			     lsm_cache *block_cache, uint64_t mmap_bytes,

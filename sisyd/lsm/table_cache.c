@@ -227,67 +227,9 @@ void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t num)
 
 /* --- an iterator that pins its table ------------------------------------- */
 
-typedef struct pinned_iter {
-	lsm_iter base;
-	lsm_iter *inner;
-	lsm_table_cache *tc;
-	lsm_table_ref *ref;
-} pinned_iter;
-
-static bool pinned_valid(lsm_iter *it)
-{
-	return lsm_iter_valid(((pinned_iter *)it)->inner);
-}
-
-static void pinned_seek_first(lsm_iter *it)
-{
-	lsm_iter_seek_first(((pinned_iter *)it)->inner);
-}
-
-static void pinned_seek(lsm_iter *it, sisy_slice target)
-{
-	lsm_iter_seek(((pinned_iter *)it)->inner, target);
-}
-
-static void pinned_next(lsm_iter *it)
-{
-	lsm_iter_next(((pinned_iter *)it)->inner);
-}
-
-static sisy_slice pinned_key(lsm_iter *it)
-{
-	return lsm_iter_key(((pinned_iter *)it)->inner);
-}
-
-static sisy_slice pinned_value(lsm_iter *it)
-{
-	return lsm_iter_value(((pinned_iter *)it)->inner);
-}
-
-static sisy_err pinned_status(lsm_iter *it)
-{
-	return lsm_iter_status(((pinned_iter *)it)->inner);
-}
-
-static void pinned_destroy(lsm_iter *it)
-{
-	pinned_iter *p = (pinned_iter *)it;
-	lsm_iter_destroy(p->inner);
-	lsm_table_cache_release(p->tc, p->ref);
-	free(p);
-}
-
-static const lsm_iter_ops pinned_ops = {
-    .valid = pinned_valid,
-    .seek_first = pinned_seek_first,
-    .seek = pinned_seek,
-    .next = pinned_next,
-    .key = pinned_key,
-    .value = pinned_value,
-    .status = pinned_status,
-    .destroy = pinned_destroy,
-};
-
+/* The table iterator itself releases the pin when destroyed
+ * (lsm_table_iter_new_pinned): a wrapper would add a call to every step of
+ * every table scan (compactions read all their input through these). */
 lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
 			       uint64_t file_size, bool fill_cache)
 {
@@ -296,19 +238,10 @@ lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
 	sisy_err rc = lsm_table_cache_get(tc, num, file_size, &t, &ref);
 	if (rc != SISY_OK)
 		return lsm_iter_empty(rc);
-	pinned_iter *p = malloc(sizeof *p);
-	lsm_iter *inner = lsm_table_iter_new(t, fill_cache);
-	if (p == NULL || inner == NULL) {
-		free(p);
-		lsm_iter_destroy(inner);
+	lsm_iter *it = lsm_table_iter_new_pinned(t, fill_cache, tc, ref);
+	if (it == NULL)
 		lsm_table_cache_release(tc, ref);
-		return NULL;
-	}
-	p->base.ops = &pinned_ops;
-	p->inner = inner;
-	p->tc = tc;
-	p->ref = ref;
-	return &p->base;
+	return it;
 }
 
 /* --- the map plan ----------------------------------------------------------

@@ -722,6 +722,8 @@ typedef struct table_iter {
 	table_block blk;
 	lsm_block_cursor cur;
 	sisy_err status;
+	lsm_table_cache *tc; /* with ref: the pin released on destroy */
+	lsm_table_ref *ref;
 	char msg[256];
 } table_iter;
 
@@ -841,6 +843,8 @@ static void titer_destroy(lsm_iter *base)
 {
 	table_iter *it = (table_iter *)base;
 	titer_unload(it);
+	if (it->ref != NULL)
+		lsm_table_cache_release(it->tc, it->ref); /* t may close now */
 	free(it);
 }
 
@@ -864,6 +868,18 @@ lsm_iter *lsm_table_iter_new(lsm_table *t, bool fill_cache)
 	it->t = t;
 	it->fill_cache = fill_cache;
 	return &it->base;
+}
+
+lsm_iter *lsm_table_iter_new_pinned(lsm_table *t, bool fill_cache,
+				    lsm_table_cache *tc, lsm_table_ref *ref)
+{
+	assert(tc != NULL && ref != NULL);
+	lsm_iter *base = lsm_table_iter_new(t, fill_cache);
+	if (base != NULL) {
+		((table_iter *)base)->tc = tc;
+		((table_iter *)base)->ref = ref;
+	}
+	return base;
 }
 
 /* --- verification -------------------------------------------------------- */
