@@ -464,6 +464,11 @@ sisy_err sisy_node_init_joined(sisy_fs *fs, const char *dir,
 
 static void free_node(sisy_node *n)
 {
+	while (n->job_spare) {
+		node_job *j = n->job_spare;
+		n->job_spare = j->next;
+		node_job_free(j);
+	}
 	node_wq_free(n);
 	node_outbox_free(n);
 	free(n->peers);

@@ -326,6 +326,7 @@ typedef struct node_job {
 	size_t n;
 	uint8_t *mem;
 	size_t bytes;
+	size_t ents_cap, mem_cap; /* kept across reuse (loop.c's spares) */
 	/* INSTALL: staged engine directory name, snapshot index */
 	char dbname[32];
 	uint64_t index;
@@ -509,6 +510,9 @@ struct sisy_node {
 	pthread_mutex_t cmu;
 	node_job *cq_head, *cq_tail;
 	int cfd;
+	/* finished apply jobs kept with their buffers (loop.c) */
+	node_job *job_spare;
+	size_t njob_spare;
 	/* outbox */
 	node_outbox *out;
 	size_t nout, capout;
