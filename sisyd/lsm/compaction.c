@@ -234,6 +234,31 @@ uint64_t lsm_compaction_input_bytes(const lsm_compaction *c)
 	return sum;
 }
 
+/* How many leading bytes every user key in c's inputs shares: those of the
+ * smallest and the largest (any key between two keys starts with their
+ * common prefix). */
+static size_t input_shared_prefix(const lsm_compaction *c)
+{
+	sisy_slice lo = {NULL, 0}, hi = {NULL, 0};
+	bool any = false;
+	for (int w = 0; w < 2; w++)
+		for (int i = 0; i < c->nin[w]; i++) {
+			sisy_slice s = lsm_ikey_user(
+			    sisy_buf_slice(&c->in[w][i]->smallest));
+			sisy_slice l = lsm_ikey_user(
+			    sisy_buf_slice(&c->in[w][i]->largest));
+			if (!any || sisy_slice_cmp(s, lo) < 0)
+				lo = s;
+			if (!any || sisy_slice_cmp(l, hi) > 0)
+				hi = l;
+			any = true;
+		}
+	size_t n = lo.len < hi.len ? lo.len : hi.len, i = 0;
+	while (i < n && lo.data[i] == hi.data[i])
+		i++;
+	return i;
+}
+
 lsm_iter *lsm_compaction_input_iter(const lsm_compaction *c,
 				    lsm_table_cache *tc)
 {
@@ -258,7 +283,7 @@ lsm_iter *lsm_compaction_input_iter(const lsm_compaction *c,
 	ok &= kids[k++] != NULL;
 	lsm_iter *m = NULL;
 	if (ok) {
-		m = lsm_merge_iter_new_ikey(kids, k);
+		m = lsm_merge_iter_new_ikey(kids, k, input_shared_prefix(c));
 	} else {
 		for (int i = 0; i < k; i++)
 			lsm_iter_destroy(kids[i]);

@@ -103,7 +103,7 @@ sisy_lsm_iter *sisy_lsm_iter_new(sisy_lsm *db, const sisy_lsm_snapshot *snap)
 		rc =
 		    lsm_version_add_iters(it->v, db->tc, true, &kids, &n, &cap);
 	if (rc == SISY_OK) {
-		it->merged = lsm_merge_iter_new_ikey(kids, n);
+		it->merged = lsm_merge_iter_new_ikey(kids, n, 0);
 		if (it->merged == NULL)
 			rc = SISY_E_NOMEM;
 		n = 0; /* the merge owns (or destroyed) the children */

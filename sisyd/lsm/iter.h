@@ -75,7 +75,11 @@ lsm_iter *lsm_iter_empty(sisy_err status);
  * destroying the children. (merge_iter.c) */
 lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n);
 /* The same in internal-key order (lsm_ikey_cmp), compared inline: the
- * engine's merges (reads, compactions) compare keys on every step. */
-lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n);
+ * engine's merges (reads, compactions) compare keys on every step. Every
+ * key of every child must share its first `shared` user-key bytes (0 when
+ * nothing is known; a compaction knows the common prefix of its input
+ * range): each child's next eight bytes after them are kept as a number,
+ * and most comparisons end there. */
+lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n, size_t shared);
 
 #endif

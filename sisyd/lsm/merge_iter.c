@@ -33,11 +33,40 @@ typedef struct merge_iter {
 	int n;
 	lsm_iter **kids;
 	sisy_slice *keys; /* keys[k]: kids[k]'s key while it is in the heap */
+	uint64_t *words;  /* ikey order only: key_word(keys[k], shared) */
+	size_t shared;	  /* user-key bytes every key shares */
 	int *heap;	  /* child indexes */
 	int hn;
 	sisy_err status;
 	int err_kid; /* the child whose error stopped the merge, or -1 */
 } merge_iter;
+
+/* The user-key bytes [off, off + 8) of an internal key as a big-endian
+ * number, zero-padded past the user key's end: for keys sharing their first
+ * off bytes, a smaller word means a smaller user key, and only equal words
+ * need the full comparison (a key ending inside the window and one going on
+ * with zero bytes tie here, and are told apart there). */
+static inline uint64_t key_word(sisy_slice ikey, size_t off)
+{
+	size_t ulen = ikey.len - 8;
+	uint64_t x = 0;
+	if (ulen >= off + 8) {
+		memcpy(&x, ikey.data + off, 8);
+	} else if (ulen > off) {
+		uint8_t w[8] = {0};
+		memcpy(w, ikey.data + off, ulen - off);
+		memcpy(&x, w, 8);
+	}
+	return __builtin_bswap64(x); /* little-endian hosts (as memtable.c) */
+}
+
+/* Refreshes the cached key (and word) of child k, which is valid. */
+static inline void merge_load(merge_iter *m, int k)
+{
+	m->keys[k] = lsm_iter_key(m->kids[k]);
+	if (m->cmp == NULL)
+		m->words[k] = key_word(m->keys[k], m->shared);
+}
 
 /* True when child a must come out before child b. The keys are the ones
  * cached when a and b last moved (a child's key stays valid until it
@@ -48,6 +77,11 @@ typedef struct merge_iter {
 static inline __attribute__((always_inline)) bool
 merge_before(const merge_iter *m, int a, int b, bool ikey)
 {
+	if (ikey && m->words[a] != m->words[b]) {
+		assert((m->words[a] < m->words[b]) ==
+		       (lsm_ikey_cmp(m->keys[a], m->keys[b]) < 0));
+		return m->words[a] < m->words[b];
+	}
 	sisy_slice ka = m->keys[a], kb = m->keys[b];
 	int c = ikey ? lsm_ikey_cmp(ka, kb) : m->cmp(ka, kb);
 	return c < 0 || (c == 0 && a < b);
@@ -103,7 +137,7 @@ static void merge_rebuild(merge_iter *m)
 	m->err_kid = -1;
 	for (int k = 0; k < m->n; k++) {
 		if (lsm_iter_valid(m->kids[k])) {
-			m->keys[k] = lsm_iter_key(m->kids[k]);
+			merge_load(m, k);
 			m->heap[m->hn++] = k;
 		} else if (merge_check_error(m, k))
 			return;
@@ -145,7 +179,7 @@ static void merge_next(lsm_iter *it)
 			return;
 		m->heap[0] = m->heap[--m->hn];
 	} else {
-		m->keys[k] = lsm_iter_key(m->kids[k]);
+		merge_load(m, k);
 	}
 	merge_sift_down(m, 0);
 }
@@ -179,6 +213,7 @@ static void merge_destroy(lsm_iter *it)
 		lsm_iter_destroy(m->kids[k]);
 	free(m->kids);
 	free(m->keys);
+	free(m->words);
 	free(m->heap);
 	free(m);
 }
@@ -195,7 +230,8 @@ static const lsm_iter_ops merge_ops = {
 };
 
 /* cmp NULL: internal-key order, compared inline (no call per comparison). */
-static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
+static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n,
+			   size_t shared)
 {
 	assert(n >= 0 && (n == 0 || children != NULL));
 	merge_iter *m = calloc(1, sizeof *m);
@@ -203,15 +239,17 @@ static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 	if (m != NULL) {
 		m->kids = malloc(cnt * sizeof *m->kids);
 		m->keys = malloc(cnt * sizeof *m->keys);
+		m->words = malloc(cnt * sizeof *m->words);
 		m->heap = malloc(cnt * sizeof *m->heap);
 	}
 	if (m == NULL || m->kids == NULL || m->keys == NULL ||
-	    m->heap == NULL) {
+	    m->words == NULL || m->heap == NULL) {
 		for (int k = 0; k < n; k++)
 			lsm_iter_destroy(children[k]);
 		if (m != NULL) {
 			free(m->kids);
 			free(m->keys);
+			free(m->words);
 			free(m->heap);
 			free(m);
 		}
@@ -219,6 +257,7 @@ static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 	}
 	m->base.ops = &merge_ops;
 	m->cmp = cmp;
+	m->shared = shared;
 	m->n = n;
 	for (int k = 0; k < n; k++)
 		m->kids[k] = children[k];
@@ -229,12 +268,12 @@ static lsm_iter *merge_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 lsm_iter *lsm_merge_iter_new(lsm_cmp_fn cmp, lsm_iter **children, int n)
 {
 	assert(cmp != NULL);
-	return merge_new(cmp, children, n);
+	return merge_new(cmp, children, n, 0);
 }
 
-lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n)
+lsm_iter *lsm_merge_iter_new_ikey(lsm_iter **children, int n, size_t shared)
 {
-	return merge_new(NULL, children, n);
+	return merge_new(NULL, children, n, shared);
 }
 
 /* --- the empty iterator ------------------------------------------------- */
