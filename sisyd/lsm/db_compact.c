@@ -18,6 +18,7 @@
  * since retrying cannot fix them and skipping data is never an option. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "compaction.h"
@@ -153,11 +154,17 @@ static sisy_err compact_loop(compact_state *s, lsm_iter *in)
 		sisy_slice user = lsm_ikey_user(k);
 		uint64_t seq = lsm_ikey_seq(k);
 		bool new_user =
-		    !have_cur || !sisy_slice_eq(user, sisy_buf_slice(&cur));
+		    !have_cur || user.len != cur.len ||
+		    lsm_user_cmp(user.data, user.len, cur.data, cur.len) != 0;
 		if (new_user) {
-			if ((rc = sisy_buf_set(&cur, user.data, user.len)) !=
-			    SISY_OK)
+			/* most keys fit the buffer's room: no call */
+			if (user.len > 0 && user.len <= cur.cap) {
+				memcpy(cur.data, user.data, user.len);
+				cur.len = user.len;
+			} else if ((rc = sisy_buf_set(&cur, user.data,
+						      user.len)) != SISY_OK) {
 				break;
+			}
 			have_cur = true;
 			last_seq_for_key = UINT64_MAX;
 			bool stop = lsm_compaction_stop_before(c, k);
