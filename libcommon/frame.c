@@ -107,6 +107,19 @@ sisy_err sisy_frame_feed(sisy_frame_reader *r, const uint8_t *data, size_t n,
 	return SISY_OK;
 }
 
+bool sisy_frame_whole(const sisy_frame_reader *r, const uint8_t *data, size_t n,
+		      sisy_slice *frame, size_t *used)
+{
+	if (r->failed || r->ready || r->hdr_have > 0 || n < SISY_FRAME_HDR)
+		return false;
+	uint32_t len = sisy_get_be32(data);
+	if (len > r->max || n - SISY_FRAME_HDR < len)
+		return false;
+	*frame = sisy_slice_make(data + SISY_FRAME_HDR, len);
+	*used = SISY_FRAME_HDR + (size_t)len;
+	return true;
+}
+
 sisy_err sisy_frame_append(sisy_buf *out, const void *payload, size_t len)
 {
 	if (len > SISY_FRAME_MAX)

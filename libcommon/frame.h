@@ -50,6 +50,14 @@ void sisy_frame_reader_set_max(sisy_frame_reader *r, uint32_t max);
  * SISY_E_NOMEM when the payload cannot grow. */
 sisy_err sisy_frame_feed(sisy_frame_reader *r, const uint8_t *data, size_t n,
 			 size_t *used, bool *done, sisy_slice *frame);
+/* A whole frame at the start of [data, data + n) while r holds nothing of
+ * one (no header byte, not failed) and its length is within r's maximum:
+ * *frame points into data (valid as long as data is), *used counts its
+ * header and payload, r is untouched. False otherwise: feed the bytes.
+ * Saves the copy into r's payload when a read brings whole frames, as it
+ * nearly always does. */
+bool sisy_frame_whole(const sisy_frame_reader *r, const uint8_t *data, size_t n,
+		      sisy_slice *frame, size_t *used);
 /* Forgets the completed frame, ready for the next one. */
 void sisy_frame_reader_next(sisy_frame_reader *r);
 /* True when some bytes of an unfinished frame have been fed. */

@@ -581,6 +581,14 @@ void conn_on_readable(sisy_server *s, srv_conn *c)
 		size_t used = 0;
 		bool done = false;
 		sisy_slice frame;
+		if (sisy_frame_whole(&c->rd, buf + off, (size_t)n - off, &frame,
+				     &used)) {
+			/* In place, from buf: no copy into the reader. */
+			off += used;
+			if (!on_frame(s, c, frame))
+				return;
+			continue;
+		}
 		sisy_err rc = sisy_frame_feed(
 		    &c->rd, buf + off, (size_t)n - off, &used, &done, &frame);
 		off += used;

@@ -166,6 +166,56 @@ static void test_set_max_applies_to_next_frame(void **state)
 	sisy_buf_free(&wire);
 }
 
+/* sisy_frame_whole hands out, in place, exactly the frames the reader
+ * would have assembled, and declines whatever the reader must see: a
+ * frame not all there, one over the maximum, a reader in the middle of a
+ * frame or failed. */
+static void test_whole_frames_in_place(void **state)
+{
+	(void)state;
+	sisy_frame_reader r;
+	sisy_buf b = {0};
+	const char *msgs[] = {"", "a", "hello world"};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(
+		    sisy_frame_append(&b, msgs[i], strlen(msgs[i])), SISY_OK);
+	sisy_frame_reader_init(&r, 64);
+	size_t off = 0;
+	for (size_t i = 0; i < 3; i++) {
+		sisy_slice f;
+		size_t used;
+		/* One byte short of the frame: not whole. */
+		assert_false(sisy_frame_whole(
+		    &r, b.data + off, SISY_FRAME_HDR + strlen(msgs[i]) - 1, &f,
+		    &used));
+		assert_true(
+		    sisy_frame_whole(&r, b.data + off, b.len - off, &f, &used));
+		assert_int_equal(used, SISY_FRAME_HDR + strlen(msgs[i]));
+		assert_int_equal(f.len, strlen(msgs[i]));
+		assert_ptr_equal(f.data, b.data + off + SISY_FRAME_HDR);
+		assert_memory_equal(f.data, msgs[i], f.len);
+		off += used;
+	}
+	assert_int_equal(off, b.len);
+	assert_false(sisy_frame_whole(&r, b.data, 0, NULL, NULL));
+	/* Over the maximum: the reader has to refuse it. */
+	sisy_frame_reader_set_max(&r, 5);
+	off = SISY_FRAME_HDR + 0 + SISY_FRAME_HDR + 1;
+	sisy_slice f;
+	size_t used;
+	assert_false(
+	    sisy_frame_whole(&r, b.data + off, b.len - off, &f, &used));
+	/* A reader holding part of a header: the bytes continue its frame. */
+	sisy_frame_reader_set_max(&r, 64);
+	bool done;
+	assert_int_equal(sisy_frame_feed(&r, b.data, 2, &used, &done, &f),
+			 SISY_OK);
+	assert_false(done);
+	assert_false(sisy_frame_whole(&r, b.data + 2, b.len - 2, &f, &used));
+	sisy_frame_reader_free(&r);
+	sisy_buf_free(&b);
+}
+
 static void test_append_refuses_oversize(void **state)
 {
 	(void)state;
@@ -185,6 +235,7 @@ int main(void)
 	    cmocka_unit_test(test_grows_with_data_not_announcement),
 	    cmocka_unit_test(test_set_max_applies_to_next_frame),
 	    cmocka_unit_test(test_append_refuses_oversize),
+	    cmocka_unit_test(test_whole_frames_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
