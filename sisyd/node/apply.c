@@ -46,8 +46,13 @@ void node_apply_push(sisy_node *n, node_job *j)
 	else
 		n->aq_head = j;
 	n->aq_tail = j;
-	pthread_cond_signal(&n->acv);
+	/* Only a sleeping thread needs the signal, and only after the lock is
+	 * free: signalled under it, it would wake to block on the lock. */
+	bool wake = n->asleep;
+	n->asleep = false;
 	pthread_mutex_unlock(&n->amu);
+	if (wake)
+		pthread_cond_signal(&n->acv);
 }
 
 node_job *node_apply_take(sisy_node *n)
@@ -179,8 +184,11 @@ static void *apply_main(void *arg)
 	pthread_setname_np(pthread_self(), "sisy-apply");
 	for (;;) {
 		pthread_mutex_lock(&n->amu);
-		while (n->aq_head == NULL && !n->astop)
+		while (n->aq_head == NULL && !n->astop) {
+			n->asleep = true;
 			pthread_cond_wait(&n->acv, &n->amu);
+		}
+		n->asleep = false;
 		node_job *j = n->aq_head;
 		if (j != NULL) {
 			n->aq_head = j->next;

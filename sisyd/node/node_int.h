@@ -507,6 +507,7 @@ struct sisy_node {
 	pthread_cond_t acv;
 	node_job *aq_head, *aq_tail;
 	bool astop;
+	bool asleep; /* the apply thread waits on acv (amu) */
 	pthread_mutex_t cmu;
 	node_job *cq_head, *cq_tail;
 	int cfd;
