@@ -233,8 +233,8 @@ void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t num)
 lsm_iter *lsm_table_cache_iter(lsm_table_cache *tc, uint64_t num,
 			       uint64_t file_size, bool fill_cache)
 {
-	lsm_table *t;
-	lsm_table_ref *ref;
+	lsm_table *t = NULL; /* set on success; gcc -O2 cannot tell */
+	lsm_table_ref *ref = NULL;
 	sisy_err rc = lsm_table_cache_get(tc, num, file_size, &t, &ref);
 	if (rc != SISY_OK)
 		return lsm_iter_empty(rc);

@@ -145,8 +145,8 @@ static lsm_file_pin *file_pin(lsm_table_cache *tc, lsm_file_meta *f)
 	lsm_file_pin *p = atomic_load_explicit(&f->pin, memory_order_acquire);
 	if (p != NULL)
 		return p;
-	lsm_table *t;
-	lsm_table_ref *ref;
+	lsm_table *t = NULL; /* set on success; gcc -O2 cannot always tell */
+	lsm_table_ref *ref = NULL;
 	if (lsm_table_cache_get(tc, f->number, f->size, &t, &ref) != SISY_OK)
 		return NULL; /* the lookup below reports it */
 	if (!lsm_table_mapped(t) || (p = malloc(sizeof *p)) == NULL) {
