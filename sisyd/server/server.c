@@ -678,6 +678,19 @@ static void iterate(sisy_server *s, int timeout_ms, uint64_t *last_sweep)
 	int n = epoll_wait(s->epfd, evs, MAX_EVENTS, timeout_ms);
 	s->turn_ms = sisy_now_ms();
 	s->handshake_budget = HANDSHAKES_PER_ITER;
+	/* The node's news first: entries made durable go to the apply
+	 * thread and applied ones answer their clients before this turn's
+	 * new requests are read and decoded, so the apply thread and the
+	 * clients work while the loop does (a write's round trip crosses
+	 * the loop three times; docs/server.md). */
+	for (int i = 0; i < n; i++) {
+		void *p = evs[i].data.ptr;
+		if (p == &log_tag || p == &apply_tag) {
+			process_node(s);
+			flush_dirty(s);
+			break;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		void *p = evs[i].data.ptr;
 		if (p == &listen_tag) {
