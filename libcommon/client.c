@@ -319,10 +319,7 @@ static sisy_err seal_frame(sisy_client *c, const void *msg, size_t len)
 						"bytes exceeds the frame limit",
 						plen));
 	}
-	c->out.data[start] = (uint8_t)(plen >> 24);
-	c->out.data[start + 1] = (uint8_t)(plen >> 16);
-	c->out.data[start + 2] = (uint8_t)(plen >> 8);
-	c->out.data[start + 3] = (uint8_t)plen;
+	sisy_put_be32(c->out.data + start, (uint32_t)plen);
 	return SISY_OK;
 }
 
@@ -711,10 +708,8 @@ void sisy_client_close(sisy_client *c)
 			if (sisy_session_seal_final(&c->sess, &c->out) ==
 			    SISY_OK) {
 				size_t pl = c->out.len - start - SISY_FRAME_HDR;
-				c->out.data[start] = 0;
-				c->out.data[start + 1] = (uint8_t)(pl >> 16);
-				c->out.data[start + 2] = (uint8_t)(pl >> 8);
-				c->out.data[start + 3] = (uint8_t)pl;
+				sisy_put_be32(c->out.data + start,
+					      (uint32_t)pl);
 				ssize_t w =
 				    write(c->fd, c->out.data + c->out_off,
 					  c->out.len - c->out_off);

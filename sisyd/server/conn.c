@@ -60,10 +60,7 @@ static void frame_out(sisy_server *s, srv_conn *c, const void *msg, size_t len,
 		return;
 	}
 	size_t plen = c->out.len - start - SISY_FRAME_HDR;
-	c->out.data[start] = (uint8_t)(plen >> 24);
-	c->out.data[start + 1] = (uint8_t)(plen >> 16);
-	c->out.data[start + 2] = (uint8_t)(plen >> 8);
-	c->out.data[start + 3] = (uint8_t)plen;
+	sisy_put_be32(c->out.data + start, (uint32_t)plen);
 }
 
 void conn_seal_batch(sisy_server *s, srv_conn *c)
