@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "limits.h"
 #include "shell.h"
@@ -242,15 +243,34 @@ static sisy_err do_scan(cli_shell *sh, const cli_cmd *cmd)
 	return cli_out_end(&sh->out);
 }
 
-static sisy_err do_info(cli_shell *sh)
+/* INFO's rows, or only those of one section ("engine" keeps engine.*). */
+typedef struct info_print {
+	kv_print p;
+	sisy_slice section; /* empty: every row */
+} info_print;
+
+static sisy_err print_info_row(void *ctx, const cli_kv *kv)
+{
+	info_print *ip = ctx;
+	size_t n = ip->section.len;
+	if (n > 0 && (kv->key.len <= n || kv->key.data[n] != '.' ||
+		      strncasecmp((const char *)kv->key.data,
+				  (const char *)ip->section.data, n) != 0))
+		return SISY_OK;
+	return print_kv(&ip->p, kv);
+}
+
+static sisy_err do_info(cli_shell *sh, const cli_cmd *cmd)
 {
 	static const cli_col cols[] = {{"name", CLI_COL_TEXT},
 				       {"value", CLI_COL_TEXT}};
 	sisy_err rc = cli_out_begin(&sh->out, cols, 2);
 	if (rc != SISY_OK)
 		return rc;
-	kv_print p = {.sh = sh};
-	rc = sh->be->ops->info(sh->be, print_kv, &p);
+	info_print p = {.p = {.sh = sh}};
+	if (cmd->key.present)
+		p.section = cmd->key.data;
+	rc = sh->be->ops->info(sh->be, print_info_row, &p);
 	if (rc != SISY_OK) {
 		cli_out_abort(&sh->out);
 		return rc;
@@ -632,7 +652,7 @@ sisy_err shell_exec(cli_shell *sh, const cli_cmd *cmd)
 			rc = tag(sh, "PONG");
 		break;
 	case CLI_CMD_INFO:
-		rc = do_info(sh);
+		rc = do_info(sh, cmd);
 		break;
 	case CLI_CMD_WHOAMI:
 		rc = do_whoami(sh);

@@ -35,7 +35,7 @@ static const struct {
     [CLI_CMD_COMMIT] = {"COMMIT", "COMMIT"},
     [CLI_CMD_ROLLBACK] = {"ROLLBACK", "ROLLBACK"},
     [CLI_CMD_PING] = {"PING", "PING"},
-    [CLI_CMD_INFO] = {"INFO", "INFO"},
+    [CLI_CMD_INFO] = {"INFO", "INFO [section]"},
     [CLI_CMD_WHOAMI] = {"WHOAMI", "WHOAMI"},
     [CLI_CMD_USER_ADD] = {"USER ADD",
 			  "USER ADD name ROLE readonly|readwrite|admin "
@@ -369,8 +369,21 @@ static const struct {
 } bare_cmds[] = {
     {"BEGIN", CLI_CMD_BEGIN},	    {"COMMIT", CLI_CMD_COMMIT},
     {"ROLLBACK", CLI_CMD_ROLLBACK}, {"PING", CLI_CMD_PING},
-    {"INFO", CLI_CMD_INFO},	    {"WHOAMI", CLI_CMD_WHOAMI},
+    {"WHOAMI", CLI_CMD_WHOAMI},
 };
+
+/* INFO [section]: the rows of one section (server, clients, store, raft,
+ * engine: the part of a row's name before the first dot), as redis-cli's
+ * INFO section. */
+static sisy_err parse_info(cursor *c, cli_cmd *cmd)
+{
+	if (!more(c))
+		return SISY_OK;
+	sisy_err rc = take_arg(c, "a section name", &cmd->key);
+	if (rc == SISY_OK && cmd->key.file)
+		return usage_err(c, "a section is a name, not a file");
+	return rc != SISY_OK ? rc : done(c);
+}
 
 sisy_err cli_parse(const cli_lexed *lx, const cli_stmt *st,
 		   const cli_parse_opts *opts, cli_cmd *cmd)
@@ -393,6 +406,7 @@ sisy_err cli_parse(const cli_lexed *lx, const cli_stmt *st,
 	    {"SCAN", CLI_CMD_SCAN, parse_scan},
 	    {"USER", CLI_CMD_USER_LIST, parse_user},
 	    {"CLUSTER", CLI_CMD_CLUSTER_INFO, parse_cluster},
+	    {"INFO", CLI_CMD_INFO, parse_info},
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (!tok_is_kw(&c, st->first, cmds[i].word))

@@ -116,6 +116,10 @@ is $'PONG\n' -c "PING"
 is $'{"status":"PONG"}\n' --json -c "PING"
 is $'admin|admin|1|leader\n' -At -c "WHOAMI"
 "$C" -X -At -c "INFO" | grep -q '^server.version|' || fail "INFO has no server.version row"
+# INFO engine: the engine's rows and nothing else
+eng=$("$C" -X -At -c "INFO engine") || fail "INFO engine failed"
+echo "$eng" | grep -q '^engine.write_stall_ms|[0-9]*$' || fail "INFO engine has no write_stall_ms row"
+echo "$eng" | grep -vq '^engine\.' && fail "INFO engine printed another section's row"
 is $'USER ADD\nadmin|admin\nu1|readwrite\n' -At -c "USER ADD u1 ROLE readwrite PASSWORD p" -c "USER LIST"
 is $'USER ROLE\nUSER PASSWORD\nUSER DEL\n' -c "USER ROLE u1 admin; USER PASSWORD u1 q; USER DEL u1"
 

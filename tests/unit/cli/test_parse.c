@@ -167,6 +167,12 @@ static void test_bare_commands(void **state)
 	}
 	err_has("PING x", "PING: unexpected \"x\"");
 	err_has("BEGIN now", "unexpected");
+	/* INFO takes one optional section name */
+	assert_int_equal(parse("INFO engine"), SISY_OK);
+	assert_int_equal(cmd.kind, CLI_CMD_INFO);
+	arg_is(&cmd.key, "engine", false);
+	err_has("INFO engine raft", "INFO: unexpected \"raft\"");
+	err_has("INFO @f", "not a file");
 }
 
 static void test_users(void **state)

@@ -424,6 +424,12 @@ static void test_ping_info_whoami_users(void **state)
 	cmd("INFO");
 	out_is("server.version|fake-1\nengine.keys|0\n");
 	clear();
+	cmd("INFO engine");
+	out_is("engine.keys|0\n");
+	clear();
+	cmd("INFO ENGINE; INFO eng; INFO server");
+	out_is("engine.keys|0\nserver.version|fake-1\n");
+	clear();
 	cmd("USER ADD bob ROLE readwrite PASSWORD 'p w'");
 	out_is("USER ADD\n");
 	assert_string_equal(t->fake.users[0].password, "p w");
