@@ -52,30 +52,16 @@ struct lsm_memtable {
 	uint64_t bloom_blocks;
 };
 
-/* Internal-key order on raw pointers (the hot path of every insert/get).
- * User keys are compared eight bytes at a time as big-endian words: for
- * short keys this beats a call to memcmp, and the order is the same. */
+/* Internal-key order on raw pointers (the hot path of every insert/get):
+ * lsm_ikey_cmp without building slices. */
 static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 			 size_t blen)
 {
-	size_t ua = alen - 8, ub = blen - 8;
-	size_t n = ua < ub ? ua : ub, i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, y;
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y) {
-			x = __builtin_bswap64(x);
-			y = __builtin_bswap64(y);
-			return x < y ? -1 : 1;
-		}
-	}
-	for (; i < n; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	if (ua != ub)
-		return ua < ub ? -1 : 1;
-	uint64_t ta = sisy_get_u64(a + ua), tb = sisy_get_u64(b + ub);
+	int c = lsm_user_cmp(a, alen - 8, b, blen - 8);
+	if (c != 0)
+		return c;
+	uint64_t ta = sisy_get_u64(a + alen - 8),
+		 tb = sisy_get_u64(b + blen - 8);
 	return ta > tb ? -1 : ta < tb;
 }
 
