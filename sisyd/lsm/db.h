@@ -225,7 +225,7 @@ static inline void db_bg_wake(sisy_lsm *db)
 /* --- db_write.c ---------------------------------------------------------- */
 
 /* Queues a write of b (NULL: only switch the memtable, for a flush). */
-sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync);
+sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync, bool nowait);
 
 /* --- db_open.c ----------------------------------------------------------- */
 

@@ -30,7 +30,7 @@ static sisy_err wait_flushed(sisy_lsm *db, uint64_t target)
 
 sisy_err sisy_lsm_flush(sisy_lsm *db)
 {
-	sisy_err rc = db_write(db, NULL, false);
+	sisy_err rc = db_write(db, NULL, false, false);
 	if (rc != SISY_OK)
 		return rc;
 	pthread_mutex_lock(&db->mu);

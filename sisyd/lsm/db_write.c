@@ -24,6 +24,8 @@
  * l0_stop_trigger files, wait for the background thread (never fail) --
  * unless it is stuck on a full disk, then fail with SISY_E_NOSPC; else turn
  * mem into imm. Time spent sleeping or waiting is counted as stall time.
+ * A SISY_LSM_NOWAIT write that would sleep or wait, here or behind another
+ * writer, returns SISY_E_BUSY at once instead (an event loop's write).
  *
  * ERRORS. A WAL append that failed cleanly (ENOSPC, the file cut back)
  * fails the group and nothing else. Any other WAL error, or a failed sync,
@@ -276,11 +278,39 @@ static sisy_err publish(sisy_lsm *db, sisy_lsm_batch *g, bool synced)
 	return rc;
 }
 
-sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync)
+/* make_room's conditions for waiting, for writes of `bytes` (mu held). */
+static bool would_wait(sisy_lsm *db, size_t bytes)
+{
+	int l0 = db->vs->current->nfiles[0];
+	if (l0 >= db->o.l0_slowdown_trigger)
+		return true;
+	if (lsm_memtable_usage(db->mem) + bytes < db->o.memtable_bytes)
+		return false;
+	/* one switch at most, into an empty memtable that holds them all */
+	return db->imm != NULL || l0 >= db->o.l0_stop_trigger ||
+	       bytes >= db->o.memtable_bytes;
+}
+
+bool sisy_lsm_write_would_wait(sisy_lsm *db, size_t bytes)
+{
+	pthread_mutex_lock(&db->mu);
+	bool w = db->wq_head != NULL || would_wait(db, bytes);
+	pthread_mutex_unlock(&db->mu);
+	return w;
+}
+
+sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync, bool nowait)
 {
 	db_writer w = {.batch = b, .sync = sync};
-	pthread_cond_init(&w.cv, NULL);
 	pthread_mutex_lock(&db->mu);
+	/* Alone at the front and no room to make: make_room cannot wait. */
+	if (nowait && (db->wq_head != NULL || would_wait(db, 0))) {
+		pthread_mutex_unlock(&db->mu);
+		return sisy_errf(SISY_E_BUSY,
+				 "lsm: a write now would wait for the "
+				 "background thread");
+	}
+	pthread_cond_init(&w.cv, NULL);
 	if (db->wq_tail != NULL)
 		db->wq_tail->next = &w;
 	else
@@ -352,7 +382,8 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync)
 
 static sisy_err sync_flag(const sisy_lsm *db, int flags, bool *sync)
 {
-	if ((flags & ~(SISY_LSM_SYNC | SISY_LSM_NOSYNC)) != 0 ||
+	if ((flags & ~(SISY_LSM_SYNC | SISY_LSM_NOSYNC | SISY_LSM_NOWAIT)) !=
+		0 ||
 	    (flags & SISY_LSM_SYNC && flags & SISY_LSM_NOSYNC))
 		return sisy_errf(SISY_E_INVAL,
 				 "lsm: bad write flags 0x%x (SISY_LSM_SYNC or "
@@ -379,7 +410,7 @@ sisy_err sisy_lsm_put(sisy_lsm *db, const void *key, size_t klen,
 	lsm_batch_init(&b, buf, sizeof buf);
 	rc = sisy_lsm_batch_put(&b, key, klen, val, vlen);
 	if (rc == SISY_OK)
-		rc = db_write(db, &b, sync);
+		rc = db_write(db, &b, sync, (flags & SISY_LSM_NOWAIT) != 0);
 	lsm_batch_release(&b);
 	if (rc == SISY_OK)
 		LSM_COUNT(&db->counters, puts, 1);
@@ -397,7 +428,7 @@ sisy_err sisy_lsm_delete(sisy_lsm *db, const void *key, size_t klen, int flags)
 	lsm_batch_init(&b, buf, sizeof buf);
 	rc = sisy_lsm_batch_delete(&b, key, klen);
 	if (rc == SISY_OK)
-		rc = db_write(db, &b, sync);
+		rc = db_write(db, &b, sync, (flags & SISY_LSM_NOWAIT) != 0);
 	lsm_batch_release(&b);
 	if (rc == SISY_OK)
 		LSM_COUNT(&db->counters, deletes, 1);
@@ -412,7 +443,7 @@ sisy_err sisy_lsm_write(sisy_lsm *db, sisy_lsm_batch *b, int flags)
 		return rc;
 	if (b == NULL)
 		return sisy_errf(SISY_E_INVAL, "lsm: sisy_lsm_write of NULL");
-	rc = db_write(db, b, sync);
+	rc = db_write(db, b, sync, (flags & SISY_LSM_NOWAIT) != 0);
 	if (rc == SISY_OK)
 		LSM_COUNT(&db->counters, batches, 1);
 	return rc;

@@ -120,6 +120,9 @@ sisy_err sisy_lsm_close(sisy_lsm *db);
 enum {
 	SISY_LSM_SYNC = 1 << 0,	  /* fdatasync the WAL before returning */
 	SISY_LSM_NOSYNC = 1 << 1, /* overrides opts.sync = true */
+	/* SISY_E_BUSY, nothing written, instead of sleeping or waiting for
+	 * the background thread or another writer (an event loop's write) */
+	SISY_LSM_NOWAIT = 1 << 2,
 };
 
 sisy_err sisy_lsm_put(sisy_lsm *db, const void *key, size_t klen,
@@ -145,6 +148,13 @@ size_t sisy_lsm_batch_bytes(const sisy_lsm_batch *b);
  * Writers slow down, then wait (never fail) while flushing or compaction is
  * behind. */
 sisy_err sisy_lsm_write(sisy_lsm *db, sisy_lsm_batch *b, int flags);
+
+/* True when writes of about `bytes` in all, in one or more batches, made
+ * now by the only writer could have to sleep or wait (L0 at its slowdown
+ * trigger; or a memtable to switch while the last one is still being
+ * flushed or L0 is at its stop trigger). False promises that they need
+ * not: nothing but writes makes that worse. */
+bool sisy_lsm_write_would_wait(sisy_lsm *db, size_t bytes);
 
 /* --- metadata ------------------------------------------------------------ */
 

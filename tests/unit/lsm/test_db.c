@@ -625,6 +625,13 @@ static void test_writers_slow_down_then_wait(void **state)
 	o.l0_slowdown_trigger = 2;
 	o.l0_stop_trigger = 3;
 	sisy_lsm *db = open_db(&o);
+	/* Nothing behind: a NOWAIT write goes in, the memtable can take a
+	 * whole memtable's worth after one switch, not more. */
+	assert_false(sisy_lsm_write_would_wait(db, 0));
+	assert_false(sisy_lsm_write_would_wait(db, (64 << 10) - 1));
+	assert_true(sisy_lsm_write_would_wait(db, 64 << 10));
+	assert_int_equal(sisy_lsm_put(db, "n", 1, "0", 1, SISY_LSM_NOWAIT),
+			 SISY_OK);
 	/* Compactions read their input tables; flushes never read. Holding
 	 * table reads holds the first compaction and nothing else. */
 	gate_arm(&g, GATE_READ, ".sst");
@@ -635,6 +642,14 @@ static void test_writers_slow_down_then_wait(void **state)
 	sisy_lsm_get_stats(db, &st);
 	assert_int_equal(st.files_per_level[0], 2);
 	assert_true(gate_wait_parked(&g, 1)); /* the L0 compaction */
+	assert_int_equal(st.stalls, 0);
+
+	/* NOWAIT at the slowdown trigger: BUSY at once, nothing written,
+	 * no stall counted */
+	assert_true(sisy_lsm_write_would_wait(db, 0));
+	assert_int_equal(sisy_lsm_put(db, "n", 1, "1", 1, SISY_LSM_NOWAIT),
+			 SISY_E_BUSY);
+	sisy_lsm_get_stats(db, &st);
 	assert_int_equal(st.stalls, 0);
 
 	/* L0 at the slowdown trigger: each write sleeps 1 ms once */
@@ -650,6 +665,9 @@ static void test_writers_slow_down_then_wait(void **state)
 	pthread_create(&th, NULL, putter_main, &p);
 	assert_true(wait_state(db, -1, 1));
 	assert_int_equal(p.rc, SISY_OK);
+	/* ... and behind a waiting writer */
+	assert_int_equal(sisy_lsm_put(db, "n", 1, "2", 1, SISY_LSM_NOWAIT),
+			 SISY_E_BUSY);
 	uint64_t stalled_before = st.stall_micros;
 	gate_open(&g);
 	pthread_join(th, NULL);
@@ -665,6 +683,10 @@ static void test_writers_slow_down_then_wait(void **state)
 	kl = tu_key(k, sizeof k, 3);
 	assert_int_equal(sisy_lsm_get(db, NULL, k, kl, &b), SISY_OK);
 	assert_memory_equal(b.data, "r3", 2);
+	/* the refused NOWAIT writes left nothing */
+	assert_int_equal(sisy_lsm_get(db, NULL, "n", 1, &b), SISY_OK);
+	assert_int_equal(b.len, 1);
+	assert_memory_equal(b.data, "0", 1);
 	sisy_buf_free(&b);
 	assert_int_equal(sisy_lsm_close(db), SISY_OK);
 	gate_destroy(&g);
