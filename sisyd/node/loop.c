@@ -288,6 +288,10 @@ static bool handle(sisy_node *n, node_job *j)
 	switch (j->kind) {
 	case JOB_APPLY:
 		g->queued_bytes -= j->bytes;
+		if (j->on_loop)
+			g->jobs_on_loop++;
+		else
+			g->jobs_on_thread++;
 		if (j->err != SISY_OK) {
 			job_failed(n, j, "applying committed entries");
 			return true;
@@ -335,20 +339,42 @@ void node_loop_completions(sisy_node *n)
 	}
 }
 
+/* Durability reports, then every group's readies, then the answers of
+ * what was applied on the loop meanwhile (apply.c), then the turn's log
+ * writes are handed over. */
+static void node_round(sisy_node *n, bool first)
+{
+	node_wq_drain(n);
+	for (size_t i = 0; i < n->ngroups && !n->failed; i++) {
+		node_group *g = n->groups[i];
+		if (first)
+			node_reads_issue(g);
+		while (!g->installing && !n->failed &&
+		       sisy_raft_has_ready(g->raft))
+			node_loop_ready(g);
+	}
+	if (n->done_on_loop) {
+		n->done_on_loop = false;
+		node_loop_completions(n);
+	}
+	node_wq_flush(n);
+}
+
 sisy_err sisy_node_process(sisy_node *n)
 {
 	if (n->failed)
 		goto failed;
 	node_loop_completions(n);
-	node_wq_drain(n);
-	for (size_t i = 0; i < n->ngroups && !n->failed; i++) {
-		node_group *g = n->groups[i];
-		node_reads_issue(g);
-		while (!g->installing && !n->failed &&
-		       sisy_raft_has_ready(g->raft))
-			node_loop_ready(g);
+	node_round(n, true);
+	if (n->o.unsafe_no_fsync && !n->failed) {
+		/* The log is written here (sisy_raftlog_write_now): this
+		 * turn's writes commit, apply and answer in this turn; what
+		 * that queues (a new commit index) is written at the end,
+		 * reported next turn. */
+		sisy_raftlog_write_now(n->log);
+		node_round(n, false);
+		sisy_raftlog_write_now(n->log);
 	}
-	node_wq_flush(n);
 	node_outbox_flush(n);
 failed:
 	if (n->failed) {

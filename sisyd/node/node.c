@@ -679,6 +679,8 @@ sisy_err sisy_node_status_get(sisy_node *n, uint64_t group,
 	st->last_index = rs.last_index;
 	st->snapshot_index = rs.compaction.index;
 	st->apply_queue_bytes = g->queued_bytes;
+	st->apply_jobs_on_loop = g->jobs_on_loop;
+	st->apply_jobs_on_thread = g->jobs_on_thread;
 	st->snapshots_sent = g->snapshots_sent;
 	st->snapshots_installed = g->snapshots_installed;
 	const sisy_raft_membership *m = &rs.membership;

@@ -331,6 +331,8 @@ typedef struct sisy_node_status {
 	uint64_t first_index, last_index; /* log in memory */
 	uint64_t snapshot_index;	  /* compaction point */
 	size_t apply_queue_bytes;
+	/* apply jobs done on the event loop / handed to the apply thread */
+	uint64_t apply_jobs_on_loop, apply_jobs_on_thread;
 	uint64_t snapshots_sent, snapshots_installed;
 	size_t n_members;
 	sisy_node_member members[16]; /* SISY_RAFT_MAX_NODES */

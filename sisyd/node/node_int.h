@@ -273,15 +273,20 @@ sisy_err node_sm_load(node_sm *sm);
 /* Applies entries in order (skipping those at or below sm->applied).
  * Results of NORMAL and CONFIG entries go to out[] (*nout of them, room
  * for n). Users deleted or changed go to *events (NUL-separated names).
- * An engine error leaves sm as it was (state reloaded) and is returned. */
+ * An engine error leaves sm as it was (state reloaded) and is returned;
+ * entries applied by earlier engine batches stay applied, with their
+ * results in out[]. wflags go to every sisy_lsm_write: SISY_LSM_NOWAIT on
+ * the event loop, where BUSY means "finish on the apply thread". */
 sisy_err node_sm_apply(node_sm *sm, const sisy_raft_entry *ents, size_t n,
-		       node_applied *out, size_t *nout, sisy_buf *events);
+		       node_applied *out, size_t *nout, sisy_buf *events,
+		       int wflags);
 /* Engine metadata: | "sisynd1" | applied u64 | applied term u64 |. */
 sisy_err node_sm_meta(sisy_lsm *db, int which, uint64_t *applied,
 		      uint64_t *term);
 sisy_err node_sm_durable_applied(node_sm *sm, uint64_t *applied);
 /* Helpers for sm_meta.c. */
-sisy_err node_sm_batch_write(node_sm *sm, uint64_t index, uint64_t term);
+sisy_err node_sm_batch_write(node_sm *sm, uint64_t index, uint64_t term,
+			     int wflags);
 sisy_err node_sm_apply_meta(node_sm *sm, const sisy_raft_entry *e,
 			    const node_cmd_view *v, sisy_node_result *res,
 			    sisy_buf *events);
@@ -340,6 +345,7 @@ typedef struct node_job {
 	uint64_t applied, applied_term;
 	sisy_buf events; /* users to end sessions of */
 	bool members_changed;
+	bool on_loop;	  /* APPLY: applied on the loop (apply.c) */
 	node_file *files; /* CHECKPOINT */
 	size_t nfiles;
 	node_members members; /* INSTALL, or APPLY if members_changed */
@@ -445,6 +451,7 @@ struct node_group {
 	uint64_t last_flush_tick; /* or when durable last moved */
 	uint64_t last_durable;
 	uint64_t snapshots_sent, snapshots_installed;
+	uint64_t jobs_on_loop, jobs_on_thread; /* apply jobs done where */
 };
 
 /* ---- the node ----------------------------------------------------------- */
@@ -507,7 +514,8 @@ struct sisy_node {
 	pthread_cond_t acv;
 	node_job *aq_head, *aq_tail;
 	bool astop;
-	bool asleep; /* the apply thread waits on acv (amu) */
+	bool asleep;	   /* the apply thread waits on acv (amu) */
+	bool done_on_loop; /* a job was applied on the loop this turn */
 	pthread_mutex_t cmu;
 	node_job *cq_head, *cq_tail;
 	int cfd;

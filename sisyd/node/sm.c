@@ -98,7 +98,8 @@ sisy_err node_sm_durable_applied(node_sm *sm, uint64_t *applied)
 	return rc;
 }
 
-sisy_err node_sm_batch_write(node_sm *sm, uint64_t index, uint64_t term)
+sisy_err node_sm_batch_write(node_sm *sm, uint64_t index, uint64_t term,
+			     int wflags)
 {
 	uint8_t meta[META_LEN];
 	memcpy(meta, META_TAG, 7);
@@ -106,7 +107,7 @@ sisy_err node_sm_batch_write(node_sm *sm, uint64_t index, uint64_t term)
 	sisy_put_u64(meta + 15, term);
 	sisy_err rc = sisy_lsm_batch_set_meta(sm->batch, meta, sizeof meta);
 	if (rc == SISY_OK)
-		rc = sisy_lsm_write(sm->db, sm->batch, 0);
+		rc = sisy_lsm_write(sm->db, sm->batch, wflags);
 	sisy_lsm_batch_clear(sm->batch);
 	if (rc == SISY_OK) {
 		sm->applied = index;
@@ -699,6 +700,7 @@ typedef struct apply_ctx {
 	char role_user[SISY_AUTH_MAX_USER + 1];
 	/* what the engine holds so far: kept if a later batch fails */
 	size_t done_out, done_events;
+	int wflags; /* sisy_lsm_write's */
 } apply_ctx;
 
 /* Writes the batch with the applied index; on success the results and
@@ -707,7 +709,7 @@ static sisy_err commit(apply_ctx *a, uint64_t index, uint64_t term)
 {
 	sisy_err rc = write_dirty(a->sm, &a->b);
 	if (rc == SISY_OK)
-		rc = node_sm_batch_write(a->sm, index, term);
+		rc = node_sm_batch_write(a->sm, index, term, a->wflags);
 	if (rc == SISY_OK) {
 		a->done_out = a->nout;
 		a->done_events = a->events->len;
@@ -852,9 +854,11 @@ static sisy_err apply_one(apply_ctx *a, const sisy_raft_entry *e)
 }
 
 sisy_err node_sm_apply(node_sm *sm, const sisy_raft_entry *ents, size_t n,
-		       node_applied *out, size_t *nout, sisy_buf *events)
+		       node_applied *out, size_t *nout, sisy_buf *events,
+		       int wflags)
 {
-	apply_ctx a = {.sm = sm, .out = out, .events = events};
+	apply_ctx a = {
+	    .sm = sm, .out = out, .events = events, .wflags = wflags};
 	sisy_err rc = SISY_OK;
 	a.done_events = events->len;
 	for (size_t i = 0; i < n && rc == SISY_OK; i++) {

@@ -145,6 +145,7 @@ struct sisy_raftlog {
 	 * first caller that queues work meanwhile): only then is a signal
 	 * needed, and that caller sends it once it has unlocked mu. */
 	bool writer_asleep;
+	bool inline_busy; /* a caller runs a round (sisy_raftlog_write_now) */
 	sisy_raftlog_stats stats;
 
 	/* --- writer-private ----------------------------------------------- */

@@ -260,7 +260,8 @@ static void queue_push(sisy_raftlog *lg, const raftlog_prec *p)
 /* Work was queued (lock held): note whether the writer must be woken. */
 static void wake_writer(sisy_raftlog *lg, bool *wake)
 {
-	if (lg->writer_asleep) {
+	/* unsafe_no_fsync: the owner writes (sisy_raftlog_write_now) */
+	if (lg->writer_asleep && !lg->o.unsafe_no_fsync) {
 		lg->writer_asleep = false; /* one signal per sleep is enough */
 		*wake = true;
 	}
@@ -576,6 +577,11 @@ sisy_err sisy_raftlog_flush(sisy_raftlog *lg)
 	pthread_mutex_lock(&lg->mu);
 	uint64_t target = lg->qseq_next - 1;
 	sisy_err rc;
+	if (lg->writer_asleep &&
+	    lg->qn > 0) { /* asleep under unsafe_no_fsync */
+		lg->writer_asleep = false;
+		pthread_cond_signal(&lg->wake);
+	}
 	while ((rc = check_failed(lg)) == SISY_OK &&
 	       lg->durable_qseq < target && !lg->nospace)
 		pthread_cond_wait(&lg->done, &lg->mu);

@@ -63,8 +63,13 @@ typedef struct sisy_raftlog_opts {
 				    * page cache keeps the bytes); a machine
 				    * crash can lose acknowledged entries or
 				    * leave a log that refuses to open.
-				    * Segment creation and sealing still
-				    * sync. Default false. */
+				    * Nothing is synced (segment creation
+				    * and sealing neither) and no zeros are
+				    * written ahead. Appends do not wake the
+				    * writer thread: the owner writes the
+				    * rounds itself with
+				    * sisy_raftlog_write_now(). Default
+				    * false. */
 } sisy_raftlog_opts;
 
 /* Fills in the defaults (fs and dir stay NULL). */
@@ -155,6 +160,14 @@ uint64_t sisy_raftlog_durable_ticket(sisy_raftlog *lg);
 /* Blocks until everything queued before the call is durable. For tests and
  * shutdown; never from an event loop. */
 sisy_err sisy_raftlog_flush(sisy_raftlog *lg);
+/* With unsafe_no_fsync only (otherwise it does nothing): writes what is
+ * queued on the calling thread, as the writer thread would, and publishes
+ * it (drain's reports; the event fd is made readable). A round there is a
+ * write to the page cache, so an event loop can afford it (redis writes
+ * its append-only file on its loop the same way), and the writer thread's
+ * two wake-ups per round are saved. Rounds the writer thread is in the
+ * middle of, or that wait (a full disk), stay with it. */
+void sisy_raftlog_write_now(sisy_raftlog *lg);
 
 /* --- reading ------------------------------------------------------------- */
 

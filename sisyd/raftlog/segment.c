@@ -1,6 +1,7 @@
 /* segment.c — segment files: the sorted table of them, creating one (header
  * and checkpoint, synced with its directory before any record goes in) and
  * sealing one (a SEAL record, synced before the next segment is created).
+ * With unsafe_no_fsync neither is synced (writer.c).
  *
  * The checkpoint is a HARDSTATE (when set) and a BASE record for every group
  * the writer has written records of, so that the newest segment alone holds
@@ -141,7 +142,7 @@ sisy_err raftlog_seg_create(sisy_raftlog *lg, uint64_t seq)
 	if ((rc = sisy_file_pwrite(f, b.data, b.len, 0)) != SISY_OK)
 		goto fail;
 	uint64_t filled = b.len;
-	if (lg->o.prefill_bytes > 0) {
+	if (lg->o.prefill_bytes > 0 && !lg->o.unsafe_no_fsync) {
 		uint64_t to = b.len + lg->o.prefill_bytes;
 		if (to > lg->o.segment_bytes)
 			to = lg->o.segment_bytes > b.len ? lg->o.segment_bytes
@@ -152,8 +153,9 @@ sisy_err raftlog_seg_create(sisy_raftlog *lg, uint64_t seq)
 		else if (rc != SISY_E_NOSPC)
 			goto fail;
 	}
-	if ((rc = sisy_file_sync(f)) != SISY_OK ||
-	    (rc = sisy_fs_sync_dir(lg->o.fs, lg->dir)) != SISY_OK)
+	if (!lg->o.unsafe_no_fsync &&
+	    ((rc = sisy_file_sync(f)) != SISY_OK ||
+	     (rc = sisy_fs_sync_dir(lg->o.fs, lg->dir)) != SISY_OK))
 		goto fail;
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		rc = sisy_errf(SISY_E_NOMEM, "raftlog: out of memory");
@@ -189,7 +191,7 @@ sisy_err raftlog_seg_seal(sisy_raftlog *lg, raftlog_seg *s)
 	sisy_err rc = raftlog_put_seal(&b, s->seq);
 	assert(rc == SISY_OK && b.data == tmp); /* fits: never reallocates */
 	if ((rc = sisy_file_pwrite(s->f, b.data, b.len, s->end)) != SISY_OK ||
-	    (rc = sisy_file_sync(s->f)) != SISY_OK)
+	    (!lg->o.unsafe_no_fsync && (rc = sisy_file_sync(s->f)) != SISY_OK))
 		return rc;
 	s->end += b.len;
 	s->sealed = true;

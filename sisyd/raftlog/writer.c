@@ -15,9 +15,12 @@
  * into it. A record never spans segments.
  *
  * With opts.unsafe_no_fsync the round's fsync is skipped (the records
- * are still published as durable, in order): the bytes reach the page
+ * are still published as durable, in order), and so are the zeros ahead
+ * and the syncs of segment creation and sealing: the bytes reach the page
  * cache only, so the torn window below no longer holds after a machine
- * crash. Benchmarks only (raftlog.h).
+ * crash. Benchmarks only (raftlog.h). Rounds are then run by the log's
+ * owner (sisy_raftlog_write_now) while this thread sleeps; it takes the
+ * rounds of flush and close, and those that wait for disk space.
  *
  * Torn window: between two syncs of a segment the writer writes at most
  * max(batch_bytes, largest record) bytes of records (plus zeros). Recovery
@@ -198,7 +201,8 @@ static sisy_err prefill(sisy_raftlog *lg)
 {
 	raftlog_seg *s = lg->cur;
 	uint64_t want = lg->o.prefill_bytes;
-	if (want == 0 || lg->filled >= s->end + want / 2)
+	if (want == 0 || lg->o.unsafe_no_fsync ||
+	    lg->filled >= s->end + want / 2)
 		return SISY_OK;
 	uint64_t from = lg->filled > s->end ? lg->filled : s->end;
 	uint64_t to = from + want;
@@ -446,6 +450,71 @@ static void wait_retry(sisy_raftlog *lg)
 	lg->kick = false;
 }
 
+/* Writes the batch taken (lock not held). */
+static sisy_err round_write(sisy_raftlog *lg)
+{
+	sisy_err rc = write_batch(lg);
+	if (rc == SISY_OK) {
+		for (size_t k = 0; k < lg->nbatch; k++) {
+			raftlog_prec *p = &lg->batch[k];
+			raftlog_wgroup *w = wgroup_find(lg, p->group);
+			if (p->type == RAFTLOG_REC_BASE && w != NULL)
+				w->durable_base = p->a;
+		}
+	}
+	return rc;
+}
+
+/* Publishes a round's outcome (lock held). */
+static void round_done(sisy_raftlog *lg, sisy_err rc)
+{
+	if (rc == SISY_OK) {
+		publish(lg);
+		if (lg->nospace)
+			sisy_log(lg->o.logger, SISY_LOG_WARN, "raftlog",
+				 "disk space is back: appends resume");
+		lg->nospace = false;
+		rc = delete_segments(lg);
+	} else if (rc == SISY_E_NOSPC) {
+		if (!lg->nospace)
+			sisy_log(lg->o.logger, SISY_LOG_ERROR, "raftlog",
+				 "disk full, appends are refused: %s",
+				 sisy_errmsg());
+		snprintf(lg->nospmsg, sizeof lg->nospmsg, "%s", sisy_errmsg());
+		lg->nospace = true;
+		rc = SISY_OK;
+	}
+	if (rc != SISY_OK)
+		fail(lg, rc);
+	pthread_cond_broadcast(&lg->done);
+	raftlog_notify(lg);
+}
+
+void sisy_raftlog_write_now(sisy_raftlog *lg)
+{
+	if (!lg->o.unsafe_no_fsync)
+		return;
+	pthread_mutex_lock(&lg->mu);
+	/* Only while the thread holds no batch (a batch kept for a full
+	 * disk stays with it); inline_busy keeps it from taking one. */
+	while (lg->failed == SISY_OK && !lg->nospace && !lg->stop &&
+	       lg->nbatch == 0 && lg->qn > 0) {
+		lg->inline_busy = true;
+		take_batch(lg);
+		pthread_mutex_unlock(&lg->mu);
+		sisy_err rc = round_write(lg);
+		pthread_mutex_lock(&lg->mu);
+		round_done(lg, rc);
+		lg->inline_busy = false;
+	}
+	if ((lg->qn > 0 || lg->stop) && lg->writer_asleep) {
+		/* what could not be written here, or a close waiting */
+		lg->writer_asleep = false;
+		pthread_cond_signal(&lg->wake);
+	}
+	pthread_mutex_unlock(&lg->mu);
+}
+
 void *raftlog_writer_main(void *arg)
 {
 	sisy_raftlog *lg = arg;
@@ -455,6 +524,14 @@ void *raftlog_writer_main(void *arg)
 	for (;;) {
 		if (lg->failed != SISY_OK)
 			break;
+		if (lg->inline_busy) {
+			/* a caller's round (sisy_raftlog_write_now) holds the
+			 * batch; the rest of the queue waits for it */
+			lg->writer_asleep = true;
+			pthread_cond_wait(&lg->wake, &lg->mu);
+			lg->writer_asleep = false;
+			continue;
+		}
 		if (lg->nbatch == 0) {
 			if (lg->qn == 0) {
 				if (lg->stop)
@@ -481,38 +558,9 @@ void *raftlog_writer_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&lg->mu);
-		sisy_err rc = write_batch(lg);
-		if (rc == SISY_OK) {
-			for (size_t k = 0; k < lg->nbatch; k++) {
-				raftlog_prec *p = &lg->batch[k];
-				raftlog_wgroup *w = wgroup_find(lg, p->group);
-				if (p->type == RAFTLOG_REC_BASE && w != NULL)
-					w->durable_base = p->a;
-			}
-		}
+		sisy_err rc = round_write(lg);
 		pthread_mutex_lock(&lg->mu);
-		if (rc == SISY_OK) {
-			publish(lg);
-			if (lg->nospace)
-				sisy_log(lg->o.logger, SISY_LOG_WARN, "raftlog",
-					 "disk space is back: appends resume");
-			lg->nospace = false;
-			rc = delete_segments(lg);
-		} else if (rc == SISY_E_NOSPC) {
-			if (!lg->nospace)
-				sisy_log(lg->o.logger, SISY_LOG_ERROR,
-					 "raftlog",
-					 "disk full, appends are refused: %s",
-					 sisy_errmsg());
-			snprintf(lg->nospmsg, sizeof lg->nospmsg, "%s",
-				 sisy_errmsg());
-			lg->nospace = true;
-			rc = SISY_OK;
-		}
-		if (rc != SISY_OK)
-			fail(lg, rc);
-		pthread_cond_broadcast(&lg->done);
-		raftlog_notify(lg);
+		round_done(lg, rc);
 	}
 	raftlog_notify(lg);
 	pthread_mutex_unlock(&lg->mu);

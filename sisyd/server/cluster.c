@@ -134,6 +134,9 @@ static void raft_rows(sisy_server *s, info_rows *t, const char *sec)
 	row(t, sec, "snapshots_sent", "%" PRIu64, st.snapshots_sent);
 	row(t, sec, "snapshots_installed", "%" PRIu64, st.snapshots_installed);
 	row(t, sec, "apply_queue_bytes", "%zu", st.apply_queue_bytes);
+	row(t, sec, "apply_jobs_on_loop", "%" PRIu64, st.apply_jobs_on_loop);
+	row(t, sec, "apply_jobs_on_thread", "%" PRIu64,
+	    st.apply_jobs_on_thread);
 }
 
 /* What an operator needs to see a write stall coming: L0 files, stall time,

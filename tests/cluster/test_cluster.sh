@@ -96,7 +96,9 @@ echo "GET w:1" >&"${COPROC[1]}"
 read -r -t 10 line <&"${COPROC[0]}" || fail "bob's session said nothing after the deletion"
 case "$line" in *session*|*authentication*|*closed*|*ended*) ;; *) fail "bob's session after deletion: '$line'" ;; esac
 exec {COPROC[1]}>&-
-wait "$COPROC_PID" 2>/dev/null; COPROC_PID=
+# bash unsets COPROC_PID once the shell has exited (it may have by now)
+if [ -n "${COPROC_PID:-}" ]; then wait "$COPROC_PID" 2>/dev/null || true; fi
+COPROC_PID=
 
 # --- -h a,b,c: a dead first host is skipped --------------------------
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "node_int.h"
 
 static int setup(void **state)
 {
@@ -714,9 +715,87 @@ static void test_backpressure_keeps_leader(void **state)
 	assert_int_equal(st.term, term);
 }
 
+/* The apply thread of every node sleeps with nothing queued. */
+static bool all_apply_idle(tc *c, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < c->nslots; i++) {
+		sisy_node *n = c->n[i].node;
+		if (!c->n[i].up)
+			continue;
+		pthread_mutex_lock(&n->amu);
+		bool idle = n->asleep && n->aq_head == NULL;
+		pthread_mutex_unlock(&n->amu);
+		if (!idle)
+			return false;
+	}
+	return true;
+}
+
+static void apply_jobs(tc *c, int slot, uint64_t *loop, uint64_t *thread)
+{
+	sisy_node_status st;
+	assert_int_equal(sisy_node_status_get(c->n[slot].node, 1, &st),
+			 SISY_OK);
+	*loop = st.apply_jobs_on_loop;
+	*thread = st.apply_jobs_on_thread;
+}
+
+/* apply.c: with the apply thread idle, committed entries are applied on
+ * the loop; a job the engine could not take without waiting (here: more
+ * than a memtable) goes to the thread. Either way every replica holds
+ * every write. */
+static void test_apply_on_loop_or_thread(void **state)
+{
+	tc *c = *state;
+	c->opts.memtable_bytes = 256 << 10;
+	tc_start(c, 3);
+	int l = tc_leader(c);
+	uint64_t loop0, thread0, loop1, thread1;
+	apply_jobs(c, l, &loop0, &thread0);
+	for (int k = 0; k < 20; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "small%d", k);
+		assert_true(tc_wait(c, all_apply_idle, NULL, TC_WAIT_MS));
+		assert_int_equal(tc_put(c, key, "v", 21, 1 + (uint64_t)k, NULL),
+				 SISY_OK);
+	}
+	apply_jobs(c, l, &loop1, &thread1);
+	assert_true(loop1 - loop0 >= 20);
+	assert_int_equal(thread1, thread0);
+
+	size_t big_len = 200 << 10; /* 2 x 200 KiB > the memtable */
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'b', big_len);
+	big[big_len] = '\0';
+	assert_true(tc_wait(c, all_apply_idle, NULL, TC_WAIT_MS));
+	assert_int_equal(tc_put(c, "big", big, 21, 21, NULL), SISY_OK);
+	apply_jobs(c, l, &loop0, &thread0);
+	assert_true(thread0 > thread1);
+
+	char *val = malloc(big_len + 1);
+	assert_non_null(val);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tc_barrier(c, i), SISY_OK);
+		assert_true(tc_get(c, i, "big", val, big_len + 1, NULL));
+		assert_memory_equal(val, big, big_len + 1);
+		for (int k = 0; k < 20; k++) {
+			char key[16];
+			snprintf(key, sizeof key, "small%d", k);
+			assert_true(tc_get(c, i, key, val, 16, NULL));
+			assert_string_equal(val, "v");
+		}
+	}
+	free(val);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_apply_on_loop_or_thread, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_write_read_everywhere, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_not_leader_hint, setup,

@@ -81,7 +81,7 @@ static void apply_n(fx *f, const sisy_node_cmd *c, size_t n, node_applied *out)
 					 .data = b[i].data,
 					 .len = b[i].len};
 	}
-	assert_int_equal(node_sm_apply(&f->sm, e, n, out, &nout, &f->events),
+	assert_int_equal(node_sm_apply(&f->sm, e, n, out, &nout, &f->events, 0),
 			 SISY_OK);
 	assert_int_equal(nout, n);
 	for (size_t i = 0; i < n; i++) {
@@ -105,8 +105,8 @@ static void noops(fx *f, uint64_t n)
 		e[i] = (sisy_raft_entry){.term = 1,
 					 .index = ++f->index,
 					 .type = SISY_RAFT_ENTRY_NOOP};
-	assert_int_equal(node_sm_apply(&f->sm, e, n, NULL, &nout, &f->events),
-			 SISY_OK);
+	assert_int_equal(
+	    node_sm_apply(&f->sm, e, n, NULL, &nout, &f->events, 0), SISY_OK);
 	assert_int_equal(nout, 0);
 	free(e);
 }
@@ -123,7 +123,7 @@ static void init_cluster(fx *f)
 	assert_int_equal(node_cmd_encode_init(&in, &b), SISY_OK);
 	sisy_raft_entry e = {
 	    .term = 1, .index = ++f->index, .data = b.data, .len = b.len};
-	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events, 0),
 			 SISY_OK);
 	assert_int_equal(a.res.status, SISY_OK);
 	sisy_buf_free(&b);
@@ -469,7 +469,7 @@ static void conf(fx *f, uint8_t type, uint64_t id, const char *addr,
 			     .len = data.len};
 	node_applied a;
 	size_t nout;
-	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events, 0),
 			 SISY_OK);
 	assert_int_equal(nout, 1);
 	assert_int_equal(a.res.node_id, id);
@@ -854,11 +854,11 @@ static void test_replay_is_skipped(void **state)
 	    .term = 1, .index = ++f->index, .data = b.data, .len = b.len};
 	node_applied a;
 	size_t nout;
-	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events, 0),
 			 SISY_OK);
 	assert_int_equal(nout, 1);
 	uint64_t applied = f->sm.applied;
-	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events),
+	assert_int_equal(node_sm_apply(&f->sm, &e, 1, &a, &nout, &f->events, 0),
 			 SISY_OK);
 	assert_int_equal(nout, 0);
 	assert_int_equal(f->sm.applied, applied);

@@ -576,6 +576,48 @@ static void test_unsafe_no_fsync(void **state)
 	assert_int_equal(rl_read_check(x->lg, 1, 1, 7, NULL), SISY_OK);
 }
 
+/* unsafe_no_fsync: the caller writes the rounds (sisy_raftlog_write_now),
+ * on its own thread, across a segment roll: reported at once, in order,
+ * and all of it reads back after a reopen. */
+static void test_unsafe_write_now(void **state)
+{
+	fx *x = *state;
+	x->o.unsafe_no_fsync = true;
+	x->o.segment_bytes = 16 << 10; /* a few rolls */
+	reopen(x);
+	int fd = sisy_raftlog_event_fd(x->lg);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	uint64_t next = 1;
+	for (int round = 0; round < 40; round++) {
+		assert_int_equal(rl_append(x->lg, 1, next, next + 9, 1),
+				 SISY_OK);
+		next += 10;
+		sisy_raftlog_write_now(x->lg);
+		/* published before write_now returned: no waiting */
+		assert_int_equal(poll(&p, 1, 0), 1);
+		sisy_raftlog_durable d[8] = {0};
+		drain_all(x, d);
+		assert_true(d[1].what & SISY_RAFTLOG_DURABLE_ENTRIES);
+		assert_int_equal(d[1].index, next - 1);
+		assert_int_equal(sisy_raftlog_durable_ticket(x->lg),
+				 sisy_raftlog_ticket(x->lg));
+	}
+	sisy_raftlog_stats st;
+	sisy_raftlog_stats_get(x->lg, &st);
+	assert_true(st.segments > 2);
+	reopen(x);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, next, NULL), SISY_OK);
+	/* With the default options it is not the caller's to do: a no-op,
+	 * the writer thread does the round. */
+	x->o.unsafe_no_fsync = false;
+	reopen(x);
+	assert_int_equal(rl_append(x->lg, 1, next, next, 1), SISY_OK);
+	sisy_raftlog_write_now(x->lg);
+	assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	reopen(x);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, next + 1, NULL), SISY_OK);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -593,6 +635,7 @@ int main(void)
 	    T(test_bad_arguments),
 	    T(test_threads),
 	    T(test_unsafe_no_fsync),
+	    T(test_unsafe_write_now),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
