@@ -10,10 +10,14 @@
  *   compaction due    -> run one
  *   else              -> sleep until woken
  * After each job it deletes obsolete files and wakes everyone waiting on
- * bg_cv (stalled writers, sisy_lsm_flush, sisy_lsm_compact_all). */
+ * bg_cv (stalled writers, sisy_lsm_flush, sisy_lsm_compact_all).
+ * It runs at opts.bg_nice (lower priority), if asked. */
 #include <pthread.h>
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "db.h"
@@ -36,6 +40,17 @@ static void *bg_main(void *arg)
 	sisy_lsm *db = arg;
 	/* named for top -H, perf and gdb */
 	pthread_setname_np(pthread_self(), "sisy-lsm-bg");
+	if (db->o.bg_nice > 0) {
+		/* this thread only (Linux: a thread id is a process id here);
+		 * raising one's nice needs no privilege, so it cannot fail
+		 * but for a bad id */
+		pid_t tid = (pid_t)syscall(SYS_gettid);
+		errno = 0;
+		int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+		if (errno == 0)
+			(void)setpriority(PRIO_PROCESS, (id_t)tid,
+					  cur + db->o.bg_nice);
+	}
 	pthread_mutex_lock(&db->mu);
 	for (;;) {
 		if (db->failed != NULL) {

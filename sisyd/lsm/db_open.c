@@ -56,6 +56,7 @@ static sisy_err validate(const sisy_lsm_options *o)
 	CHECK_RANGE(l0_compaction_trigger, 1, 1000);
 	CHECK_RANGE(l0_slowdown_trigger, o->l0_compaction_trigger, 1000);
 	CHECK_RANGE(l0_stop_trigger, o->l0_slowdown_trigger, 1000);
+	CHECK_RANGE(bg_nice, 0, 19);
 	return SISY_OK;
 }
 

@@ -99,6 +99,11 @@ typedef struct sisy_lsm_options {
 	int l0_slowdown_trigger;   /* default 8: writers slowed by 1 ms */
 	int l0_stop_trigger;	   /* default 12: writers wait */
 	bool paranoid_checks;	   /* default true: verify table checksums */
+	int bg_nice; /* default 0: the background thread's nice increment
+		      * (0..19), as RocksDB's LowerThreadPoolCPUPriority:
+		      * flushes and compactions yield a contended core to
+		      * the threads serving requests; writes slow down and
+		      * stop as usual if they fall behind */
 } sisy_lsm_options;
 
 /* Fills *o with the defaults above (dir = NULL). */

@@ -179,6 +179,7 @@ sisy_err node_group_open(sisy_node *n, uint64_t id, node_group **out)
 	    .token_expire_entries = n->o.token_expire_entries,
 	    .memtable_bytes = n->o.memtable_bytes,
 	    .block_cache_bytes = n->o.block_cache_bytes,
+	    .compaction_nice = n->o.compaction_nice,
 	};
 	if ((rc = node_sm_open(&g->sm, n->fs, g->dir, &cfg, n->o.logger,
 			       id == SISY_NODE_META_GROUP ? n->users : NULL)) !=

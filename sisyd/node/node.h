@@ -95,6 +95,7 @@ typedef struct sisy_node_opts {
 	/* Engine. */
 	size_t memtable_bytes;	  /* 0: engine default */
 	size_t block_cache_bytes; /* 0: engine default */
+	int compaction_nice;	  /* engine background threads' nice (0..19) */
 	/* UNSAFE, benchmarks and tests only: the Raft log skips its fsyncs
 	 * (sisy_raftlog_opts.unsafe_no_fsync); a machine crash can lose
 	 * acknowledged writes. Default false. */

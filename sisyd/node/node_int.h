@@ -240,6 +240,7 @@ typedef struct node_sm_cfg {
 	uint32_t max_clients;
 	uint64_t token_expire_entries;
 	size_t memtable_bytes, block_cache_bytes;
+	int compaction_nice;
 } node_sm_cfg;
 
 struct node_sm {

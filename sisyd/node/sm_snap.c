@@ -41,6 +41,7 @@ static void eng_opts(const node_sm *sm, const char *path, bool create,
 		lo->memtable_bytes = sm->cfg.memtable_bytes;
 	if (sm->cfg.block_cache_bytes)
 		lo->block_cache_bytes = sm->cfg.block_cache_bytes;
+	lo->bg_nice = sm->cfg.compaction_nice;
 	/* L1 as large as the L0 files that trigger its compaction (RocksDB's
 	 * rule for max_bytes_for_level_base): an L0->L1 compaction then
 	 * rewrites about as much L1 as it brings in, where LevelDB's 10 MiB

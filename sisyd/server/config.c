@@ -75,6 +75,9 @@ static const row rows[] = {
      "engine: memtable size (per Raft group)"},
     {"block_cache_bytes", T_U64, F(block_cache_bytes), 0, 0, 1ull << 40,
      "engine: block cache size (per Raft group)"},
+    {"compaction_nice", T_U32, F(compaction_nice), 0, 0, 19,
+     "engine: nice increment of the flush/compaction threads, so request "
+     "processing wins a busy core (0: none)"},
     {"port_file", T_STR, F(port_file), S(port_file), 0, 0,
      "write the listening port to this file once ready"},
     {"tick_ms", T_U32, F(tick_ms), 0, 1, 1000, "one unit of Raft time"},
@@ -127,6 +130,7 @@ void sisy_config_defaults(sisy_server_config *c)
 	c->sync = true;
 	c->memtable_bytes = 4u << 20;
 	c->block_cache_bytes = 64u << 20;
+	c->compaction_nice = 10;
 	/* 10 ms ticks, elections after 150-300 ms of silence, heartbeats
 	 * every 20 ms: docs/server.md "Timing" has the measurements. */
 	c->tick_ms = 10;

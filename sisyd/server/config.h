@@ -42,6 +42,7 @@ typedef struct sisy_server_config {
 				 fsync (etcd's --unsafe-no-fsync) */
 	uint64_t memtable_bytes;
 	uint64_t block_cache_bytes;
+	uint32_t compaction_nice;
 	char port_file[1024]; /* write the bound port here once listening */
 	/* The cluster (docs/server.md "Timing"). */
 	uint32_t tick_ms;	       /* one unit of Raft time */

@@ -196,6 +196,7 @@ static sisy_err open_node(sisy_server *s)
 	o.compact_keep = s->cfg.compact_keep;
 	o.memtable_bytes = s->cfg.memtable_bytes;
 	o.block_cache_bytes = s->cfg.block_cache_bytes;
+	o.compaction_nice = (int)s->cfg.compaction_nice;
 	o.unsafe_no_fsync = s->cfg.unsafe_no_fsync;
 	if (o.heartbeat_ticks >= o.election_ticks)
 		return sisy_errf(SISY_E_INVAL,

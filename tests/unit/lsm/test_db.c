@@ -11,8 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "db.h"
 #include "gate_fs.h"
@@ -128,6 +133,10 @@ static void test_options(void **state)
 	o = opts();
 	o.l0_stop_trigger = 2; /* below the slowdown trigger */
 	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_INVAL);
+	o = opts();
+	o.bg_nice = 20;
+	assert_int_equal(sisy_lsm_open(&o, &db), SISY_E_INVAL);
+	assert_non_null(strstr(sisy_errmsg(), "bg_nice"));
 	/* a missing directory without create_if_missing */
 	o = opts();
 	char sub[300];
@@ -692,12 +701,75 @@ static void test_writers_slow_down_then_wait(void **state)
 	gate_destroy(&g);
 }
 
+/* The nice value of this process's thread named `comm`, or INT_MIN. */
+static int thread_nice(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	int nice = INT_MIN;
+	struct dirent *e;
+	while (d != NULL && nice == INT_MIN && (e = readdir(d)) != NULL) {
+		char path[300], buf[512];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm",
+			 e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		bool match = fgets(buf, sizeof buf, f) != NULL &&
+			     strncmp(buf, comm, strlen(comm)) == 0 &&
+			     buf[strlen(comm)] == '\n';
+		fclose(f);
+		if (!match)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat",
+			 e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* after "(comm) ": fields 3.. ; nice is field 19 */
+		if (fgets(buf, sizeof buf, f) != NULL) {
+			char *p = strrchr(buf, ')');
+			int field = 2;
+			for (; p != NULL && *p && field < 19; p++)
+				if (*p == ' ')
+					field++;
+			if (p != NULL && field == 19)
+				nice = atoi(p);
+		}
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+	return nice;
+}
+
+/* bg_nice lowers the background thread alone (it sets its own nice as it
+ * starts: waited for, bounded). */
+static void test_bg_nice(void **state)
+{
+	(void)state;
+	int base = getpriority(PRIO_PROCESS, 0);
+	sisy_lsm_options o = opts();
+	o.bg_nice = 7;
+	sisy_lsm *db = open_db(&o);
+	int want = base + 7 > 19 ? 19 : base + 7;
+	uint64_t end = sisy_now_ms() + 10000;
+	while (thread_nice("sisy-lsm-bg") != want && sisy_now_ms() < end)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(thread_nice("sisy-lsm-bg"), want);
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), base);
+	assert_int_equal(sisy_lsm_put(db, "k", 1, "v", 1, 0), SISY_OK);
+	assert_int_equal(sisy_lsm_flush(db), SISY_OK);
+	assert_int_equal(sisy_lsm_close(db), SISY_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_put_get_delete_reopen, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bg_nice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batches_are_atomic, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_flush_and_compaction, setup,

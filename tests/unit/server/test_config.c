@@ -33,6 +33,12 @@ static void test_defaults_and_set(void **state)
 	assert_true(c.unsafe_no_fsync);
 	assert_int_equal(sisy_config_set(&c, "unsafe_no_fsync", "no"), SISY_OK);
 	assert_false(c.unsafe_no_fsync);
+	/* compaction yields the CPU by default; a nice beyond 19 is refused */
+	assert_int_equal(c.compaction_nice, 10);
+	assert_int_equal(sisy_config_set(&c, "compaction_nice", "20"),
+			 SISY_E_INVAL);
+	assert_int_equal(sisy_config_set(&c, "compaction_nice", "0"), SISY_OK);
+	assert_int_equal(c.compaction_nice, 0);
 	assert_int_equal(sisy_config_set(&c, "peer_routes",
 					 "2=127.0.0.1:9002,13=[::1]:9013"),
 			 SISY_OK);
