@@ -28,7 +28,12 @@
 #include <string.h>
 
 #include "arena.h"
-#include "hash.h"
+
+/* The filter's hash is XXH3 inlined: it lives only in memory (nothing
+ * stores or shares it), and a call into libxxhash's xxh64 cost three times
+ * the instructions for a 16-byte key. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #define MT_MAX_HEIGHT	12
 #define MT_BLOOM_PROBES 6
@@ -52,8 +57,8 @@ struct lsm_memtable {
 	uint64_t bloom_blocks;
 };
 
-/* Internal-key order on raw pointers (the hot path of every insert/get):
- * lsm_ikey_cmp without building slices. */
+/* Internal-key order on raw pointers: lsm_ikey_cmp without building
+ * slices. The reference order, for checks; searches use mt_before. */
 static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 			 size_t blen)
 {
@@ -63,6 +68,34 @@ static inline int mt_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 	uint64_t ta = sisy_get_u64(a + alen - 8),
 		 tb = sisy_get_u64(b + blen - 8);
 	return ta > tb ? -1 : ta < tb;
+}
+
+/* True when node n sorts before the internal key k (user part of ulen
+ * bytes): mt_cmp(n, k) < 0, the one question every search step asks.
+ * Eight bytes at a time, like lsm_user_cmp, but with no byte loop for a
+ * tail: every internal key has its 8-byte trailer after the user part, so
+ * eight bytes read at any offset up to the shorter user length stay inside
+ * both keys, and the bytes past that length are shifted out. */
+static inline bool mt_before(const mt_node *n, const uint8_t *k, size_t ulen)
+{
+	const uint8_t *a = n->key;
+	size_t au = n->klen - 8, m = au < ulen ? au : ulen, i = 0;
+	for (; i + 8 <= m; i += 8) {
+		uint64_t x = sisy_get_u64(a + i), y = sisy_get_u64(k + i);
+		if (x != y)
+			return __builtin_bswap64(x) < __builtin_bswap64(y);
+	}
+	if (i < m) {
+		unsigned drop = 8 * (unsigned)(8 - (m - i)); /* 8..56 */
+		uint64_t x = __builtin_bswap64(sisy_get_u64(a + i)) >> drop,
+			 y = __builtin_bswap64(sisy_get_u64(k + i)) >> drop;
+		if (x != y)
+			return x < y;
+	}
+	if (au != ulen)
+		return au < ulen;
+	/* same user key: the newer (larger trailer) sorts first */
+	return sisy_get_u64(a + au) > sisy_get_u64(k + ulen);
 }
 
 static inline mt_node *mt_next(mt_node *n, int level)
@@ -123,7 +156,7 @@ lsm_memtable *lsm_memtable_new(void)
 /* The block and the bit positions of a user key. */
 static inline uint64_t mt_bloom_hash(sisy_slice ukey)
 {
-	return sisy_hash64(ukey.data, ukey.len, MT_BLOOM_SEED);
+	return XXH3_64bits_withSeed(ukey.data, ukey.len, MT_BLOOM_SEED);
 }
 
 static void mt_bloom_add(lsm_memtable *m, sisy_slice ukey)
@@ -189,16 +222,64 @@ static int mt_random_height(lsm_memtable *m)
 	}
 }
 
+/* A key being searched for, with what mt_before_k needs at hand. */
+typedef struct mt_key {
+	uint64_t fast_klen;   /* 24 when w/bw hold the key's first 16 bytes */
+	uint64_t w[2], bw[2]; /* user key bytes 0-15: as read, byte-swapped */
+	uint64_t trailer;
+	const uint8_t *key; /* the internal key */
+	size_t ulen;	    /* its user part's length */
+} mt_key;
+
+static void mt_key_init(mt_key *s, const uint8_t *key, size_t klen)
+{
+	s->key = key;
+	s->ulen = klen - 8;
+	s->fast_klen = UINT64_MAX; /* never: mt_before does it all */
+	if (s->ulen >= 16) {
+		s->fast_klen = 24;
+		for (int i = 0; i < 2; i++) {
+			s->w[i] = sisy_get_u64(s->key + 8 * i);
+			s->bw[i] = __builtin_bswap64(s->w[i]);
+		}
+		s->trailer = sisy_get_u64(s->key + s->ulen);
+	}
+}
+
+/* mt_before(n, k->key, k->ulen), with the key's first two words at hand:
+ * typical keys (16 bytes and more) are decided by the first word that
+ * differs, or by the trailer when both are 16 bytes long. */
+static inline bool mt_before_k(const mt_node *n, const mt_key *k)
+{
+	if ((uint64_t)n->klen >=
+	    k->fast_klen) { /* both user keys >= 16 bytes */
+		const uint8_t *a = n->key;
+		uint64_t x = sisy_get_u64(a);
+		if (x != k->w[0])
+			return __builtin_bswap64(x) < k->bw[0];
+		x = sisy_get_u64(a + 8);
+		if (x != k->w[1])
+			return __builtin_bswap64(x) < k->bw[1];
+		if (n->klen == 24 && k->ulen == 16)
+			return sisy_get_u64(a + 16) > k->trailer;
+	}
+	return mt_before(n, k->key, k->ulen);
+}
+
 /* The first node >= key at or after x, descending from `level` (x < key
- * at every level from there down); fills prev[level..0] if asked. */
+ * at every level from there down); fills prev[level..0] if asked.
+ * `next != last_bigger` also stops at the end of a level: last_bigger is
+ * NULL until a node after the key is known, and from then on every level
+ * reaches that node before its end. */
 static mt_node *mt_search_from(mt_node *x, int level, const uint8_t *key,
 			       size_t klen, mt_node **prev)
 {
 	mt_node *last_bigger = NULL; /* skip re-comparing the same node */
+	mt_key k;
+	mt_key_init(&k, key, klen);
 	for (;;) {
 		mt_node *next = mt_next(x, level);
-		if (next != NULL && next != last_bigger &&
-		    mt_cmp(next->key, next->klen, key, klen) < 0) {
+		if (next != last_bigger && mt_before_k(next, &k)) {
 			x = next;
 			continue;
 		}
@@ -296,55 +377,92 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
  * search; by the time it comes back the line has arrived, so the misses of
  * the group overlap instead of adding up.
  * All searches of a group run against the list as it was; inserting them
- * one after the other, each predecessor found is still before its key, and
- * a short walk forward at each level steps over the group's entries
- * inserted meanwhile (which are in cache). */
+ * one after the other, each predecessor found is still before its key. At
+ * a level where the predecessor's successor is still the one the search
+ * saw, nothing came between and the entry goes right there; otherwise a
+ * short walk forward steps over the group's entries inserted meanwhile
+ * (which are in cache).
+ * The instruction count matters as much as the misses (the server applies
+ * writes on its event loop): a pass visits only the searches still
+ * running (a compact list, finished ones swapped out), and a step keeps
+ * what it needs in the search's first cache line. */
 #define MT_GROUP 8
 
 typedef struct mt_search {
 	mt_node *x;	   /* last node known to be before the key */
 	mt_node *next;	   /* its successor at `level`, prefetched */
-	mt_node *last_big; /* a node known to be after the key */
-	int level;	   /* -1: done */
-	mt_node *prev[MT_MAX_HEIGHT];
+	mt_node *last_big; /* a node known to be after the key, or NULL */
+	int level;
+	mt_key k;		      /* the entry's key */
+	mt_node *prev[MT_MAX_HEIGHT]; /* predecessor at each level */
+	mt_node *succ[MT_MAX_HEIGHT]; /* and its successor then */
 } mt_search;
 
+/* The node's header and the start of its key; without a branch: a
+ * prefetch of NULL (the end of a level) is a harmless hint. */
 static inline void mt_prefetch(const mt_node *n)
 {
-	if (n != NULL) {
-		__builtin_prefetch(n);
-		/* the key may start on the next line */
-		__builtin_prefetch((const char *)n + 64);
-	}
+	uintptr_t p = (uintptr_t)n;
+	__builtin_prefetch((const void *)p);
+	/* the key may start or end on the next line */
+	__builtin_prefetch((const void *)(p + 64));
 }
 
 /* One step of a search: decide on the prefetched successor, then prefetch
- * the next one. False once the search has reached level 0's answer. */
-static bool mt_step(mt_search *s, const mt_node *key)
+ * the next node to visit. False once the search has its predecessors. */
+static inline bool mt_step(mt_search *s)
 {
+	mt_node *next = s->next, *big = s->last_big;
+	int level = s->level;
+	if (next != big && mt_before_k(next, &s->k)) {
+		s->x = next; /* move right: a new node to fetch */
+		s->next = mt_next(next, level);
+		mt_prefetch(s->next);
+		return true;
+	}
+	mt_node *x = s->x;
 	for (;;) {
-		mt_node *next = s->next;
-		if (next != NULL && next != s->last_big &&
-		    mt_cmp(next->key, next->klen, key->key, key->klen) < 0) {
-			s->x = next; /* move right: a new node to fetch */
-			s->next = mt_next(next, s->level);
-			mt_prefetch(s->next);
-			return true;
-		}
-		s->prev[s->level] = s->x;
-		if (s->level == 0) {
-			s->level = -1;
+		s->prev[level] = x;
+		s->succ[level] = next;
+		if (level == 0)
 			return false;
-		}
-		s->last_big = next;
-		s->level--;
-		s->next = mt_next(s->x, s->level);
-		if (s->next != next) { /* a node not seen yet */
-			mt_prefetch(s->next);
+		level--;
+		big = next;
+		next = mt_next(x, level);
+		if (next != big) { /* a node not seen yet */
+			s->level = level;
+			s->last_big = big;
+			s->next = next;
+			mt_prefetch(next);
 			return true;
 		}
 		/* same successor one level down: decided without a fetch */
 	}
+}
+
+/* Links k after the predecessors its search found, stepping over the
+ * group's entries linked since. */
+static void mt_link_found(lsm_memtable *m, mt_node *k, int height, mt_search *s,
+			  int max)
+{
+	mt_node **prev = s->prev;
+	int cur = atomic_load_explicit(&m->max_height, memory_order_relaxed);
+	int top = height < cur ? height : cur;
+	for (int l = max; l < top; l++) { /* levels born meanwhile */
+		prev[l] = m->head;
+		s->succ[l] = NULL;
+	}
+	size_t ulen = k->klen - 8;
+	for (int l = 0; l < top; l++) {
+		mt_node *nx = mt_next(prev[l], l);
+		if (nx == s->succ[l])
+			continue; /* nothing linked in between */
+		while (nx != NULL && mt_before(nx, k->key, ulen)) {
+			prev[l] = nx;
+			nx = mt_next(nx, l);
+		}
+	}
+	mt_link(m, k, height, prev);
 }
 
 sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
@@ -353,6 +471,7 @@ sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
 	mt_search s[MT_GROUP];
 	mt_node *node[MT_GROUP];
 	int height[MT_GROUP];
+	mt_search *active[MT_GROUP];
 	for (size_t base = 0; base < n; base += MT_GROUP) {
 		size_t g = n - base < MT_GROUP ? n - base : MT_GROUP;
 		sisy_err rc = SISY_OK;
@@ -367,34 +486,24 @@ sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
 		}
 		int max =
 		    atomic_load_explicit(&m->max_height, memory_order_relaxed);
+		mt_node *top = mt_next(m->head, max - 1);
 		for (size_t i = 0; i < g; i++) {
 			s[i].x = m->head;
-			s[i].level = max - 1;
+			s[i].next = top;
 			s[i].last_big = NULL;
-			s[i].next = mt_next(m->head, max - 1);
-			mt_prefetch(s[i].next);
+			mt_key_init(&s[i].k, node[i]->key, node[i]->klen);
+			s[i].level = max - 1;
+			active[i] = &s[i];
 		}
-		for (size_t active = g; active > 0;)
-			for (size_t i = 0; i < g; i++)
-				if (s[i].level >= 0 && !mt_step(&s[i], node[i]))
-					active--;
-		for (size_t i = 0; i < g; i++) {
-			mt_node *k = node[i];
-			mt_node **prev = s[i].prev;
-			int cur = atomic_load_explicit(&m->max_height,
-						       memory_order_relaxed);
-			for (int l = max; l < cur && l < height[i]; l++)
-				prev[l] = m->head; /* levels born meanwhile */
-			int top = height[i] < cur ? height[i] : cur;
-			for (int l = 0; l < top; l++) {
-				mt_node *nx;
-				while ((nx = mt_next(prev[l], l)) != NULL &&
-				       mt_cmp(nx->key, nx->klen, k->key,
-					      k->klen) < 0)
-					prev[l] = nx;
-			}
-			mt_link(m, k, height[i], prev);
-		}
+		mt_prefetch(top);
+		for (size_t na = g; na > 0;)
+			for (size_t j = 0; j < na;)
+				if (mt_step(active[j]))
+					j++;
+				else
+					active[j] = active[--na];
+		for (size_t i = 0; i < g; i++)
+			mt_link_found(m, node[i], height[i], &s[i], max);
 		if (rc != SISY_OK)
 			return rc;
 	}

@@ -507,6 +507,176 @@ static void test_bloom_filters_absent_keys(void **state)
 	lsm_memtable_unref(plain);
 }
 
+/* --- batch inserts: key shapes and orders -----------------------------------
+ * The skiplist's searches compare keys a word at a time, decide keys of 16
+ * bytes and more from two cached words and the trailer, shift out bytes past
+ * a short key, and a batch links its entries after predecessors found
+ * before the batch's earlier entries went in. Keys here hit each case: empty
+ * and shorter than 8 bytes, 8/15/16/17 and more bytes sharing prefixes, the
+ * same user key several times in one batch (newest first), bytes
+ * 0x00/0x7f/0x80/0xff where a wrong word order or sign would show; entries
+ * arrive in ascending, descending and random order, into an empty memtable
+ * (so heights grow during the first batches). After every batch each level
+ * is in order (lsm_memtable_check_levels, which compares with
+ * lsm_user_cmp) and a full scan equals the sorted reference. */
+typedef struct shape_op {
+	uint8_t key[40];
+	size_t klen;
+	uint64_t seq;
+	lsm_vtype type;
+} shape_op;
+
+static int shape_ikey_cmp(const shape_op *a, const shape_op *b)
+{
+	uint8_t x[48], y[48];
+	memcpy(x, a->key, a->klen);
+	sisy_put_u64(x + a->klen, lsm_trailer(a->seq, a->type));
+	memcpy(y, b->key, b->klen);
+	sisy_put_u64(y + b->klen, lsm_trailer(b->seq, b->type));
+	return lsm_ikey_cmp(sisy_slice_make(x, a->klen + 8),
+			    sisy_slice_make(y, b->klen + 8));
+}
+
+static int shape_asc(const void *a, const void *b)
+{
+	return shape_ikey_cmp(a, b);
+}
+
+static int shape_desc(const void *a, const void *b)
+{
+	return shape_ikey_cmp(b, a);
+}
+
+static size_t shape_key(sisy_rand *r, uint8_t *out)
+{
+	static const char *const pre[] = {"",
+					  "a",
+					  "ab",
+					  "abcdefg",
+					  "abcdefgh",
+					  "abcdefghijklmno",
+					  "abcdefghijklmnop",
+					  "abcdefghijklmnopq",
+					  "key0000000000001",
+					  "key00000000000012"};
+	static const uint8_t tail[] = {0x00, 'a', 0x7f, 0x80, 0xff};
+	const char *p = pre[sisy_rand_below(r, 10)];
+	size_t n = strlen(p);
+	memcpy(out, p, n);
+	/* bytes changed inside the first 16: 0x7f/0x80 in either word */
+	if (n > 0 && sisy_rand_below(r, 4) == 0)
+		out[sisy_rand_below(r, n)] = tail[sisy_rand_below(r, 5)];
+	size_t t = sisy_rand_below(r, 4);
+	for (size_t i = 0; i < t; i++)
+		out[n++] = tail[sisy_rand_below(r, 5)];
+	return n;
+}
+
+/* Every entry of m in order, equal to ref[0..n) sorted ascending. */
+static void shape_check_scan(lsm_memtable *m, shape_op *ref, size_t n)
+{
+	qsort(ref, n, sizeof *ref, shape_asc);
+	lsm_iter *it = lsm_memtable_iter_new(m);
+	assert_non_null(it);
+	size_t i = 0;
+	for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+		assert_true(i < n);
+		sisy_slice k = lsm_iter_key(it);
+		assert_int_equal(k.len, ref[i].klen + 8);
+		assert_memory_equal(k.data, ref[i].key, ref[i].klen);
+		assert_int_equal(lsm_ikey_seq(k), ref[i].seq);
+		i++;
+	}
+	assert_int_equal(i, n);
+	lsm_iter_destroy(it);
+}
+
+static void test_batch_key_shapes_and_orders(void **state)
+{
+	sisy_rand r;
+	sisy_rand_seed(&r, tu_seed("memtable batch shapes"));
+	enum { N = 1500, MAXB = 260 };
+	shape_op *gen = calloc(N, sizeof *gen), *ref = calloc(N, sizeof *ref);
+	lsm_mem_op *ops = calloc(MAXB, sizeof *ops);
+	assert_true(gen && ref && ops);
+	for (int order = 0; order < 3; order++) { /* asc, desc, random */
+		for (size_t i = 0; i < N; i++) {
+			if (i > 0 && sisy_rand_below(&r, 4) == 0) {
+				/* the same user key again, nearby: often
+				 * in the same batch */
+				size_t back = 1 + sisy_rand_below(&r, 8);
+				size_t j = i > back ? i - back : 0;
+				memcpy(gen[i].key, gen[j].key, gen[j].klen);
+				gen[i].klen = gen[j].klen;
+			} else {
+				gen[i].klen = shape_key(&r, gen[i].key);
+			}
+			gen[i].seq = i + 1;
+			gen[i].type = sisy_rand_below(&r, 5) == 0
+					  ? LSM_TYPE_DELETE
+					  : LSM_TYPE_VALUE;
+		}
+		if (order == 0)
+			qsort(gen, N, sizeof *gen, shape_asc);
+		else if (order == 1)
+			qsort(gen, N, sizeof *gen, shape_desc);
+		lsm_memtable *a = new_mt(state), *b = new_mt(state);
+		assert_true(a && b);
+		size_t done = 0;
+		while (done < N) {
+			size_t n = 1 + sisy_rand_below(&r, MAXB);
+			if (n > N - done)
+				n = N - done;
+			for (size_t i = 0; i < n; i++) {
+				shape_op *g = &gen[done + i];
+				ops[i] = (lsm_mem_op){
+				    .key = sisy_slice_make(g->key, g->klen),
+				    .value = sisy_slice_make(&g->seq, 8),
+				    .seq = g->seq,
+				    .type = g->type};
+				assert_int_equal(
+				    lsm_memtable_add(b, g->seq, g->type,
+						     ops[i].key, ops[i].value),
+				    SISY_OK);
+				ref[done + i] = *g;
+			}
+			assert_int_equal(lsm_memtable_add_batch(a, ops, n),
+					 SISY_OK);
+			done += n;
+			assert_int_equal(lsm_memtable_entries(a), done);
+			assert_true(lsm_memtable_check_levels(a));
+			assert_true(lsm_memtable_check_levels(b));
+			shape_check_scan(a, ref, done);
+			shape_check_scan(b, ref, done);
+		}
+		/* each version is what a read at its sequence number gets */
+		sisy_buf look = {0};
+		for (size_t i = 0; i < N; i++) {
+			sisy_slice uk =
+			    sisy_slice_make(gen[i].key, gen[i].klen);
+			assert_int_equal(
+			    lsm_ikey(&look, uk, gen[i].seq, LSM_TYPE_SEEK),
+			    SISY_OK);
+			sisy_slice v = {0};
+			lsm_mem_result got =
+			    lsm_memtable_get(a, sisy_buf_slice(&look), &v);
+			if (gen[i].type == LSM_TYPE_DELETE) {
+				assert_int_equal(got, LSM_MEM_DELETED);
+			} else {
+				assert_int_equal(got, LSM_MEM_FOUND);
+				assert_int_equal(v.len, 8);
+				assert_memory_equal(v.data, &gen[i].seq, 8);
+			}
+		}
+		sisy_buf_free(&look);
+		lsm_memtable_unref(a);
+		lsm_memtable_unref(b);
+	}
+	free(gen);
+	free(ref);
+	free(ops);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +692,9 @@ int main(void)
 	    cmocka_unit_test(test_batches_vs_single_adds),
 	    cmocka_unit_test_setup(test_batches_vs_single_adds, with_bloom),
 	    cmocka_unit_test_setup(test_shared_prefixes_vs_reference,
+				   with_bloom),
+	    cmocka_unit_test(test_batch_key_shapes_and_orders),
+	    cmocka_unit_test_setup(test_batch_key_shapes_and_orders,
 				   with_bloom),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
