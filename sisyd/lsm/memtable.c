@@ -226,13 +226,14 @@ static int mt_random_height(lsm_memtable *m)
 typedef struct mt_key {
 	uint64_t fast_klen;   /* 24 when w/bw hold the key's first 16 bytes */
 	uint64_t w[2], bw[2]; /* user key bytes 0-15: as read, byte-swapped */
-	uint64_t trailer;
-	const uint8_t *key; /* the internal key */
-	size_t ulen;	    /* its user part's length */
+	uint64_t trailer;     /* (w, bw and trailer: only when fast) */
+	const uint8_t *key;   /* the internal key */
+	size_t ulen;	      /* its user part's length */
 } mt_key;
 
 static void mt_key_init(mt_key *s, const uint8_t *key, size_t klen)
 {
+	assert(klen >= 8);
 	s->key = key;
 	s->ulen = klen - 8;
 	s->fast_klen = UINT64_MAX; /* never: mt_before does it all */
@@ -251,8 +252,8 @@ static void mt_key_init(mt_key *s, const uint8_t *key, size_t klen)
  * differs, or by the trailer when both are 16 bytes long. */
 static inline bool mt_before_k(const mt_node *n, const mt_key *k)
 {
-	if ((uint64_t)n->klen >=
-	    k->fast_klen) { /* both user keys >= 16 bytes */
+	/* both user keys of 16 bytes or more */
+	if ((uint64_t)n->klen >= k->fast_klen) {
 		const uint8_t *a = n->key;
 		uint64_t x = sisy_get_u64(a);
 		if (x != k->w[0])
@@ -384,8 +385,8 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
  * (which are in cache).
  * The instruction count matters as much as the misses (the server applies
  * writes on its event loop): a pass visits only the searches still
- * running (a compact list, finished ones swapped out), and a step keeps
- * what it needs in the search's first cache line. */
+ * running (a compact list, finished ones swapped out), and each search
+ * carries its key's first words (mt_key) so most compares are one load. */
 #define MT_GROUP 8
 
 typedef struct mt_search {
@@ -448,19 +449,24 @@ static void mt_link_found(lsm_memtable *m, mt_node *k, int height, mt_search *s,
 	mt_node **prev = s->prev;
 	int cur = atomic_load_explicit(&m->max_height, memory_order_relaxed);
 	int top = height < cur ? height : cur;
+	assert(max <= cur);
 	for (int l = max; l < top; l++) { /* levels born meanwhile */
 		prev[l] = m->head;
 		s->succ[l] = NULL;
 	}
-	size_t ulen = k->klen - 8;
 	for (int l = 0; l < top; l++) {
 		mt_node *nx = mt_next(prev[l], l);
-		if (nx == s->succ[l])
-			continue; /* nothing linked in between */
-		while (nx != NULL && mt_before(nx, k->key, ulen)) {
-			prev[l] = nx;
-			nx = mt_next(nx, l);
+		if (nx != s->succ[l]) { /* entries linked in between */
+			while (nx != NULL && mt_before_k(nx, &s->k)) {
+				prev[l] = nx;
+				nx = mt_next(nx, l);
+			}
 		}
+		/* checked against the reference order (debug builds) */
+		assert(prev[l] == m->head || mt_cmp(prev[l]->key, prev[l]->klen,
+						    k->key, k->klen) < 0);
+		assert(nx == NULL ||
+		       mt_cmp(nx->key, nx->klen, k->key, k->klen) > 0);
 	}
 	mt_link(m, k, height, prev);
 }
