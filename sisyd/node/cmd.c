@@ -86,15 +86,17 @@ static sisy_err put_header(sisy_buf *b, uint8_t kind, uint64_t client_id,
 	return rc;
 }
 
-static sisy_err put_ops(sisy_buf *b, const sisy_node_op *ops, size_t n)
+/* The size of a KV command's body, its ops checked first: nothing is
+ * written for a command that is refused. */
+static sisy_err ops_size(const sisy_node_op *ops, size_t n, size_t *out)
 {
 	if (n == 0 || n > NODE_MAX_OPS)
 		return sisy_errf(
 		    SISY_E_INVAL,
 		    "node: a write needs 1..%u operations, not %zu",
 		    NODE_MAX_OPS, n);
-	sisy_err rc = sisy_buf_append_varint(b, n);
-	for (size_t i = 0; i < n && rc == SISY_OK; i++) {
+	size_t size = sisy_varint_len(n);
+	for (size_t i = 0; i < n; i++) {
 		const sisy_node_op *op = &ops[i];
 		if (op->key.len == 0 || op->key.len > SISY_NODE_MAX_KEY)
 			return sisy_errf(SISY_E_TOOBIG,
@@ -103,22 +105,64 @@ static sisy_err put_ops(sisy_buf *b, const sisy_node_op *ops, size_t n)
 					 op->key.len, SISY_NODE_MAX_KEY);
 		if (op->cond > SISY_NODE_COND_ABSENT)
 			return sisy_errf(SISY_E_INVAL, "node: bad condition");
-		uint8_t flags = (uint8_t)((op->del ? 1 : 0) | (op->cond << 1));
-		rc = sisy_buf_append_u8(b, flags);
-		if (rc == SISY_OK && op->cond == SISY_NODE_COND_VERSION)
-			rc = sisy_buf_append_varint(b, op->cond_version);
-		if (rc == SISY_OK)
-			rc = sisy_buf_append_varint(b, op->key.len);
-		if (rc == SISY_OK)
-			rc = sisy_buf_append(b, op->key.data, op->key.len);
-		if (rc == SISY_OK && !op->del) {
-			rc = sisy_buf_append_varint(b, op->value.len);
-			if (rc == SISY_OK && op->value.len)
-				rc = sisy_buf_append(b, op->value.data,
-						     op->value.len);
+		size += 1 + sisy_varint_len(op->key.len) + op->key.len;
+		if (op->cond == SISY_NODE_COND_VERSION)
+			size += sisy_varint_len(op->cond_version);
+		if (!op->del)
+			size += sisy_varint_len(op->value.len) + op->value.len;
+	}
+	*out = size;
+	return SISY_OK;
+}
+
+/* A KV command (the hot path of every write): sized and checked first, then
+ * written in place in one reservation. The bytes are put_header's and the
+ * layout's above, exactly (test_node_cmd checks them against a reference
+ * encoder). */
+static sisy_err encode_kv(const sisy_node_cmd *c, sisy_buf *out)
+{
+	size_t ulen = c->user ? strlen(c->user) : 0, body = 0;
+	if (ulen > SISY_AUTH_MAX_USER)
+		return sisy_errf(SISY_E_TOOBIG,
+				 "node: a name of %zu bytes; the limit is %d",
+				 ulen, SISY_AUTH_MAX_USER);
+	sisy_err rc = ops_size(c->ops, c->nops, &body);
+	size_t size = 2 + 24 + 1 + ulen + body;
+	if (rc == SISY_OK)
+		rc = sisy_buf_reserve(out, size);
+	if (rc != SISY_OK)
+		return rc;
+	uint8_t *p = out->data + out->len;
+	*p++ = CMD_VERSION;
+	*p++ = SISY_NODE_CMD_KV;
+	sisy_put_u64(p, c->client_id);
+	sisy_put_u64(p + 8, c->seq);
+	sisy_put_u64(p + 16, c->lowest_unanswered);
+	p += 24;
+	*p++ = (uint8_t)ulen;
+	if (ulen) {
+		memcpy(p, c->user, ulen);
+		p += ulen;
+	}
+	p += sisy_put_varint64(p, c->nops);
+	for (size_t i = 0; i < c->nops; i++) {
+		const sisy_node_op *op = &c->ops[i];
+		*p++ = (uint8_t)((op->del ? 1 : 0) | (op->cond << 1));
+		if (op->cond == SISY_NODE_COND_VERSION)
+			p += sisy_put_varint64(p, op->cond_version);
+		p += sisy_put_varint64(p, op->key.len);
+		memcpy(p, op->key.data, op->key.len);
+		p += op->key.len;
+		if (!op->del) {
+			p += sisy_put_varint64(p, op->value.len);
+			if (op->value.len)
+				memcpy(p, op->value.data, op->value.len);
+			p += op->value.len;
 		}
 	}
-	return rc;
+	assert(p == out->data + out->len + size);
+	out->len += size;
+	return SISY_OK;
 }
 
 void node_token_hash(const uint8_t token[SISY_NODE_TOKEN], uint8_t out[32])
@@ -131,13 +175,13 @@ void node_token_hash(const uint8_t token[SISY_NODE_TOKEN], uint8_t out[32])
 sisy_err node_cmd_encode(const sisy_node_cmd *c, sisy_buf *out)
 {
 	uint8_t hash[32];
+	if (c->kind == SISY_NODE_CMD_KV)
+		return encode_kv(c, out);
 	sisy_err rc = put_header(out, c->kind, c->client_id, c->seq,
 				 c->lowest_unanswered, c->user);
 	if (rc != SISY_OK)
 		return rc;
 	switch (c->kind) {
-	case SISY_NODE_CMD_KV:
-		return put_ops(out, c->ops, c->nops);
 	case SISY_NODE_CMD_USER_ADD:
 		if ((rc = put_str8(out, c->name, SISY_AUTH_MAX_USER)) ==
 			SISY_OK &&
@@ -216,18 +260,6 @@ static uint64_t get64(rd *r)
 	return q ? sisy_get_u64(q) : 0;
 }
 
-static uint64_t getv(rd *r)
-{
-	uint64_t v = 0;
-	const uint8_t *q = r->bad ? NULL : sisy_get_varint64(r->p, r->end, &v);
-	if (q == NULL) {
-		r->bad = true;
-		return 0;
-	}
-	r->p = q;
-	return v;
-}
-
 static void get_str8(rd *r, char *out, size_t cap)
 {
 	size_t len = get8(r);
@@ -258,61 +290,96 @@ static void get_verifier(rd *r, sisy_auth_verifier *v)
 	get_bytes(r, v->pk, SISY_AUTH_PK);
 }
 
-static sisy_err get_ops(rd *r, node_cmd_view *v)
+/* One op of a KV body from [*pp, end); false when malformed. */
+static bool get_op(const uint8_t **pp, const uint8_t *end, sisy_node_op *op)
 {
-	uint64_t n = getv(r);
-	if (r->bad || n == 0 || n > NODE_MAX_OPS ||
-	    n > (uint64_t)(r->end - r->p))
+	const uint8_t *p = *pp;
+	uint64_t kl, vl = 0;
+	if (p == end || *p > 7 || ((*p >> 1) & 3) > SISY_NODE_COND_ABSENT)
+		return false;
+	op->del = *p & 1;
+	op->cond = (*p++ >> 1) & 3;
+	op->cond_version = 0;
+	if (op->cond == SISY_NODE_COND_VERSION &&
+	    (p = sisy_get_varint64(p, end, &op->cond_version)) == NULL)
+		return false;
+	if ((p = sisy_get_varint64(p, end, &kl)) == NULL || kl == 0 ||
+	    kl > SISY_NODE_MAX_KEY || kl > (uint64_t)(end - p))
+		return false;
+	op->key = sisy_slice_make(p, kl);
+	p += kl;
+	if (op->del) {
+		op->value = sisy_slice_make(NULL, 0);
+	} else {
+		if ((p = sisy_get_varint64(p, end, &vl)) == NULL ||
+		    vl > (uint64_t)(end - p))
+			return false;
+		op->value = sisy_slice_make(p, vl);
+		p += vl;
+	}
+	*pp = p;
+	return true;
+}
+
+/* A KV command after its version and kind bytes, straight through the
+ * bytes (the apply path decodes every write): header, user, ops; the
+ * whole input must be consumed. Fills what the view holds for KV. */
+static sisy_err decode_kv(const uint8_t *p, const uint8_t *end,
+			  node_cmd_view *v)
+{
+	uint64_t n;
+	v->ops = NULL;
+	v->nops = 0;
+	if (end - p < 25)
+		return SISY_E_CORRUPT;
+	v->client_id = sisy_get_u64(p);
+	v->seq = sisy_get_u64(p + 8);
+	v->lowest = sisy_get_u64(p + 16);
+	size_t ulen = p[24];
+	p += 25;
+	if (ulen > SISY_AUTH_MAX_USER || ulen > (size_t)(end - p))
+		return SISY_E_CORRUPT;
+	for (size_t i = 0; i < ulen; i++)
+		if ((v->user[i] = (char)p[i]) == '\0')
+			return SISY_E_CORRUPT;
+	v->user[ulen] = '\0';
+	p += ulen;
+	if ((p = sisy_get_varint64(p, end, &n)) == NULL || n == 0 ||
+	    n > NODE_MAX_OPS || n > (uint64_t)(end - p))
 		return SISY_E_CORRUPT;
 	if (n == 1) { /* the common case, without an allocation */
-		memset(&v->one, 0, sizeof v->one);
 		v->ops = &v->one;
 	} else if ((v->ops = calloc(n, sizeof *v->ops)) == NULL) {
 		return sisy_errf(SISY_E_NOMEM, "node: out of memory");
 	}
 	v->nops = n;
-	for (size_t i = 0; i < n && !r->bad; i++) {
-		sisy_node_op *op = &v->ops[i];
-		uint8_t flags = get8(r);
-		op->del = flags & 1;
-		op->cond = (flags >> 1) & 3;
-		if (flags > 7 || op->cond > SISY_NODE_COND_ABSENT)
-			r->bad = true;
-		if (op->cond == SISY_NODE_COND_VERSION)
-			op->cond_version = getv(r);
-		uint64_t kl = getv(r);
-		if (kl == 0 || kl > SISY_NODE_MAX_KEY)
-			r->bad = true;
-		const uint8_t *k = take(r, kl);
-		op->key = sisy_slice_make(k, kl);
-		if (!op->del) {
-			uint64_t vl = getv(r);
-			const uint8_t *val = take(r, vl);
-			op->value = sisy_slice_make(val, vl);
-		}
-	}
-	return r->bad ? SISY_E_CORRUPT : SISY_OK;
+	for (size_t i = 0; i < n; i++)
+		if (!get_op(&p, end, &v->ops[i]))
+			return SISY_E_CORRUPT;
+	return p == end ? SISY_OK : SISY_E_CORRUPT;
 }
 
 sisy_err node_cmd_decode(sisy_slice data, node_cmd_view *v)
 {
 	rd r = {data.data, data.data + data.len, false};
-	memset(v, 0, offsetof(node_cmd_view, name));
 	sisy_err rc = SISY_OK;
+	if (data.len >= 2 && data.data[0] == CMD_VERSION &&
+	    data.data[1] == SISY_NODE_CMD_KV) {
+		v->kind = SISY_NODE_CMD_KV;
+		rc = decode_kv(data.data + 2, r.end, v);
+		goto done;
+	}
+	memset(v, 0, offsetof(node_cmd_view, name));
 	if (get8(&r) != CMD_VERSION)
 		return sisy_errf(SISY_E_CORRUPT,
 				 "node: a command of an unknown version");
 	v->kind = get8(&r);
-	if (v->kind != SISY_NODE_CMD_KV)
-		memset(v->name, 0, sizeof *v - offsetof(node_cmd_view, name));
+	memset(v->name, 0, sizeof *v - offsetof(node_cmd_view, name));
 	v->client_id = get64(&r);
 	v->seq = get64(&r);
 	v->lowest = get64(&r);
 	get_str8(&r, v->user, sizeof v->user);
 	switch (v->kind) {
-	case SISY_NODE_CMD_KV:
-		rc = get_ops(&r, v);
-		break;
 	case SISY_NODE_CMD_USER_ADD:
 		get_str8(&r, v->name, sizeof v->name);
 		v->role = get8(&r);
@@ -346,8 +413,9 @@ sisy_err node_cmd_decode(sisy_slice data, node_cmd_view *v)
 	default:
 		r.bad = true;
 	}
-	if (rc == SISY_OK && (r.bad || r.p != r.end))
+	if (r.bad || r.p != r.end)
 		rc = SISY_E_CORRUPT;
+done:
 	if (rc == SISY_E_CORRUPT) {
 		node_cmd_view_free(v);
 		return sisy_errf(SISY_E_CORRUPT,

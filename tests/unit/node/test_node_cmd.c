@@ -185,6 +185,164 @@ static void test_malformed_refused(void **state)
 	sisy_buf_free(&b);
 }
 
+/* The KV layout of cmd.c's header comment, byte by byte, as a reference for
+ * the encoder (which writes it in place). */
+static void ref_varint(sisy_buf *b, uint64_t v)
+{
+	while (v >= 0x80) {
+		sisy_buf_append_u8(b, (uint8_t)(v | 0x80));
+		v >>= 7;
+	}
+	sisy_buf_append_u8(b, (uint8_t)v);
+}
+
+static void ref_kv(const sisy_node_cmd *c, sisy_buf *b)
+{
+	size_t ulen = c->user ? strlen(c->user) : 0;
+	sisy_buf_append_u8(b, 1);
+	sisy_buf_append_u8(b, SISY_NODE_CMD_KV);
+	for (int w = 0; w < 3; w++) {
+		uint64_t x = w == 0   ? c->client_id
+			     : w == 1 ? c->seq
+				      : c->lowest_unanswered;
+		for (int i = 0; i < 8; i++)
+			sisy_buf_append_u8(b, (uint8_t)(x >> (8 * i)));
+	}
+	sisy_buf_append_u8(b, (uint8_t)ulen);
+	sisy_buf_append(b, c->user ? c->user : "", ulen);
+	ref_varint(b, c->nops);
+	for (size_t i = 0; i < c->nops; i++) {
+		const sisy_node_op *op = &c->ops[i];
+		sisy_buf_append_u8(b, (uint8_t)(op->del | op->cond << 1));
+		if (op->cond == SISY_NODE_COND_VERSION)
+			ref_varint(b, op->cond_version);
+		ref_varint(b, op->key.len);
+		sisy_buf_append(b, op->key.data, op->key.len);
+		if (!op->del) {
+			ref_varint(b, op->value.len);
+			sisy_buf_append(b, op->value.data, op->value.len);
+		}
+	}
+}
+
+/* Random KV commands (users of 0..64 bytes, 1..5 ops of every flag, keys and
+ * values across varint length boundaries, 64-bit fields of every width):
+ * the encoder's bytes are the reference's, appended after what the buffer
+ * held, and the decoder gives every field back. */
+static void test_kv_bytes_vs_reference(void **state)
+{
+	(void)state;
+	static uint8_t data[SISY_NODE_MAX_KEY + 300];
+	sisy_rand r;
+	sisy_rand_seed(&r, 11);
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)sisy_rand_next(&r);
+	sisy_buf got = {0}, want = {0};
+	for (int it = 0; it < 3000; it++) {
+		sisy_node_op ops[5];
+		char user[SISY_AUTH_MAX_USER + 1];
+		size_t ulen = sisy_rand_below(&r, SISY_AUTH_MAX_USER + 1);
+		for (size_t i = 0; i < ulen; i++)
+			user[i] = (char)('a' + sisy_rand_below(&r, 26));
+		user[ulen] = '\0';
+		size_t nops = 1 + sisy_rand_below(&r, 5);
+		for (size_t j = 0; j < nops; j++) {
+			size_t kl =
+			    1 + sisy_rand_below(&r, j % 2 ? 200
+							  : SISY_NODE_MAX_KEY);
+			size_t vl = sisy_rand_below(&r, it % 3 ? 130 : 300);
+			ops[j] = (sisy_node_op){
+			    .del = sisy_rand_below(&r, 3) == 0,
+			    .key = sisy_slice_make(
+				data + sisy_rand_below(&r, 300), kl),
+			    .value = sisy_slice_make(
+				data + sisy_rand_below(&r, 300), vl),
+			    .cond = (uint8_t)sisy_rand_below(&r, 3),
+			    .cond_version =
+				sisy_rand_next(&r) >> sisy_rand_below(&r, 64)};
+		}
+		sisy_node_cmd c = {.kind = SISY_NODE_CMD_KV,
+				   .client_id = sisy_rand_next(&r),
+				   .seq = sisy_rand_next(&r) >>
+					  sisy_rand_below(&r, 64),
+				   .lowest_unanswered = sisy_rand_next(&r),
+				   .user = it % 7 ? user : NULL,
+				   .ops = ops,
+				   .nops = nops};
+		sisy_buf_clear(&got);
+		sisy_buf_clear(&want);
+		size_t pre = sisy_rand_below(&r, 4);
+		sisy_buf_append(&got, "xyz", pre);
+		sisy_buf_append(&want, "xyz", pre);
+		ref_kv(&c, &want);
+		assert_int_equal(node_cmd_encode(&c, &got), SISY_OK);
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, want.len);
+		node_cmd_view v;
+		memset(&v, 0xa5, sizeof v);
+		assert_int_equal(
+		    node_cmd_decode(
+			sisy_slice_make(got.data + pre, got.len - pre), &v),
+		    SISY_OK);
+		assert_int_equal(v.kind, SISY_NODE_CMD_KV);
+		assert_int_equal(v.client_id, c.client_id);
+		assert_int_equal(v.seq, c.seq);
+		assert_int_equal(v.lowest, c.lowest_unanswered);
+		assert_string_equal(v.user, c.user ? c.user : "");
+		assert_int_equal(v.nops, nops);
+		for (size_t j = 0; j < nops; j++) {
+			assert_int_equal(v.ops[j].del, ops[j].del);
+			assert_int_equal(v.ops[j].cond, ops[j].cond);
+			assert_int_equal(v.ops[j].cond_version,
+					 ops[j].cond == SISY_NODE_COND_VERSION
+					     ? ops[j].cond_version
+					     : 0);
+			assert_true(sisy_slice_eq(v.ops[j].key, ops[j].key));
+			assert_int_equal(v.ops[j].value.len,
+					 ops[j].del ? 0 : ops[j].value.len);
+			if (!ops[j].del)
+				assert_true(sisy_slice_eq(v.ops[j].value,
+							  ops[j].value));
+		}
+		node_cmd_view_free(&v);
+		if (c.user == NULL)
+			ulen = 0;
+		/* A NUL in the user name, or a flag byte out of range, is
+		 * refused. */
+		if (ulen > 0) {
+			size_t at = pre + 27 + sisy_rand_below(&r, ulen);
+			uint8_t old = got.data[at];
+			got.data[at] = 0;
+			assert_int_equal(
+			    node_cmd_decode(
+				sisy_slice_make(got.data + pre, got.len - pre),
+				&v),
+			    SISY_E_CORRUPT);
+			got.data[at] = old;
+		}
+		size_t flags = pre + 27 + ulen + 1; /* nops < 128 */
+		uint8_t old = got.data[flags];
+		got.data[flags] = (uint8_t)(it % 2 ? 8 : 6); /* bit 3; cond 3 */
+		assert_int_equal(
+		    node_cmd_decode(
+			sisy_slice_make(got.data + pre, got.len - pre), &v),
+		    SISY_E_CORRUPT);
+		got.data[flags] = old;
+	}
+	/* A user name over the limit is refused, the buffer untouched. */
+	char longname[SISY_AUTH_MAX_USER + 2];
+	memset(longname, 'u', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	sisy_node_op op = {.key = sisy_slice_str("k")};
+	sisy_node_cmd c = {
+	    .kind = SISY_NODE_CMD_KV, .user = longname, .ops = &op, .nops = 1};
+	sisy_buf_clear(&got);
+	assert_int_equal(node_cmd_encode(&c, &got), SISY_E_TOOBIG);
+	assert_int_equal(got.len, 0);
+	sisy_buf_free(&got);
+	sisy_buf_free(&want);
+}
+
 static void test_encode_bounds(void **state)
 {
 	(void)state;
@@ -470,6 +628,7 @@ int main(void)
 	    cmocka_unit_test(test_meta_round_trips),
 	    cmocka_unit_test(test_init_round_trip),
 	    cmocka_unit_test(test_malformed_refused),
+	    cmocka_unit_test(test_kv_bytes_vs_reference),
 	    cmocka_unit_test(test_encode_bounds),
 	    cmocka_unit_test(test_result_and_ctx),
 	    cmocka_unit_test(test_clients_index),
