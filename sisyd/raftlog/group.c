@@ -175,12 +175,6 @@ void raftlog_group_free(sisy_raftlog *lg, raftlog_group *g)
 /* --- the window of metas
  * ------------------------------------------------------ */
 
-raftlog_meta *raftlog_group_meta(raftlog_group *g, uint64_t index)
-{
-	assert(index > g->base_index && index <= raftlog_group_last(g));
-	return &g->metas[g->head + (size_t)(index - g->base_index - 1)];
-}
-
 bool raftlog_group_term(const raftlog_group *g, uint64_t index, uint64_t *term)
 {
 	if (index == g->base_index) {

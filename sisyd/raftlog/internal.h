@@ -18,6 +18,7 @@
 #ifndef SISY_RAFTLOG_INTERNAL_H
 #define SISY_RAFTLOG_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -175,8 +176,13 @@ static inline uint64_t raftlog_group_last(const raftlog_group *g)
 {
 	return g->base_index + g->n;
 }
-/* The meta of index, which must be in (base, last]. */
-raftlog_meta *raftlog_group_meta(raftlog_group *g, uint64_t index);
+/* The meta of index, which must be in (base, last]. Inline: the writer
+ * asks once per record. */
+static inline raftlog_meta *raftlog_group_meta(raftlog_group *g, uint64_t index)
+{
+	assert(index > g->base_index && index <= raftlog_group_last(g));
+	return &g->metas[g->head + (size_t)(index - g->base_index - 1)];
+}
 /* Term at index in [base, last]; false outside. */
 bool raftlog_group_term(const raftlog_group *g, uint64_t index, uint64_t *term);
 /* Room for `extra` more metas, so that as many puts cannot fail. */

@@ -115,6 +115,10 @@ static void note_written(sisy_raftlog *lg, size_t from, size_t to)
 {
 	for (size_t k = from; k < to; k++) {
 		const raftlog_prec *p = &lg->batch[k];
+		/* Entries change no checkpoint: no lookup for them (nearly
+		 * every record). */
+		if (p->type == RAFTLOG_REC_ENTRY)
+			continue;
 		raftlog_wgroup *w = wgroup_find(lg, p->group);
 		assert(w != NULL); /* made by encode() */
 		if (p->type == RAFTLOG_REC_HARDSTATE) {
@@ -163,20 +167,43 @@ size_t raftlog_prec_cost(const raftlog_prec *p)
 	return est_size(p) + sizeof *p;
 }
 
-static sisy_err encode(sisy_raftlog *lg, raftlog_prec *p)
+/* A group whose wgroup is known to exist (wgroups are never removed), so
+ * that the records of one group in a row look it up once. */
+typedef struct wg_known {
+	bool ok;
+	uint64_t id;
+} wg_known;
+
+/* raftlog_seg_note, with the usual case (the same group as the last note)
+ * decided here without a call. */
+static sisy_err seg_note(raftlog_seg *s, uint64_t group, uint64_t index)
+{
+	raftlog_gmax *last = s->ngmax > 0 ? &s->gmax[s->ngmax - 1] : NULL;
+	if (last != NULL && last->group == group) {
+		if (last->max_index < index)
+			last->max_index = index;
+		return SISY_OK;
+	}
+	return raftlog_seg_note(s, group, index);
+}
+
+static sisy_err encode(sisy_raftlog *lg, raftlog_prec *p, wg_known *known)
 {
 	size_t start = lg->wbuf.len;
-	raftlog_wgroup *w; /* made now so that seg_done() and the
-			    * checkpoint know the group */
-	sisy_err rc = raftlog_wgroup_get(lg, p->group, &w);
-	if (rc != SISY_OK)
-		return rc;
+	sisy_err rc = SISY_OK;
+	if (!known->ok || known->id != p->group) {
+		raftlog_wgroup *w; /* made now so that seg_done() and the
+				    * checkpoint know the group */
+		if ((rc = raftlog_wgroup_get(lg, p->group, &w)) != SISY_OK)
+			return rc;
+		*known = (wg_known){true, p->group};
+	}
 	switch (p->type) {
 	case RAFTLOG_REC_ENTRY:
 		rc = raftlog_put_entry(&lg->wbuf, p->group, p->a, p->b,
 				       p->item->payload, p->item->len);
 		if (rc == SISY_OK)
-			rc = raftlog_seg_note(lg->cur, p->group, p->a);
+			rc = seg_note(lg->cur, p->group, p->a);
 		break;
 	case RAFTLOG_REC_HARDSTATE:
 		rc = raftlog_put_hardstate(&lg->wbuf, p->group, p->a, p->b,
@@ -228,6 +255,7 @@ static sisy_err write_records(sisy_raftlog *lg, raftlog_seg **s0, uint64_t *e0)
 {
 	sisy_err rc;
 	size_t first = 0; /* first record in wbuf */
+	wg_known known = {false, 0};
 	if (lg->cur->sealed && (rc = roll(lg)) != SISY_OK)
 		return rc;
 	*s0 = lg->cur;
@@ -245,7 +273,7 @@ static sisy_err write_records(sisy_raftlog *lg, raftlog_seg **s0, uint64_t *e0)
 			*s0 = lg->cur;
 			*e0 = lg->cur->end;
 		}
-		if ((rc = encode(lg, p)) != SISY_OK)
+		if ((rc = encode(lg, p, &known)) != SISY_OK)
 			return rc;
 	}
 	if ((rc = flush_wbuf(lg, first, lg->nbatch)) != SISY_OK ||
@@ -302,10 +330,14 @@ static void report(sisy_raftlog *lg, raftlog_group *g, const raftlog_prec *p)
 
 static void publish(sisy_raftlog *lg)
 {
+	raftlog_group *g = NULL;
 	for (size_t k = 0; k < lg->nbatch; k++) {
 		raftlog_prec *p = &lg->batch[k];
-		raftlog_group *g = raftlog_group_find(lg, p->group);
-		assert(g != NULL); /* groups live until close */
+		/* Groups live until close: a pointer found for one record
+		 * serves the records of the same group that follow it. */
+		if (g == NULL || g->id != p->group)
+			g = raftlog_group_find(lg, p->group);
+		assert(g != NULL);
 		report(lg, g, p);
 		if (p->type == RAFTLOG_REC_ENTRY) {
 			raftlog_item *it = p->item;
@@ -409,7 +441,7 @@ static bool base_queued(sisy_raftlog *lg)
 
 static void take_batch(sisy_raftlog *lg)
 {
-	size_t bytes = 0;
+	size_t bytes = 0, n = 0;
 	assert(lg->nbatch == 0 && lg->qn > 0);
 	while (lg->qn > 0) {
 		raftlog_prec *p = &lg->q[lg->qhead];
@@ -426,11 +458,14 @@ static void take_batch(sisy_raftlog *lg)
 		}
 		lg->batch[lg->nbatch++] = *p;
 		bytes += sz;
-		assert(lg->qbytes >= raftlog_prec_cost(p));
-		lg->qbytes -= raftlog_prec_cost(p);
-		lg->qhead = (lg->qhead + 1) % lg->qcap;
+		n++;
+		if (++lg->qhead == lg->qcap)
+			lg->qhead = 0;
 		lg->qn--;
 	}
+	/* raftlog_prec_cost summed: est_size + the record's size each */
+	assert(lg->qbytes >= bytes + n * sizeof(raftlog_prec));
+	lg->qbytes -= bytes + n * sizeof(raftlog_prec);
 }
 
 static void wait_retry(sisy_raftlog *lg)
@@ -457,8 +492,10 @@ static sisy_err round_write(sisy_raftlog *lg)
 	if (rc == SISY_OK) {
 		for (size_t k = 0; k < lg->nbatch; k++) {
 			raftlog_prec *p = &lg->batch[k];
+			if (p->type != RAFTLOG_REC_BASE)
+				continue; /* only bases move it: no lookup */
 			raftlog_wgroup *w = wgroup_find(lg, p->group);
-			if (p->type == RAFTLOG_REC_BASE && w != NULL)
+			if (w != NULL)
 				w->durable_base = p->a;
 		}
 	}

@@ -618,6 +618,91 @@ static void test_unsafe_write_now(void **state)
 	assert_int_equal(rl_read_check(x->lg, 1, 1, next + 1, NULL), SISY_OK);
 }
 
+/* The queue's byte count goes back to zero once everything is written: a
+ * round that gave back less than it took would leave the log refusing
+ * appends (SISY_E_BUSY) after a few hundred records, with nothing queued.
+ * Records of two groups and hard states share each round. */
+static void test_queue_bytes_return(void **state)
+{
+	fx *x = *state;
+	x->o.queue_bytes = 1024; /* about two records of the largest size */
+	reopen(x);
+	for (uint64_t i = 1; i <= 300; i++) {
+		sisy_raftlog_hardstate hs = {i, 0, 0};
+		assert_int_equal(rl_append(x->lg, 1, i, i, 1), SISY_OK);
+		assert_int_equal(sisy_raftlog_set_hardstate(x->lg, 2, &hs),
+				 SISY_OK);
+		assert_int_equal(sisy_raftlog_flush(x->lg), SISY_OK);
+	}
+	/* and through the caller's rounds */
+	x->o.unsafe_no_fsync = true;
+	reopen(x);
+	for (uint64_t i = 301; i <= 600; i++) {
+		assert_int_equal(rl_append(x->lg, 1, i, i, 1), SISY_OK);
+		assert_int_equal(rl_append(x->lg, 3, i - 300, i - 300, 2),
+				 SISY_OK);
+		sisy_raftlog_write_now(x->lg);
+	}
+	reopen(x);
+	assert_int_equal(rl_read_check(x->lg, 1, 1, 601, NULL), SISY_OK);
+	sisy_raftlog_state st;
+	state_of(x, 2, &st);
+	assert_true(st.has_hardstate);
+	assert_int_equal(st.hs.term, 300);
+}
+
+/* One round holding the records of several groups interleaved (A A B A C
+ * B ...), through the caller's rounds: every group's entries, hard state
+ * and durability report come out as written, after a reopen too. */
+static void test_interleaved_groups_one_round(void **state)
+{
+	fx *x = *state;
+	x->o.unsafe_no_fsync = true;
+	x->o.batch_bytes = 1 << 20; /* everything in one round */
+	reopen(x);
+	static const uint64_t order[] = {1, 1, 2, 1, 3, 2, 2, 4, 1, 4, 3, 3};
+	uint64_t next[5] = {0, 1, 1, 1, 1};
+	for (int rep = 0; rep < 20; rep++) {
+		for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
+			uint64_t g = order[k];
+			assert_int_equal(
+			    rl_append(x->lg, g, next[g], next[g], g), SISY_OK);
+			next[g]++;
+			if (k == 5) {
+				sisy_raftlog_hardstate hs = {g + (uint64_t)rep,
+							     g, next[g] - 1};
+				assert_int_equal(
+				    sisy_raftlog_set_hardstate(x->lg, g, &hs),
+				    SISY_OK);
+			}
+		}
+		sisy_raftlog_write_now(x->lg);
+		sisy_raftlog_durable d[8] = {0};
+		drain_all(x, d);
+		for (uint64_t g = 1; g <= 4; g++) {
+			assert_true(d[g].what & SISY_RAFTLOG_DURABLE_ENTRIES);
+			assert_int_equal(d[g].index, next[g] - 1);
+			assert_int_equal(d[g].term, g);
+		}
+		assert_true(d[2].what & SISY_RAFTLOG_DURABLE_HARDSTATE);
+		assert_int_equal(d[2].hs.term, 2 + (uint64_t)rep);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint64_t g = 1; g <= 4; g++) {
+			sisy_raftlog_state st;
+			state_of(x, g, &st);
+			assert_int_equal(st.last_index, next[g] - 1);
+			assert_int_equal(
+			    rl_read_check(x->lg, g, 1, next[g], NULL), SISY_OK);
+		}
+		sisy_raftlog_state st;
+		state_of(x, 2, &st);
+		assert_true(st.has_hardstate);
+		assert_int_equal(st.hs.term, 2 + 19);
+		reopen(x);
+	}
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -636,6 +721,8 @@ int main(void)
 	    T(test_threads),
 	    T(test_unsafe_no_fsync),
 	    T(test_unsafe_write_now),
+	    T(test_queue_bytes_return),
+	    T(test_interleaved_groups_one_round),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
