@@ -90,6 +90,10 @@ typedef enum raftlog_parse {
 raftlog_parse raftlog_rec_decode(const uint8_t *p, size_t avail, raftlog_rec *r,
 				 size_t *need);
 
+/* sisy_checksum32 (the checksum of headers and records), inlined here:
+ * equal to it for every input. */
+uint32_t raftlog_checksum32(const void *data, size_t len);
+
 /* Each appends one whole record to b. */
 sisy_err raftlog_put_entry(sisy_buf *b, uint64_t group, uint64_t index,
 			   uint64_t term, const uint8_t *data, size_t len);
