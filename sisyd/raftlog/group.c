@@ -13,11 +13,6 @@
 /* --- items and the cache ---------------------------------------------------
  */
 
-bool raftlog_item_big(size_t len)
-{
-	return len > SISY_CHUNKS_BIG - sizeof(raftlog_item);
-}
-
 raftlog_item *raftlog_item_new(sisy_raftlog *lg, uint64_t group, uint64_t index,
 			       uint64_t term, const uint8_t *data, size_t len)
 {

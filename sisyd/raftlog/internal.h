@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "chunks.h"
+#include "format.h"
 #include "raftlog.h"
 
 #define RAFTLOG_MAX_GROUPS 65536
@@ -204,7 +205,10 @@ void raftlog_group_reset(sisy_raftlog *lg, raftlog_group *g, uint64_t index,
 raftlog_item *raftlog_item_new(sisy_raftlog *lg, uint64_t group, uint64_t index,
 			       uint64_t term, const uint8_t *data, size_t len);
 /* Whether a payload of len bytes is too big for the shared chunks. */
-bool raftlog_item_big(size_t len);
+static inline bool raftlog_item_big(size_t len)
+{
+	return len > SISY_CHUNKS_BIG - sizeof(raftlog_item);
+}
 /* Drops a reference (lock held; an item nobody else has seen, in a chunk
  * of its own, also without it). */
 void raftlog_item_unref(sisy_raftlog *lg, raftlog_item *it);
@@ -249,8 +253,19 @@ sisy_err raftlog_recover(sisy_raftlog *lg);
  */
 
 void *raftlog_writer_main(void *arg);
-/* Bytes a queued record counts against queue_bytes. */
-size_t raftlog_prec_cost(const raftlog_prec *p);
+/* The most bytes a queued record can take encoded. */
+static inline size_t raftlog_est_size(const raftlog_prec *p)
+{
+	if (p->type == RAFTLOG_REC_ENTRY)
+		return RAFTLOG_ENTRY_OVERHEAD + p->item->len;
+	return RAFTLOG_REC_HDR + 5 * 10;
+}
+/* Bytes a queued record counts against queue_bytes. Inline, as the
+ * helpers above: asked once per queued record on both sides. */
+static inline size_t raftlog_prec_cost(const raftlog_prec *p)
+{
+	return raftlog_est_size(p) + sizeof *p;
+}
 /* Makes the event fd readable unless it already is. Caller holds mu. */
 void raftlog_notify(sisy_raftlog *lg);
 

@@ -401,14 +401,22 @@ sisy_err sisy_raftlog_append(sisy_raftlog *lg, uint64_t group,
 		raftlog_meta m = {.term = ents[k].term, .item = items[k]};
 		items[k]->refs++; /* the queue's */
 		queue_push(lg, &p);
-		rc = raftlog_group_put(lg, g, ents[k].index, &m);
-		assert(rc == SISY_OK); /* reserved */
-		items[k] = NULL;       /* the meta took our reference */
+		if (ents[k].index == raftlog_group_last(g) + 1) {
+			/* The usual case, an entry after the last: the
+			 * window has room (reserved above). */
+			assert(g->head + g->n < g->cap);
+			g->metas[g->head + g->n++] = m;
+		} else {
+			rc = raftlog_group_put(lg, g, ents[k].index, &m);
+			assert(rc == SISY_OK); /* reserved */
+		}
+		items[k] = NULL; /* the meta took our reference */
 	}
 	wake_writer(lg, &wake);
 unlock:
-	for (size_t k = 0; k < n; k++)
-		raftlog_item_unref(lg, items[k]); /* refused: under the lock */
+	if (rc != SISY_OK) /* else every reference went to a meta */
+		for (size_t k = 0; k < n; k++)
+			raftlog_item_unref(lg, items[k]); /* under the lock */
 	unlock_wake(lg, wake);
 out:
 	if (items != stack)

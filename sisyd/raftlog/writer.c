@@ -155,18 +155,6 @@ static sisy_err roll(sisy_raftlog *lg)
 	return raftlog_seg_create(lg, lg->cur->seq + 1);
 }
 
-static size_t est_size(const raftlog_prec *p)
-{
-	if (p->type == RAFTLOG_REC_ENTRY)
-		return RAFTLOG_ENTRY_OVERHEAD + p->item->len;
-	return RAFTLOG_REC_HDR + 5 * 10;
-}
-
-size_t raftlog_prec_cost(const raftlog_prec *p)
-{
-	return est_size(p) + sizeof *p;
-}
-
 /* A group whose wgroup is known to exist (wgroups are never removed), so
  * that the records of one group in a row look it up once. */
 typedef struct wg_known {
@@ -264,8 +252,9 @@ static sisy_err write_records(sisy_raftlog *lg, raftlog_seg **s0, uint64_t *e0)
 		raftlog_prec *p = &lg->batch[k];
 		raftlog_seg *s = lg->cur;
 		uint64_t tail = s->end + lg->wbuf.len;
-		if (tail > s->body && tail + est_size(p) + RAFTLOG_SEAL_MAX >
-					  lg->o.segment_bytes) {
+		if (tail > s->body &&
+		    tail + raftlog_est_size(p) + RAFTLOG_SEAL_MAX >
+			lg->o.segment_bytes) {
 			if ((rc = flush_wbuf(lg, first, k)) != SISY_OK ||
 			    (rc = roll(lg)) != SISY_OK)
 				return rc;
@@ -445,7 +434,7 @@ static void take_batch(sisy_raftlog *lg)
 	assert(lg->nbatch == 0 && lg->qn > 0);
 	while (lg->qn > 0) {
 		raftlog_prec *p = &lg->q[lg->qhead];
-		size_t sz = est_size(p);
+		size_t sz = raftlog_est_size(p);
 		if (lg->nbatch > 0 && bytes + sz > lg->o.batch_bytes)
 			break;
 		if (lg->nbatch == lg->capbatch) {
