@@ -34,9 +34,11 @@ static size_t slot_of(const node_clients *t, uint64_t id)
 
 void node_clients_free(node_clients *t)
 {
+	uint64_t moves = t->moves;
 	node_clients_clear(t);
 	free(t->slots);
 	memset(t, 0, sizeof *t);
+	t->moves = moves + 1;
 }
 
 void node_clients_clear(node_clients *t)
@@ -46,6 +48,7 @@ void node_clients_clear(node_clients *t)
 	if (t->slots)
 		memset(t->slots, 0, t->cap * sizeof *t->slots);
 	t->n = 0;
+	t->moves++;
 }
 
 node_client *node_clients_find(node_clients *t, uint64_t id)
@@ -70,6 +73,7 @@ static bool grow(node_clients *t)
 		return false;
 	t->slots = s;
 	t->cap = cap;
+	t->moves++;
 	for (size_t i = 0; i < oldcap; i++) {
 		if (old[i].id == 0)
 			continue;
@@ -120,6 +124,7 @@ void node_clients_del(node_clients *t, uint64_t id)
 	}
 	memset(&t->slots[i], 0, sizeof t->slots[i]);
 	t->n--;
+	t->moves++;
 }
 
 /* ---- inline results ------------------------------------------------------

@@ -165,6 +165,10 @@ typedef struct node_client {
 typedef struct node_clients {
 	node_client *slots; /* open addressing, id 0 = empty */
 	size_t cap, n;
+	/* bumped whenever a member may have changed slot (grow, delete,
+	 * clear, free): a node_client pointer found at moves m stays that
+	 * client's while moves == m (adding without growing moves none) */
+	uint64_t moves;
 } node_clients;
 
 void node_clients_free(node_clients *t);

@@ -64,6 +64,10 @@ typedef struct kvb {
 	uint64_t index, term; /* last entry in the batch */
 	size_t bytes;
 	bool open;
+	/* the client found last (find_client), valid while the table's
+	 * moves count is c_moves */
+	node_client *c;
+	uint64_t c_id, c_moves;
 } kvb;
 
 /* ---- engine metadata ---------------------------------------------------- */
@@ -348,11 +352,8 @@ static int victim_cmp(const void *a, const void *b)
  * first (then by id), the rest at the next checkpoint. The choice depends
  * only on replicated state (never on the hash table's layout), so every
  * replica drops the same clients at the same index. */
-static sisy_err expire_clients(node_sm *sm, uint64_t index)
+static sisy_err expire_run(node_sm *sm, uint64_t index)
 {
-	if (index % NODE_EXPIRE_EVERY != 0 ||
-	    index <= sm->cfg.client_expire_entries)
-		return SISY_OK;
 	uint64_t horizon = index - sm->cfg.client_expire_entries;
 	size_t n = 0, cap = 0;
 	victim *v = NULL;
@@ -383,6 +384,15 @@ static sisy_err expire_clients(node_sm *sm, uint64_t index)
 	return rc;
 }
 
+/* Called for every entry; the work is at the checkpoints only. */
+static inline sisy_err expire_clients(node_sm *sm, uint64_t index)
+{
+	if (index % NODE_EXPIRE_EVERY != 0 ||
+	    index <= sm->cfg.client_expire_entries)
+		return SISY_OK;
+	return expire_run(sm, index);
+}
+
 /* The least recently active client (ties: the smaller id). */
 static sisy_err evict_one(node_sm *sm)
 {
@@ -396,6 +406,25 @@ static sisy_err evict_one(node_sm *sm)
 			best = c;
 	}
 	return best ? drop_client(sm, best->id) : SISY_OK;
+}
+
+/* The client of id (NULL: none), looked up once for a run of its commands:
+ * a pipelining client's commands lie next to each other in the log, and
+ * each is checked, recorded and its header written, so the slot found
+ * last is reused while the table has moved no member since. */
+static node_client *find_client(node_sm *sm, kvb *b, uint64_t id)
+{
+	if (b->c != NULL && b->c_id == id && b->c_moves == sm->clients.moves) {
+		assert(b->c->id == id);
+		return b->c;
+	}
+	node_client *c = node_clients_find(&sm->clients, id);
+	if (c != NULL) {
+		b->c = c;
+		b->c_id = id;
+		b->c_moves = sm->clients.moves;
+	}
+	return c;
 }
 
 /* Looks up a recorded result: inline, then the 'r' records staged in this
@@ -443,13 +472,13 @@ typedef enum seen {
 } seen;
 
 /* Before applying a command of a client: new, duplicate, or refused. */
-static sisy_err client_check(node_sm *sm, const kvb *b, const node_cmd_view *v,
+static sisy_err client_check(node_sm *sm, kvb *b, const node_cmd_view *v,
 			     sisy_node_result *res, seen *out)
 {
 	*out = SEEN_NEW;
 	if (v->client_id == 0)
 		return SISY_OK;
-	node_client *c = node_clients_find(&sm->clients, v->client_id);
+	node_client *c = find_client(sm, b, v->client_id);
 	if (c == NULL)
 		return SISY_OK;
 	if (v->seq < c->lowest) {
@@ -506,7 +535,7 @@ static sisy_err write_dirty(node_sm *sm, kvb *b)
 {
 	sisy_err rc = SISY_OK;
 	for (size_t i = 0; i < b->ndirty && rc == SISY_OK; i++) {
-		node_client *c = node_clients_find(&sm->clients, b->dirty[i]);
+		node_client *c = find_client(sm, b, b->dirty[i]);
 		if (c == NULL || !c->dirty)
 			continue;
 		c->dirty = false;
@@ -529,6 +558,13 @@ static sisy_err record_out(node_sm *sm, kvb *b, node_client *c, uint64_t seq,
 	return rc;
 }
 
+/* Whether c's oldest inline result lies below bound (node_client_res_pop
+ * would pop it): most calls pop nothing, and this spares them the call. */
+static inline bool res_below(const node_client *c, uint64_t bound)
+{
+	return c->ninl != 0 && c->inl[c->inl_head].seq < bound;
+}
+
 /* After applying a client's command: record its result, trim. Results of
  * seqs in (max_seq - NODE_INLINE, max_seq] live in the header; one that
  * leaves that span becomes an 'r' record only while the client may still
@@ -543,7 +579,7 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 	sisy_err rc = SISY_OK;
 	/* The client saw answers below `low` (never trim this one). */
 	uint64_t low = v->lowest < v->seq ? v->lowest : v->seq;
-	node_client *c = node_clients_find(&sm->clients, v->client_id);
+	node_client *c = find_client(sm, b, v->client_id);
 	if (c == NULL) {
 		if (sm->clients.n >= sm->cfg.max_clients &&
 		    (rc = evict_one(sm)) != SISY_OK)
@@ -561,7 +597,8 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 	uint64_t span_lo =
 	    c->max_seq >= NODE_INLINE ? c->max_seq - NODE_INLINE + 1 : 0;
 	node_res_ent out;
-	while (rc == SISY_OK && node_client_res_pop(c, span_lo, &out))
+	while (rc == SISY_OK && res_below(c, span_lo) &&
+	       node_client_res_pop(c, span_lo, &out))
 		if (out.seq >= low)
 			rc = record_out(sm, b, c, out.seq, &out.res);
 	if (rc != SISY_OK)
@@ -580,7 +617,7 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 		if (from < to &&
 		    (rc = drop_results(sm, c->id, from, to)) != SISY_OK)
 			return rc;
-		while (node_client_res_pop(c, low, &out))
+		while (res_below(c, low) && node_client_res_pop(c, low, &out))
 			;
 		c->lowest = low;
 	}
@@ -647,31 +684,32 @@ static sisy_err kv_apply(node_sm *sm, kvb *b, const node_cmd_view *v,
 			return SISY_OK;
 		}
 	}
-	const sisy_buf *key = &sm->key;
 	rc = SISY_OK;
 	for (size_t j = 0; j < v->nops && rc == SISY_OK; j++) {
 		const sisy_node_op *op = &v->ops[j];
-		if ((rc = node_data_key(op->key, &sm->key)) != SISY_OK)
+		/* sm->val: | NS_DATA | key | version | value |, the engine
+		 * key (node_data_key's) then the engine value, built in
+		 * one buffer */
+		size_t kl = 1 + op->key.len, vl = op->del ? 0 : op->value.len;
+		sisy_buf_clear(&sm->val);
+		if (sm->val.cap < kl + 8 + vl &&
+		    (rc = sisy_buf_reserve(&sm->val, kl + 8 + vl)) != SISY_OK)
 			break;
+		uint8_t *k = sm->val.data;
+		k[0] = NS_DATA;
+		memcpy(k + 1, op->key.data, op->key.len);
 		if (op->del) {
-			rc = sisy_lsm_batch_delete(sm->batch, key->data,
-						   key->len);
+			rc = sisy_lsm_batch_delete(sm->batch, k, kl);
 		} else {
-			sisy_buf_clear(&sm->val);
-			if ((rc = sisy_buf_reserve(
-				 &sm->val, 8 + op->value.len)) != SISY_OK)
-				break;
-			sisy_put_u64(sm->val.data, index);
-			if (op->value.len)
-				memcpy(sm->val.data + 8, op->value.data,
-				       op->value.len);
-			sm->val.len = 8 + op->value.len;
-			rc = sisy_lsm_batch_put(sm->batch, key->data, key->len,
-						sm->val.data, sm->val.len);
+			sisy_put_u64(k + kl, index);
+			if (vl)
+				memcpy(k + kl + 8, op->value.data, vl);
+			rc = sisy_lsm_batch_put(sm->batch, k, kl, k + kl,
+						8 + vl);
 		}
 		if (rc == SISY_OK)
 			rc = overlay_add(b, op->key, op->del ? 0 : index);
-		b->bytes += key->len + op->value.len + 16;
+		b->bytes += kl + op->value.len + 16;
 	}
 	return rc;
 }
@@ -849,7 +887,8 @@ static sisy_err apply_one(apply_ctx *a, const sisy_raft_entry *e)
 		rc = apply_kv(a, e, &v);
 	else
 		rc = apply_other(a, e, &v);
-	node_cmd_view_free(&v);
+	if (v.ops != &v.one) /* else nothing to free */
+		node_cmd_view_free(&v);
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "coding.h"
 #include "fs_fault.h"
 #include "node_int.h"
+#include "rand.h"
 
 typedef struct fx {
 	sisy_fs_fault *ff;
@@ -871,6 +872,316 @@ static void test_replay_is_skipped(void **state)
 	sisy_buf_free(&b);
 }
 
+/* Everything in the engine of f, in key order, as | klen | key | vlen |
+ * value | records. */
+static void dump_engine(fx *f, sisy_buf *out)
+{
+	sisy_lsm_iter *it = sisy_lsm_iter_new(f->sm.db, NULL);
+	assert_non_null(it);
+	for (sisy_lsm_iter_seek(it, "", 0); sisy_lsm_iter_valid(it);
+	     sisy_lsm_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = sisy_lsm_iter_key(it, &kl);
+		const uint8_t *v = sisy_lsm_iter_value(it, &vl);
+		sisy_buf_append_u32(out, (uint32_t)kl);
+		sisy_buf_append(out, k, kl);
+		sisy_buf_append_u32(out, (uint32_t)vl);
+		sisy_buf_append(out, v, vl);
+	}
+	assert_int_equal(sisy_lsm_iter_status(it), SISY_OK);
+	sisy_lsm_iter_free(it);
+}
+
+static fx *fx_new(const node_sm_cfg *cfg, uint64_t seed)
+{
+	fx *g = calloc(1, sizeof *g);
+	g->ff = sisy_fs_fault_new(seed);
+	g->fs = sisy_fs_fault_fs(g->ff);
+	g->users = node_users_new();
+	g->cfg = *cfg;
+	fx_open(g);
+	init_cluster(g);
+	return g;
+}
+
+#define DIFF_IDS 400
+
+/* The same random stream of commands applied in batches of up to 256
+ * entries (one apply call each) to f and one entry per apply call to g:
+ * the same answers and the same engine contents, byte for byte. Clients
+ * 1..nids send runs of commands (as pipelining clients do), and runs of
+ * two clients often interleave (A, B, A: the client found last before a
+ * new one is added, the table grown or a member evicted, and after);
+ * retries, stale and out-of-window sequences, conditions and deletes over
+ * ten keys. What the apply call keeps across the entries of a batch (the
+ * client found last, the overlay, staged results) must change no outcome. */
+static void batched_vs_single(fx *f, fx *g, uint64_t nids, uint64_t seed,
+			      int rounds)
+{
+	static const char *keys[10] = {"k0", "k1", "k2", "k3", "k4",
+				       "k5", "k6", "k7", "k8", "k9"};
+	static uint64_t next[DIFF_IDS + 1], low[DIFF_IDS + 1];
+	static sisy_node_op o[256];
+	static sisy_node_cmd c[256];
+	static node_applied a[256];
+	sisy_rand r;
+	sisy_rand_seed(&r, seed);
+	assert_true(nids <= DIFF_IDS);
+	memset(next, 0, sizeof next);
+	memset(low, 0, sizeof low);
+	size_t seen[SISY_ERR__COUNT] = {0}, dups = 0;
+	uint64_t prev[2] = {1, 1};
+	for (int round = 0; round < rounds; round++) {
+		size_t n = 1 + sisy_rand_below(&r, 256), k = 0;
+		while (k < n) {
+			uint64_t id = sisy_rand_below(&r, 3) == 0
+					  ? prev[0]
+					  : 1 + sisy_rand_below(&r, nids);
+			size_t run = sisy_rand_below(&r, 2)
+					 ? 1
+					 : 1 + sisy_rand_below(&r, 20);
+			prev[0] = prev[1];
+			prev[1] = id;
+			for (; run > 0 && k < n; run--, k++) {
+				const char *key = keys[sisy_rand_below(&r, 10)];
+				uint64_t seq, pick = sisy_rand_below(&r, 10);
+				if (pick == 9) { /* ahead: past the window? */
+					seq = next[id] + 1 +
+					      sisy_rand_below(&r, 80);
+				} else if (pick < 7 || next[id] < 2) {
+					seq = ++next[id];
+					uint64_t back = sisy_rand_below(&r, 40);
+					if (seq > back && seq - back > low[id])
+						low[id] = seq - back;
+				} else { /* a retry, or a stale seq */
+					seq = next[id] -
+					      sisy_rand_below(&r, next[id] - 1);
+				}
+				c[k] = put(&o[k], key, keys[k % 10], id, seq);
+				c[k].lowest_unanswered = low[id] ? low[id] : 1;
+				if (sisy_rand_below(&r, 8) == 0)
+					c[k].lowest_unanswered =
+					    1 + sisy_rand_below(&r, seq);
+				switch (sisy_rand_below(&r, 6)) {
+				case 0:
+					o[k].del = true;
+					break;
+				case 1:
+					o[k].cond = SISY_NODE_COND_ABSENT;
+					break;
+				case 2:
+					o[k].cond = SISY_NODE_COND_VERSION;
+					o[k].cond_version =
+					    f->index - sisy_rand_below(&r, 30);
+					break;
+				}
+			}
+		}
+		apply_n(f, c, n, a);
+		for (size_t i = 0; i < n; i++) {
+			node_applied one;
+			apply_n(g, &c[i], 1, &one);
+			assert_int_equal(one.index, a[i].index);
+			assert_int_equal(one.res.status, a[i].res.status);
+			assert_int_equal(one.res.duplicate, a[i].res.duplicate);
+			assert_int_equal(one.res.index, a[i].res.index);
+			assert_int_equal(one.res.existed, a[i].res.existed);
+			assert_int_equal(one.res.failed_op, a[i].res.failed_op);
+			assert_int_equal(one.res.current_version,
+					 a[i].res.current_version);
+			seen[a[i].res.status]++;
+			dups += a[i].res.duplicate;
+		}
+	}
+	/* the stream reached every outcome */
+	assert_true(seen[SISY_OK] > 0 && seen[SISY_E_CONFLICT] > 0 &&
+		    seen[SISY_E_STALE] > 0 && seen[SISY_E_BUSY] > 0 &&
+		    dups > 0);
+	assert_int_equal(f->sm.clients.n, g->sm.clients.n);
+	sisy_buf df = {0}, dg = {0};
+	dump_engine(f, &df);
+	dump_engine(g, &dg);
+	assert_int_equal(df.len, dg.len);
+	assert_memory_equal(df.data, dg.data, df.len);
+	sisy_buf_free(&df);
+	sisy_buf_free(&dg);
+}
+
+/* The engine's user-data records, byte for byte: | NS_DATA | key | ->
+ * | index of the last write, u64 LE | value |; a delete removes the key.
+ * Values empty, short, and longer than any before (the scratch buffer
+ * grows), in one-op and multi-op commands of one batch. */
+static void test_engine_records_exact(void **state)
+{
+	fx *f = *state;
+	fx_open(f);
+	init_cluster(f);
+	static char big[700];
+	for (size_t i = 0; i < sizeof big - 1; i++)
+		big[i] = (char)('!' + i % 90);
+	sisy_node_op o[4],
+	    m[3] = {
+		{.key = sisy_slice_str("bb"), .value = sisy_slice_make("", 0)},
+		{.del = true, .key = sisy_slice_str("a")},
+		{.key = sisy_slice_str("ccc"), .value = sisy_slice_str(big)},
+	    };
+	sisy_node_cmd c[4];
+	node_applied a[4];
+	c[0] = put(&o[0], "a", "hello", 0, 0);
+	c[1] = put(&o[1], "dd", "x", 0, 0);
+	c[2] = c[0];
+	c[2].ops = m;
+	c[2].nops = 3;
+	c[3] = put(&o[3], "e", "a value of some length", 0, 0);
+	apply_n(f, c, 4, a);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(a[i].res.status, SISY_OK);
+	struct {
+		const char *key, *value;
+		uint64_t index;
+	} want[] = {{"bb", "", a[2].index},
+		    {"ccc", big, a[2].index},
+		    {"dd", "x", a[1].index},
+		    {"e", "a value of some length", a[3].index}};
+	sisy_buf exp = {0}, got = {0};
+	for (size_t i = 0; i < 4; i++) {
+		size_t kl = strlen(want[i].key), vl = strlen(want[i].value);
+		sisy_buf_append_u32(&exp, (uint32_t)(1 + kl));
+		sisy_buf_append_u8(&exp, NS_DATA);
+		sisy_buf_append(&exp, want[i].key, kl);
+		sisy_buf_append_u32(&exp, (uint32_t)(8 + vl));
+		for (int b = 0; b < 8; b++)
+			sisy_buf_append_u8(&exp,
+					   (uint8_t)(want[i].index >> (8 * b)));
+		sisy_buf_append(&exp, want[i].value, vl);
+	}
+	sisy_lsm_iter *it = sisy_lsm_iter_new(f->sm.db, NULL);
+	uint8_t ns = NS_DATA;
+	for (sisy_lsm_iter_seek(it, &ns, 1); sisy_lsm_iter_valid(it);
+	     sisy_lsm_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = sisy_lsm_iter_key(it, &kl);
+		const uint8_t *v = sisy_lsm_iter_value(it, &vl);
+		if (k[0] != NS_DATA)
+			break;
+		sisy_buf_append_u32(&got, (uint32_t)kl);
+		sisy_buf_append(&got, k, kl);
+		sisy_buf_append_u32(&got, (uint32_t)vl);
+		sisy_buf_append(&got, v, vl);
+	}
+	sisy_lsm_iter_free(it);
+	assert_int_equal(got.len, exp.len);
+	assert_memory_equal(got.data, exp.data, exp.len);
+	sisy_buf_free(&exp);
+	sisy_buf_free(&got);
+}
+
+/* The slot id takes in a table holding only it: its home slot. */
+static size_t home_slot(uint64_t id)
+{
+	node_clients t = {0};
+	node_client *c = node_clients_add(&t, id);
+	size_t h = (size_t)(c - t.slots);
+	assert_int_equal(t.cap, 64);
+	node_clients_free(&t);
+	return h;
+}
+
+/* Applies, in ONE apply call: client x (seq s), client y's first command
+ * (which evicts or grows the table), x again (s + 1), and a retry of x's
+ * s; checks the answers and x's record. */
+static void x_y_x(fx *f, uint64_t x, uint64_t y, uint64_t s)
+{
+	sisy_node_op o[4];
+	sisy_node_cmd c[4];
+	node_applied a[4];
+	c[0] = put(&o[0], "a", "1", x, s);
+	c[1] = put(&o[1], "b", "1", y, 1);
+	c[2] = put(&o[2], "c", "1", x, s + 1);
+	c[3] = c[0];
+	for (int i = 0; i < 4; i++)
+		c[i].lowest_unanswered = i == 1 ? 1 : s;
+	apply_n(f, c, 4, a);
+	assert_int_equal(a[0].res.status, SISY_OK);
+	assert_false(a[0].res.duplicate);
+	assert_int_equal(a[2].res.status, SISY_OK);
+	assert_false(a[2].res.duplicate);
+	assert_true(a[3].res.duplicate);
+	assert_int_equal(a[3].res.index, a[0].index);
+	node_client *cx = node_clients_find(&f->sm.clients, x);
+	assert_non_null(cx);
+	assert_int_equal(cx->max_seq, s + 1);
+	assert_int_equal(cx->last_index, a[2].index);
+	assert_non_null(node_clients_find(&f->sm.clients, y));
+}
+
+/* Within one apply call, the client looked up last is found again while
+ * the table has moved no member: here one moves between two commands of
+ * the same client, by a backward shift (eviction) and by a grow. */
+static void test_client_found_again_after_moves(void **state)
+{
+	fx *f = *state;
+	f->cfg.max_clients = 2;
+	fx_open(f);
+	init_cluster(f);
+	/* e and x share a home slot: e sits there, x right after it. */
+	uint64_t e = 1000, x = 1001;
+	while (home_slot(x) != home_slot(e))
+		x++;
+	sisy_node_op o;
+	sisy_node_cmd c = put(&o, "e", "1", e, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	c = put(&o, "x", "1", x, 1);
+	assert_int_equal(apply1(f, &c).status, SISY_OK);
+	size_t h = home_slot(e);
+	assert_ptr_equal(node_clients_find(&f->sm.clients, e),
+			 &f->sm.clients.slots[h]);
+	assert_ptr_equal(node_clients_find(&f->sm.clients, x),
+			 &f->sm.clients.slots[(h + 1) & 63]);
+	/* A new client evicts e (the least recently active): x shifts
+	 * back into e's slot between its two commands. */
+	x_y_x(f, x, 5000, 2);
+	assert_null(node_clients_find(&f->sm.clients, e));
+	assert_ptr_equal(node_clients_find(&f->sm.clients, x),
+			 &f->sm.clients.slots[h]);
+	node_sm_close(&f->sm);
+	/* 32 clients fill half of 64 slots: the 33rd grows the table. */
+	f->cfg.max_clients = 1000;
+	fx *g = fx_new(&f->cfg, 9);
+	for (uint64_t id = 1; id <= 32; id++) {
+		c = put(&o, "k", "v", id, 1);
+		assert_int_equal(apply1(g, &c).status, SISY_OK);
+	}
+	assert_int_equal(g->sm.clients.cap, 64);
+	x_y_x(g, 7, 33, 2);
+	assert_int_equal(g->sm.clients.cap, 128);
+	fx_open(f); /* for teardown */
+	teardown((void **)&g);
+}
+
+static void test_batched_equals_one_by_one(void **state)
+{
+	fx *f = *state;
+	/* 120 clients over a table of at most 31 (64 slots, half full):
+	 * evictions inside batches, backward shifts moving members */
+	f->cfg.max_clients = 31;
+	fx_open(f);
+	init_cluster(f);
+	fx *g = fx_new(&f->cfg, 4);
+	batched_vs_single(f, g, 120, 77, 40);
+	assert_int_equal(f->sm.clients.n, 31);
+	assert_int_equal(f->sm.clients.cap, 64);
+	teardown((void **)&g);
+	/* 400 clients, none evicted: the table grows inside batches */
+	node_sm_cfg cfg = f->cfg;
+	cfg.max_clients = 1000;
+	fx *h = fx_new(&cfg, 5), *i = fx_new(&cfg, 6);
+	batched_vs_single(h, i, 400, 78, 40);
+	assert_true(h->sm.clients.cap >= 512); /* grown 3 times or more */
+	teardown((void **)&h);
+	teardown((void **)&i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -899,6 +1210,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exactly_once_v2_headers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_role_change_within_one_apply,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_records_exact, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_client_found_again_after_moves,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_equals_one_by_one,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_is_skipped, setup,
 					    teardown),
