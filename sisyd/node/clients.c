@@ -144,11 +144,10 @@ const sisy_node_result *node_client_res_find(const node_client *c, uint64_t seq)
 	return lo < c->ninl && e[lo].seq == seq ? &e[lo].res : NULL;
 }
 
-/* Room for one more entry at the end of the array. */
-static sisy_err res_room(node_client *c)
+/* Room for one more entry at the end of the array, when there is none
+ * (out of line: node_client_res_add's common path stays small). */
+static __attribute__((noinline)) sisy_err res_room(node_client *c)
 {
-	if (c->inl_head + c->ninl < c->inl_cap)
-		return SISY_OK;
 	if (c->ninl < c->inl_cap &&
 	    (c->ninl <= c->inl_cap / 2 || c->inl_cap >= NODE_INLINE)) {
 		/* Slide down: amortised over the pops that freed the head;
@@ -176,8 +175,9 @@ sisy_err node_client_res_add(node_client *c, uint64_t seq,
 {
 	assert(c->ninl < NODE_INLINE); /* res_room relies on it */
 	assert(node_client_res_find(c, seq) == NULL);
-	sisy_err rc = res_room(c);
-	if (rc != SISY_OK)
+	sisy_err rc;
+	if (c->inl_head + c->ninl >= c->inl_cap &&
+	    (rc = res_room(c)) != SISY_OK)
 		return rc;
 	node_res_ent *e = c->inl + c->inl_head;
 	size_t i = c->ninl;

@@ -771,13 +771,11 @@ static void note_result(apply_ctx *a, const sisy_raft_entry *e,
 			const node_cmd_view *v, const sisy_node_result *res)
 {
 	node_applied *o = &a->out[a->nout++];
-	memset(o, 0, sizeof *o);
+	/* every field set: no memset of the whole record */
 	o->index = e->index;
 	o->term = e->term;
-	if (v) {
-		o->client_id = v->client_id;
-		o->seq = v->seq;
-	}
+	o->client_id = v ? v->client_id : 0;
+	o->seq = v ? v->seq : 0;
 	o->res = *res;
 }
 
@@ -900,6 +898,11 @@ sisy_err node_sm_apply(node_sm *sm, const sisy_raft_entry *ents, size_t n,
 	    .sm = sm, .out = out, .events = events, .wflags = wflags};
 	sisy_err rc = SISY_OK;
 	a.done_events = events->len;
+	/* The overlay holds an entry per op of the batch: sized for one op
+	 * per entry up front rather than grown (and copied) from 64. */
+	size_t want = n < NODE_BATCH_OPS ? n : NODE_BATCH_OPS;
+	if (want > 64 && (a.b.ov = malloc(want * sizeof *a.b.ov)) != NULL)
+		a.b.capov = want;
 	for (size_t i = 0; i < n && rc == SISY_OK; i++) {
 		if (ents[i].index <= sm->applied)
 			continue; /* replayed below a snapshot or restart */

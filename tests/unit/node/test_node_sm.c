@@ -87,6 +87,9 @@ static void apply_n(fx *f, const sisy_node_cmd *c, size_t n, node_applied *out)
 	assert_int_equal(nout, n);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(out[i].index, e[i].index);
+		assert_int_equal(out[i].term, e[i].term);
+		assert_int_equal(out[i].client_id, c[i].client_id);
+		assert_int_equal(out[i].seq, c[i].seq);
 		sisy_buf_free(&b[i]);
 	}
 }
