@@ -128,7 +128,7 @@ static sisy_err encode_kv(const sisy_node_cmd *c, sisy_buf *out)
 				 ulen, SISY_AUTH_MAX_USER);
 	sisy_err rc = ops_size(c->ops, c->nops, &body);
 	size_t size = 2 + 24 + 1 + ulen + body;
-	if (rc == SISY_OK)
+	if (rc == SISY_OK && out->cap - out->len < size) /* else room */
 		rc = sisy_buf_reserve(out, size);
 	if (rc != SISY_OK)
 		return rc;
@@ -172,11 +172,12 @@ void node_token_hash(const uint8_t token[SISY_NODE_TOKEN], uint8_t out[32])
 			   (const uint8_t *)ctx, sizeof ctx - 1);
 }
 
-sisy_err node_cmd_encode(const sisy_node_cmd *c, sisy_buf *out)
+/* Every command but KV (out of line: node_cmd_encode, called for every
+ * write, needs none of its stack). */
+static __attribute__((noinline)) sisy_err encode_other(const sisy_node_cmd *c,
+						       sisy_buf *out)
 {
 	uint8_t hash[32];
-	if (c->kind == SISY_NODE_CMD_KV)
-		return encode_kv(c, out);
 	sisy_err rc = put_header(out, c->kind, c->client_id, c->seq,
 				 c->lowest_unanswered, c->user);
 	if (rc != SISY_OK)
@@ -214,6 +215,13 @@ sisy_err node_cmd_encode(const sisy_node_cmd *c, sisy_buf *out)
 		return sisy_errf(SISY_E_INVAL, "node: unknown command kind %u",
 				 c->kind);
 	}
+}
+
+sisy_err node_cmd_encode(const sisy_node_cmd *c, sisy_buf *out)
+{
+	if (c->kind == SISY_NODE_CMD_KV)
+		return encode_kv(c, out);
+	return encode_other(c, out);
 }
 
 sisy_err node_cmd_encode_init(const sisy_node_init *in, sisy_buf *out)
@@ -290,6 +298,19 @@ static void get_verifier(rd *r, sisy_auth_verifier *v)
 	get_bytes(r, v->pk, SISY_AUTH_PK);
 }
 
+/* sisy_get_varint64 with the one-byte case first: counts and lengths
+ * below 128 (a command's op count, a short key's or value's length) are
+ * most of what a KV command holds. */
+static inline const uint8_t *get_varint(const uint8_t *p, const uint8_t *end,
+					uint64_t *v)
+{
+	if (p < end && *p < 0x80) {
+		*v = *p;
+		return p + 1;
+	}
+	return sisy_get_varint64(p, end, v);
+}
+
 /* One op of a KV body from [*pp, end); false when malformed. */
 static bool get_op(const uint8_t **pp, const uint8_t *end, sisy_node_op *op)
 {
@@ -303,7 +324,7 @@ static bool get_op(const uint8_t **pp, const uint8_t *end, sisy_node_op *op)
 	if (op->cond == SISY_NODE_COND_VERSION &&
 	    (p = sisy_get_varint64(p, end, &op->cond_version)) == NULL)
 		return false;
-	if ((p = sisy_get_varint64(p, end, &kl)) == NULL || kl == 0 ||
+	if ((p = get_varint(p, end, &kl)) == NULL || kl == 0 ||
 	    kl > SISY_NODE_MAX_KEY || kl > (uint64_t)(end - p))
 		return false;
 	op->key = sisy_slice_make(p, kl);
@@ -311,7 +332,7 @@ static bool get_op(const uint8_t **pp, const uint8_t *end, sisy_node_op *op)
 	if (op->del) {
 		op->value = sisy_slice_make(NULL, 0);
 	} else {
-		if ((p = sisy_get_varint64(p, end, &vl)) == NULL ||
+		if ((p = get_varint(p, end, &vl)) == NULL ||
 		    vl > (uint64_t)(end - p))
 			return false;
 		op->value = sisy_slice_make(p, vl);
@@ -339,12 +360,12 @@ static sisy_err decode_kv(const uint8_t *p, const uint8_t *end,
 	p += 25;
 	if (ulen > SISY_AUTH_MAX_USER || ulen > (size_t)(end - p))
 		return SISY_E_CORRUPT;
-	for (size_t i = 0; i < ulen; i++)
-		if ((v->user[i] = (char)p[i]) == '\0')
-			return SISY_E_CORRUPT;
+	memcpy(v->user, p, ulen);
 	v->user[ulen] = '\0';
+	if (strlen(v->user) != ulen) /* a NUL inside the name */
+		return SISY_E_CORRUPT;
 	p += ulen;
-	if ((p = sisy_get_varint64(p, end, &n)) == NULL || n == 0 ||
+	if ((p = get_varint(p, end, &n)) == NULL || n == 0 ||
 	    n > NODE_MAX_OPS || n > (uint64_t)(end - p))
 		return SISY_E_CORRUPT;
 	if (n == 1) { /* the common case, without an allocation */

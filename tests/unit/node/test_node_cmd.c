@@ -275,6 +275,17 @@ static void test_kv_bytes_vs_reference(void **state)
 		sisy_buf_append(&got, "xyz", pre);
 		sisy_buf_append(&want, "xyz", pre);
 		ref_kv(&c, &want);
+		/* into buffers one byte short of the whole and exactly as
+		 * large, holding the prefix already */
+		for (size_t slack = 0; slack < 2; slack++) {
+			sisy_buf t = {malloc(want.len - 1 + slack), pre,
+				      want.len - 1 + slack};
+			memcpy(t.data, "xyz", pre);
+			assert_int_equal(node_cmd_encode(&c, &t), SISY_OK);
+			assert_int_equal(t.len, want.len);
+			assert_memory_equal(t.data, want.data, want.len);
+			sisy_buf_free(&t);
+		}
 		assert_int_equal(node_cmd_encode(&c, &got), SISY_OK);
 		assert_int_equal(got.len, want.len);
 		assert_memory_equal(got.data, want.data, want.len);
