@@ -203,6 +203,21 @@ bool node_client_res_pop(node_client *c, uint64_t bound, node_res_ent *out)
 	return true;
 }
 
+size_t node_client_res_drop(node_client *c, uint64_t bound)
+{
+	if (c->ninl == 0)
+		return 0;
+	const node_res_ent *e = c->inl + c->inl_head;
+	size_t k = 0;
+	while (k < c->ninl && e[k].seq < bound)
+		k++;
+	c->inl_head += (uint32_t)k;
+	c->ninl -= (uint32_t)k;
+	if (c->ninl == 0)
+		c->inl_head = 0;
+	return k;
+}
+
 /* ---- the header record ---------------------------------------------------
  */
 

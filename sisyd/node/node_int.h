@@ -187,6 +187,8 @@ sisy_err node_client_res_add(node_client *c, uint64_t seq,
 			     const sisy_node_result *res);
 /* Takes out the oldest inline result if its seq is below `bound`. */
 bool node_client_res_pop(node_client *c, uint64_t bound, node_res_ent *out);
+/* Drops every inline result whose seq is below `bound`; how many. */
+size_t node_client_res_drop(node_client *c, uint64_t bound);
 
 /* Header record layouts (value of 'c' id), u64s little-endian:
  *   v1 (24 bytes): | lowest | max_seq | last_index |

@@ -297,8 +297,8 @@ static sisy_err put_result(node_sm *sm, uint64_t id, uint64_t seq,
 }
 
 /* Deletes results [from, to) of a client (a span bounded by the window). */
-static sisy_err drop_results(node_sm *sm, uint64_t id, uint64_t from,
-			     uint64_t to)
+static __attribute__((noinline)) sisy_err
+drop_results(node_sm *sm, uint64_t id, uint64_t from, uint64_t to)
 {
 	sisy_err rc = SISY_OK;
 	for (uint64_t s = from; s < to && rc == SISY_OK; s++) {
@@ -394,7 +394,7 @@ static inline sisy_err expire_clients(node_sm *sm, uint64_t index)
 }
 
 /* The least recently active client (ties: the smaller id). */
-static sisy_err evict_one(node_sm *sm)
+static __attribute__((noinline)) sisy_err evict_one(node_sm *sm)
 {
 	node_client *best = NULL;
 	for (size_t i = 0; i < sm->clients.cap; i++) {
@@ -429,8 +429,12 @@ static node_client *find_client(node_sm *sm, kvb *b, uint64_t id)
 
 /* Looks up a recorded result: inline, then the 'r' records staged in this
  * batch, then the engine (only where 'r' records may exist). */
-static sisy_err find_result(node_sm *sm, const kvb *b, const node_client *c,
-			    uint64_t seq, bool *found, sisy_node_result *res)
+/* (Out of line, as the other rare paths below: the functions every write
+ * runs stay small.) */
+static __attribute__((noinline)) sisy_err find_result(node_sm *sm, const kvb *b,
+						      const node_client *c,
+						      uint64_t seq, bool *found,
+						      sisy_node_result *res)
 {
 	uint64_t id = c->id;
 	*found = false;
@@ -547,8 +551,9 @@ static sisy_err write_dirty(node_sm *sm, kvb *b)
 
 /* A result as an 'r' record (it does not fit inline), visible to
  * find_result within this batch through the staged list. */
-static sisy_err record_out(node_sm *sm, kvb *b, node_client *c, uint64_t seq,
-			   const sisy_node_result *res)
+static __attribute__((noinline)) sisy_err
+record_out(node_sm *sm, kvb *b, node_client *c, uint64_t seq,
+	   const sisy_node_result *res)
 {
 	sisy_err rc = put_result(sm, c->id, seq, res);
 	if (rc == SISY_OK)
@@ -617,8 +622,7 @@ static sisy_err client_record(node_sm *sm, kvb *b, const node_cmd_view *v,
 		if (from < to &&
 		    (rc = drop_results(sm, c->id, from, to)) != SISY_OK)
 			return rc;
-		while (res_below(c, low) && node_client_res_pop(c, low, &out))
-			;
+		node_client_res_drop(c, low);
 		c->lowest = low;
 	}
 	return mark_dirty(b, c);

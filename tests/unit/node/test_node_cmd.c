@@ -619,6 +619,29 @@ static void test_client_inline_results(void **state)
 		assert_non_null(node_client_res_find(&c, s));
 	assert_null(node_client_res_find(&c, front - 1));
 	assert_null(node_client_res_find(&c, next));
+	/* dropping below a bound: none, some, all (the array restarts) */
+	node_client d = {.id = 2};
+	for (uint64_t s = 1; s <= 30; s++) {
+		res.index = 100 + s;
+		assert_int_equal(node_client_res_add(&d, s, &res), SISY_OK);
+	}
+	assert_int_equal(node_client_res_drop(&d, 1), 0);
+	assert_int_equal(node_client_res_drop(&d, 11), 10);
+	assert_int_equal(d.ninl, 20);
+	assert_null(node_client_res_find(&d, 10));
+	assert_int_equal(node_client_res_find(&d, 11)->index, 111);
+	assert_int_equal(node_client_res_find(&d, 30)->index, 130);
+	assert_int_equal(node_client_res_drop(&d, 11), 0);
+	node_res_ent out;
+	assert_true(node_client_res_pop(&d, 12, &out));
+	assert_int_equal(out.seq, 11);
+	assert_int_equal(node_client_res_drop(&d, 1000), 19);
+	assert_int_equal(d.ninl, 0);
+	assert_int_equal(d.inl_head, 0);
+	assert_int_equal(node_client_res_drop(&d, 1000), 0);
+	assert_int_equal(node_client_res_add(&d, 31, &res), SISY_OK);
+	assert_non_null(node_client_res_find(&d, 31));
+	free(d.inl);
 	/* a table frees what its clients hold */
 	node_clients t = {0};
 	node_client *tc = node_clients_add(&t, 9);
