@@ -166,6 +166,29 @@ static void test_others_fall_back(void **state)
 	assert_false(check(two, sizeof two));
 	assert_false(check(keytwice, sizeof keytwice));
 	assert_false(check(buf, 0));
+	/* each header field twice, or out of order, before a PUT */
+	for (uint8_t f = 1; f <= 5; f++) {
+		uint8_t rep[] = {(uint8_t)(f << 3),
+				 1,
+				 (uint8_t)(f << 3),
+				 0,
+				 0x5a,
+				 3,
+				 0x0a,
+				 1,
+				 'k'};
+		assert_false(check(rep, sizeof rep));
+		uint8_t ord[] = {(uint8_t)(f << 3),
+				 1,
+				 (uint8_t)(f == 1 ? 0x10 : 0x08),
+				 0,
+				 0x5a,
+				 3,
+				 0x0a,
+				 1,
+				 'k'};
+		assert_true(check(ord, sizeof ord) == (f == 1));
+	}
 	/* truncated everywhere */
 	static const uint8_t good[] = {0x08, 9, 0x52, 5, 0x0a, 1, 'k', 0x10, 1};
 	assert_true(check(good, sizeof good));
