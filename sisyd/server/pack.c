@@ -46,7 +46,8 @@ static uint8_t *begin(srv_req *r, uint8_t tag, size_t body)
 	uint64_t id = r->msg ? r->msg->id : 0;
 	size_t n = u64_field(id) + 1 + sisy_varint_len(body) + body;
 	sisy_buf_clear(&r->out);
-	if (sisy_buf_reserve(&r->out, n) != SISY_OK)
+	/* A kept request's buffer has the room nearly always: no call. */
+	if (n > r->out.cap && sisy_buf_reserve(&r->out, n) != SISY_OK)
 		return NULL;
 	uint8_t *p = put_u64_field(r->out.data, 0x08, id);
 	*p++ = tag;

@@ -116,11 +116,64 @@ static void test_write_and_exists(void **state)
 	}
 }
 
+/* A kept request's reply buffer (handler_req_free) is reused without a
+ * reserve call when it has the room: buffers of exactly one byte less
+ * than the reply, exactly enough and one more, holding stale bytes, give
+ * the same reply (malloc'd to their capacity: ASan sees an overflow if
+ * the room test is wrong). */
+static void test_reused_buffers(void **state)
+{
+	(void)state;
+	uint8_t val[200];
+	memset(val, 'v', sizeof val);
+	for (size_t a = 0; a < sizeof ids / sizeof ids[0]; a++)
+		for (size_t b = 0; b < sizeof versions / sizeof versions[0];
+		     b++)
+			for (int kind = 0; kind < 3; kind++)
+				for (int room = -1; room <= 1; room++) {
+					Sisy__Request m1, m2;
+					srv_req *f = req(ids[a], &m1);
+					srv_req *g = req(ids[a], &m2);
+					if (kind == 0)
+						pack_write_ok(g, versions[b],
+							      b % 2);
+					else if (kind == 1)
+						pack_get(g, true,
+							 sisy_slice_make(
+							     val, 13 * b),
+							 versions[b]);
+					else
+						pack_exists(g, b % 2);
+					size_t cap =
+					    (size_t)((long)g->out.len + room);
+					f->out.data = malloc(cap ? cap : 1);
+					assert_non_null(f->out.data);
+					memset(f->out.data, 0xee, cap);
+					f->out.cap = cap;
+					f->out.len = cap / 2;
+					if (kind == 0)
+						pack_write_ok(f, versions[b],
+							      b % 2);
+					else if (kind == 1)
+						pack_get(f, true,
+							 sisy_slice_make(
+							     val, 13 * b),
+							 versions[b]);
+					else
+						pack_exists(f, b % 2);
+					if (room >= 0)
+						assert_int_equal(f->out.cap,
+								 cap);
+					same(f, g);
+				}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_get),
 	    cmocka_unit_test(test_write_and_exists),
+	    cmocka_unit_test(test_reused_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
