@@ -89,17 +89,30 @@ void pack_get(srv_req *r, bool found, sisy_slice value, uint64_t version)
 	put_u64_field(p, 0x18, version);
 }
 
+/* The longest write reply: id and version of ten varint bytes each, the
+ * tag and one-byte length of the result, existed. */
+#define WRITE_OK_MAX (11 + 2 + 11 + 2)
+
+/* Straight through, without begin's two passes: the body (at most 13
+ * bytes) always has a one-byte length, written once the body is. */
 void pack_write_ok(srv_req *r, uint64_t version, bool existed)
 {
-	uint8_t *p =
-	    begin(r, TAG_WRITE, u64_field(version) + (existed ? 2 : 0));
-	if (p == NULL)
+	uint64_t id = r->msg ? r->msg->id : 0;
+	sisy_buf_clear(&r->out);
+	if (r->out.cap < WRITE_OK_MAX &&
+	    sisy_buf_reserve(&r->out, WRITE_OK_MAX) != SISY_OK)
 		return;
+	uint8_t *p = put_u64_field(r->out.data, 0x08, id);
+	*p++ = TAG_WRITE;
+	uint8_t *len = p++;
+	uint8_t *body = p;
 	p = put_u64_field(p, 0x08, version);
 	if (existed) {
 		*p++ = 0x10;
 		*p++ = 1;
 	}
+	*len = (uint8_t)(p - body);
+	r->out.len = (size_t)(p - r->out.data);
 }
 
 void pack_exists(srv_req *r, bool exists)

@@ -120,7 +120,8 @@ static void test_write_and_exists(void **state)
  * reserve call when it has the room: buffers of exactly one byte less
  * than the reply, exactly enough and one more, holding stale bytes, give
  * the same reply (malloc'd to their capacity: ASan sees an overflow if
- * the room test is wrong). */
+ * the room test is wrong). pack_write_ok reserves for its longest reply,
+ * so small buffers grow there. */
 static void test_reused_buffers(void **state)
 {
 	(void)state;
@@ -161,7 +162,9 @@ static void test_reused_buffers(void **state)
 							 versions[b]);
 					else
 						pack_exists(f, b % 2);
-					if (room >= 0)
+					/* begin keeps a buffer with room
+					 * (pack_write_ok wants its most) */
+					if (room >= 0 && kind != 0)
 						assert_int_equal(f->out.cap,
 								 cap);
 					same(f, g);
