@@ -59,6 +59,7 @@ static void test_spare_reused_fresh(void **state)
 	sisy_server *s = calloc(1, sizeof *s);
 	srv_conn *c = new_conn();
 	assert_non_null(s);
+	strcpy(c->user, "a-rather-long-name");
 	uint8_t buf[256];
 	size_t n = put_msg(1, "key-one", "value-one", buf);
 	handler_on_request(s, c, sisy_slice_make(buf, n));
@@ -72,10 +73,18 @@ static void test_spare_reused_fresh(void **state)
 	assert_true(r->out.len > 0);
 	r->done = r->dispatched = r->in_node = true;
 	r->deadline_ms = 99;
+	r->token_set = true;
+	r->attempts = 3;
+	r->fwd_out_id = 4;
+	r->change_index = 5;
+	assert_ptr_equal(r->ops, &r->op1);
+	assert_string_equal(r->user, "a-rather-long-name");
 	handler_req_free(r);
 	assert_int_equal(s->nspare, 1);
 	assert_ptr_equal(s->spare, r);
 
+	strcpy(c->user, "bob");
+	c->role = SISY_ROLE_ADMIN;
 	n = put_msg(2, "k2", "v2", buf);
 	handler_on_request(s, c, sisy_slice_make(buf, n));
 	assert_int_equal(s->nspare, 0);
@@ -84,6 +93,20 @@ static void test_spare_reused_fresh(void **state)
 	assert_int_equal(q->out.len, 0);
 	assert_false(q->done || q->dispatched || q->in_node);
 	assert_int_equal(q->deadline_ms, 0);
+	/* state of the last request is gone */
+	assert_false(q->token_set);
+	assert_int_equal(q->attempts, 0);
+	assert_int_equal(q->fwd_out_id, 0);
+	assert_int_equal(q->change_index, 0);
+	/* and this request's user, role and op are set */
+	assert_string_equal(q->user, "bob");
+	assert_int_equal(q->role, SISY_ROLE_ADMIN);
+	assert_ptr_equal(q->ops, &q->op1);
+	assert_int_equal(q->nops, 1);
+	assert_false(q->op1.del);
+	assert_int_equal(q->op1.key.len, 2);
+	assert_memory_equal(q->op1.key.data, "k2", 2);
+	assert_int_equal(q->op1.value.len, 2);
 	assert_int_equal(q->kind, REQ_WRITE);
 	assert_int_equal(q->msg->id, 2);
 	assert_int_equal(q->msg->put->key.len, 2);
@@ -103,6 +126,7 @@ static void test_spares_bounded(void **state)
 	sisy_server *s = calloc(1, sizeof *s);
 	srv_conn *c = new_conn();
 	assert_non_null(s);
+	strcpy(c->user, "a-rather-long-name");
 	uint8_t buf[256];
 	size_t n = put_msg(1, "k", "v", buf);
 	for (size_t i = 0; i < SRV_REQ_SPARE + 10; i++)
