@@ -55,8 +55,15 @@ static void stall_sleep_1ms(sisy_lsm *db)
 	pthread_mutex_lock(&db->mu);
 }
 
-/* mu held; the caller is the front writer. */
-static sisy_err make_room(sisy_lsm *db, bool force)
+static sisy_err busy(void)
+{
+	return sisy_errf(SISY_E_BUSY, "lsm: a write now would wait for the "
+				      "background thread");
+}
+
+/* mu held; the caller is the front writer. With nowait, SISY_E_BUSY
+ * where it would sleep or wait (nothing written yet). */
+static sisy_err make_room(sisy_lsm *db, bool force, bool nowait)
 {
 	bool is_write = !force; /* a flush request's wait is not a stall */
 	bool delayed = false;
@@ -67,6 +74,10 @@ static sisy_err make_room(sisy_lsm *db, bool force)
 			break;
 		int l0 = db->vs->current->nfiles[0];
 		if (!force && !delayed && l0 >= db->o.l0_slowdown_trigger) {
+			if (nowait) {
+				rc = busy();
+				break;
+			}
 			if (stall_start == 0)
 				stall_start = sisy_now_us();
 			stall_sleep_1ms(db);
@@ -84,6 +95,10 @@ static sisy_err make_room(sisy_lsm *db, bool force)
 					       "(%s); writes fail until space "
 					       "is freed",
 					       db->dir);
+				break;
+			}
+			if (nowait) {
+				rc = busy();
 				break;
 			}
 			if (stall_start == 0)
@@ -278,7 +293,9 @@ static sisy_err publish(sisy_lsm *db, sisy_lsm_batch *g, bool synced)
 	return rc;
 }
 
-/* make_room's conditions for waiting, for writes of `bytes` (mu held). */
+/* make_room's conditions for waiting, for writes of `bytes` (mu held):
+ * an estimate for callers planning several writes; a NOWAIT write is
+ * refused by make_room itself where it would wait. */
 static bool would_wait(sisy_lsm *db, size_t bytes)
 {
 	int l0 = db->vs->current->nfiles[0];
@@ -303,12 +320,10 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync, bool nowait)
 {
 	db_writer w = {.batch = b, .sync = sync};
 	pthread_mutex_lock(&db->mu);
-	/* Alone at the front and no room to make: make_room cannot wait. */
-	if (nowait && (db->wq_head != NULL || would_wait(db, 0))) {
+	/* Not behind another writer (make_room refuses the rest). */
+	if (nowait && db->wq_head != NULL) {
 		pthread_mutex_unlock(&db->mu);
-		return sisy_errf(SISY_E_BUSY,
-				 "lsm: a write now would wait for the "
-				 "background thread");
+		return busy();
 	}
 	pthread_cond_init(&w.cv, NULL);
 	if (db->wq_tail != NULL)
@@ -326,7 +341,7 @@ sisy_err db_write(sisy_lsm *db, sisy_lsm_batch *b, bool sync, bool nowait)
 		return w.rc;
 	}
 
-	sisy_err rc = make_room(db, b == NULL);
+	sisy_err rc = make_room(db, b == NULL, nowait);
 	db_writer *last = &w;
 	if (rc == SISY_OK && b != NULL) {
 		sisy_lsm_batch *g = build_group(db, &last);
