@@ -120,6 +120,31 @@ static inline int hdr_field(rd *d, uint8_t tag, uint64_t *v)
 	return rd_varint(d, v) ? 1 : -1;
 }
 
+/* Header field f (1-5) of a Request; false for a consistency beyond
+ * the enum's range. */
+static inline bool set_header(Sisy__Request *m, uint32_t f, uint64_t v)
+{
+	switch (f) {
+	case 1:
+		m->id = v;
+		return true;
+	case 2:
+		if (v > INT32_MAX)
+			return false;
+		m->consistency = (Sisy__Consistency)v;
+		return true;
+	case 3:
+		m->client_id = v;
+		return true;
+	case 4:
+		m->seq = v;
+		return true;
+	default:
+		m->lowest_unanswered = v;
+		return true;
+	}
+}
+
 Sisy__Request *decode_fast(srv_req *r, sisy_slice msg)
 {
 	size_t mark = r->arena_used;
@@ -136,61 +161,21 @@ Sisy__Request *decode_fast(srv_req *r, sisy_slice msg)
 	 * order, each optional (proto3 leaves zeros out), read straight
 	 * through. Anything else is left to the loop, which reads the same
 	 * bytes the same way (`last` carries the order on), only slower. */
-	int h;
-	if ((h = hdr_field(&d, 1 << 3, &v)) != 0) {
-		if (h < 0)
+	for (uint32_t hf = 1; hf <= 5; hf++) {
+		int h = hdr_field(&d, hf << 3, &v);
+		if (h == 0)
+			continue;
+		if (h < 0 || !set_header(m, hf, v))
 			goto no;
-		m->id = v;
-		last = 1;
-	}
-	if ((h = hdr_field(&d, 2 << 3, &v)) != 0) {
-		if (h < 0 || v > INT32_MAX)
-			goto no;
-		m->consistency = (Sisy__Consistency)v;
-		last = 2;
-	}
-	if ((h = hdr_field(&d, 3 << 3, &v)) != 0) {
-		if (h < 0)
-			goto no;
-		m->client_id = v;
-		last = 3;
-	}
-	if ((h = hdr_field(&d, 4 << 3, &v)) != 0) {
-		if (h < 0)
-			goto no;
-		m->seq = v;
-		last = 4;
-	}
-	if ((h = hdr_field(&d, 5 << 3, &v)) != 0) {
-		if (h < 0)
-			goto no;
-		m->lowest_unanswered = v;
-		last = 5;
+		last = hf;
 	}
 	while (d.p < d.end) {
 		if (!sisy_pb_tag(&d, &last, &f, &t))
 			goto no;
 		if (f <= 5) {
-			if (t != 0 || !rd_varint(&d, &v))
+			if (t != 0 || !rd_varint(&d, &v) ||
+			    !set_header(m, f, v))
 				goto no;
-			switch (f) {
-			case 1:
-				m->id = v;
-				break;
-			case 2:
-				if (v > INT32_MAX)
-					goto no;
-				m->consistency = (Sisy__Consistency)v;
-				break;
-			case 3:
-				m->client_id = v;
-				break;
-			case 4:
-				m->seq = v;
-				break;
-			default:
-				m->lowest_unanswered = v;
-			}
 			continue;
 		}
 		rd body;
