@@ -8,12 +8,16 @@
 #   batch: group commit) vs redis with appendonly yes + appendfsync always.
 # Every figure is the median of REPEAT rounds; each round runs redis, then
 # sisyd, back to back, so both see the same load on a shared machine.
-# Prints each pair and the ratio sisyd/redis of the medians (issue 3's
-# targets: >= 0.8 without persistence, >= 1.0 with fsync). sisy-bench
-# reports its own CPU share (one epoll thread, like redis-benchmark), to
-# show it is not the bottleneck.
-# Knobs: N (requests per round, default 200000), K (keyspace, default
-# 100000), REPEAT (rounds, default 3), ONLY (a regexp over the row names
+# Prints each pair, the medians, and the ratio sisyd/redis: the median of
+# the rounds' own ratios (issue 3's targets: >= 0.8 without persistence,
+# >= 1.0 with fsync). Why per round: this machine's speed drifts by +-15%
+# over minutes, and a round's two runs, back to back, drift together; a
+# ratio of two medians can pair a fast minute of one with a slow one of
+# the other. sisy-bench reports its own CPU share (one epoll thread, like
+# redis-benchmark), to show it is not the bottleneck.
+# Knobs: N (requests per unpipelined round, default 200000), NP (requests
+# per pipelined round, default 5 x N), K (keyspace, default 100000),
+# REPEAT (rounds, default 5), ONLY (a regexp over the row names
 # "get-P1 set-P1 get-P16 set-P16 set-fsync", anchored as you write it,
 # e.g. ONLY='^set-P1$', default all).
 set -euo pipefail
@@ -21,8 +25,13 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$(cd "$BUILD/bin" && pwd)
 N=${N:-200000}
+# A pipelined round of N requests lasts ~0.3 s: one or two of the engine's
+# flush-and-compaction cycles, so a round measured wherever it fell in one.
+# At 5 x N it lasts about as long as an unpipelined round (~2 s), covers
+# ten or more, and measures the steady state.
+NP=${NP:-$((N * 5))}
 K=${K:-100000}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 ONLY=${ONLY:-.}
 command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server redis-tools)"; exit 1; }
 T=$(mktemp -d /tmp/sisy-kv-bench.XXXXXX)
@@ -50,29 +59,53 @@ sisy_up() { # sisy_up NAME [sisyd flags...]
   export HOME="$T/home"; mkdir -p "$HOME"
 }
 sisy_down() { "$HERE/../tests/cluster/devcluster" down "$T/$1" >/dev/null; }
+requests() { if [ "$1" -gt 1 ]; then echo "$NP"; else echo "$N"; fi; } # requests PIPELINE
 redis_ops() { # redis_ops TEST PIPELINE
-  redis-benchmark -p "$RPORT" -c 50 -n "$N" -P "$2" -d 100 -r "$K" -t "$1" -q 2>/dev/null |
+  redis-benchmark -p "$RPORT" -c 50 -n "$(requests "$2")" -P "$2" -d 100 -r "$K" -t "$1" -q 2>/dev/null |
     tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2}' | tail -1 | cut -d. -f1
 }
 sisy_ops() { # sisy_ops RATIO PIPELINE: "ops/s bench-cpu%" on stdout, the full line on stderr
-  local out; out=$("$BIN/sisy-bench" kv --clients 50 --pipeline "$2" --requests "$N" --keyspace "$K" --value_size 100 --ratio "$1" --prefill 0)
+  local out; out=$("$BIN/sisy-bench" kv --clients 50 --pipeline "$2" --requests "$(requests "$2")" --keyspace "$K" --value_size 100 --ratio "$1" --prefill 0)
   echo "    $out" >&2
   echo "$out" | sed -n 's/.*: \([0-9]*\) ops\/s.*bench cpu \([0-9]*\)%.*/\1 \2/p'
+}
+# settle PID: waits (at most 20 s) until the process used no CPU for 0.3 s,
+# and prints how long that took in ms. sisyd's flushes and compactions go
+# on after its clients finish; measured in the next (redis) round, they
+# made redis slower and sisyd's next round cheaper than the steady state.
+settle() {
+  python3 - "$1" <<'PY'
+import os, sys, time
+pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
+def cpu():
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except OSError:
+        return None
+t0 = time.monotonic(); last = cpu(); quiet = 0.0
+while last is not None and quiet < 0.3 and time.monotonic() - t0 < 20:
+    time.sleep(0.05); now = cpu()
+    quiet = quiet + 0.05 if now == last else 0.0
+    last = now
+print(int((time.monotonic() - t0 - quiet) * 1000))
+PY
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
 row() { # row NAME REDIS_TEST SISY_RATIO PIPELINE
-  local name=$1 rs="" ss="" cs="" i r s c
+  local name=$1 rs="" ss="" cs="" qs="" i r s c busy
   wanted "$name" || return 0
   for i in $(seq 1 "$REPEAT"); do
     r=$(redis_ops "$2" "$4")
     read -r s c < <(sisy_ops "$3" "$4")
-    echo "    round $i: redis $r, sisyd $s (sisy-bench cpu $c%)" >&2
-    rs="$rs $r"; ss="$ss $s"; cs="$cs $c"
+    busy=$(settle "$NODE1_PID")
+    echo "    round $i: redis $r, sisyd $s (sisy-bench cpu $c%; sisyd busy ${busy} ms after)" >&2
+    rs="$rs $r"; ss="$ss $s"; cs="$cs $c"; qs="$qs $(ratio "$s" "$r")"
   done
   r=$(echo "$rs" | median); s=$(echo "$ss" | median); c=$(echo "$cs" | median)
-  printf '%-10s sisyd %8s ops/s  redis %8s ops/s  ratio %s  (medians of %s; sisy-bench cpu %s%%)\n' "$name" "$s" "$r" "$(ratio "$s" "$r")" "$REPEAT" "$c"
+  printf '%-10s sisyd %8s ops/s  redis %8s ops/s  ratio %s  (medians of %s paired rounds; sisy-bench cpu %s%%)\n' "$name" "$s" "$r" "$(echo "$qs" | median)" "$REPEAT" "$c"
 }
 wanted() { echo "$1" | grep -Eq "$ONLY"; }
 
@@ -83,7 +116,7 @@ prefill() {
 }
 
 if wanted get-P1 || wanted set-P1 || wanted get-P16 || wanted set-P16; then
-  echo "== sisyd (unsafe_no_fsync) vs redis-server (no persistence): 50 clients, 16 B keys, 100 B values, N=$N"
+  echo "== sisyd (unsafe_no_fsync) vs redis-server (no persistence): 50 clients, 16 B keys, 100 B values, N=$N (pipelined: $NP)"
   sisy_up s1 --unsafe_no_fsync=true
   redis_up --appendonly no
   prefill
