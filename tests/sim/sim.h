@@ -251,6 +251,29 @@ typedef struct sim_operator {
 	int n;
 } sim_operator;
 
+/* ---- the Figure 8 profile (sim_fig8.c)
+ * ---------------------------------------------------- */
+
+enum {
+	SIM_F8_IDLE = 0,
+	SIM_F8_ISOLATED, /* L1 isolated holding X; waiting for L2 */
+	SIM_F8_REGAIN,	 /* L2 isolated; L1 in a quorum group */
+	SIM_F8_REPLAY,	 /* L1 leads again; its term's appends are slow */
+	SIM_F8_AFTER,	 /* L1 hit; L2 in a quorum group without it */
+};
+
+typedef struct sim_fig8 {
+	bool on; /* this seed plays Figure 8 (and uses one-entry appends) */
+	int stage;
+	int l1, l2; /* slots */
+	uint32_t l1_inc, l2_inc;
+	uint64_t term1, index; /* X: L1's write at the play's start */
+	int voters[SIM_MAX_SLOTS], nvoters; /* slots, at the play's start */
+	uint64_t gen;			    /* older events are stale */
+	sim_time next_try;
+	uint64_t plays;
+} sim_fig8;
+
 /* ---- the world
  * ------------------------------------------------------------------- */
 
@@ -290,6 +313,7 @@ typedef struct sim {
 	int conf_changes;	  /* operator tasks completed */
 	uint32_t leader_churn_pm; /* chance a new leader is hit soon */
 	uint32_t commit_hit_pm;	  /* chance a commit advance is hit */
+	sim_fig8 f8;
 	/* Counters for the summary. */
 	uint64_t elections, crashes, snapshots_sent, compactions, transfers;
 	uint64_t ops_ok, ops_failed, ops_unknown;
@@ -325,6 +349,7 @@ enum {
 	SIM_EV_LIVENESS,
 	SIM_EV_STOP_NODE,    /* a: id of a removed node to stop */
 	SIM_EV_LEADER_FAULT, /* crash or isolate a young leader */
+	SIM_EV_FIG8,	     /* a: play generation, b: what */
 };
 
 struct sim_event {
@@ -443,6 +468,22 @@ void sim_new_leader(sim *s, sim_node *n);
 void sim_leader_fault(sim *s, sim_node *n);
 /* After a ready: a leader whose commit index moved may be hit at once. */
 void sim_leader_committed(sim *s, sim_node *n);
+
+/* Crashes n; it restarts 20-1500 ms later. */
+void sim_crash_restart(sim *s, sim_node *n);
+
+/* sim_fig8.c */
+/* Before the nodes exist: is this seed a Figure 8 seed? */
+void sim_fig8_init(sim *s);
+bool sim_fig8_busy(const sim *s);
+/* A leader took a client write at (term, index). */
+void sim_fig8_proposed(sim *s, sim_node *n, uint64_t term, uint64_t index);
+/* These return true when a play runs (the ordinary hooks stand still). */
+bool sim_fig8_new_leader(sim *s, sim_node *n);
+bool sim_fig8_committed(sim *s, sim_node *n, const sisy_raft_status *st);
+/* Extra delay for a message (0 unless the play slows it). */
+sim_time sim_fig8_delay(sim *s, int from_slot, const sisy_raft_msg *m);
+void sim_fig8_event(sim *s, const sim_event *ev);
 
 /* sim_operator.c */
 /* Queues a membership task; false if the queue is full. */

@@ -41,6 +41,9 @@ void sim_faults_start(sim *s)
 	s->leader_churn_pm = churn[sisy_rand_below(&s->rand, 4)];
 	static const uint32_t hits[] = {0, 5, 20};
 	s->commit_hit_pm = hits[sisy_rand_below(&s->rand, 3)];
+	if (s->f8.on)
+		s->f8.next_try =
+		    s->now + sim_rand_range(s, 100 * SIM_MS, 1500 * SIM_MS);
 	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 100 * SIM_MS, 300 * SIM_MS),
 		 0);
 	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
@@ -159,7 +162,7 @@ void sim_heal_link(sim *s, uint64_t gen)
 
 /* ---- crashes ---- */
 
-static void crash_one(sim *s, sim_node *n)
+void sim_crash_restart(sim *s, sim_node *n)
 {
 	sim_node_crash(s, n);
 	s->down_count++;
@@ -177,7 +180,7 @@ static void power_failure(sim *s)
 	for (int i = 0; i < s->nslots; i++)
 		if (s->nodes[i].state == SIM_NODE_UP &&
 		    sisy_rand_chance(&s->rand, 2, 3)) {
-			crash_one(s, &s->nodes[i]);
+			sim_crash_restart(s, &s->nodes[i]);
 			k++;
 		}
 	sim_tracef(s, "POWER FAILURE: %d nodes crashed at once", k);
@@ -196,7 +199,7 @@ static void crash(sim *s)
 		x = random_slot(s, SIM_NODE_UP);
 	if (x < 0)
 		return;
-	crash_one(s, &s->nodes[x]);
+	sim_crash_restart(s, &s->nodes[x]);
 }
 
 /* ---- membership ---- */
@@ -305,6 +308,8 @@ void sim_fault(sim *s)
 	schedule(s, SIM_EV_FAULT,
 		 sim_rand_range(s, 10 * SIM_MS, s->fault_gap_max), 0);
 	uint64_t r = sisy_rand_below(&s->rand, 1000);
+	if (sim_fig8_busy(s))
+		return; /* a Figure 8 play holds the network */
 	if (r < 250)
 		partition(s);
 	else if (r < 380)
@@ -319,6 +324,8 @@ void sim_fault(sim *s)
 
 void sim_new_leader(sim *s, sim_node *n)
 {
+	if (sim_fig8_new_leader(s, n))
+		return;
 	if (s->phase != SIM_PHASE_FAULTS ||
 	    sisy_rand_below(&s->rand, 1000) >= s->leader_churn_pm)
 		return;
@@ -341,6 +348,8 @@ void sim_leader_committed(sim *s, sim_node *n)
 	sisy_raft_get_status(n->r, &st);
 	bool moved = st.commit > n->last_commit;
 	n->last_commit = st.commit;
+	if (sim_fig8_committed(s, n, &st))
+		return;
 	if (!moved || st.role != SISY_RAFT_LEADER ||
 	    s->phase != SIM_PHASE_FAULTS ||
 	    sisy_rand_below(&s->rand, 1000) >= s->commit_hit_pm)
@@ -354,10 +363,11 @@ void sim_leader_committed(sim *s, sim_node *n)
 
 void sim_leader_fault(sim *s, sim_node *n)
 {
-	if (s->phase != SIM_PHASE_FAULTS || n->last_role != SISY_RAFT_LEADER)
+	if (s->phase != SIM_PHASE_FAULTS || n->last_role != SISY_RAFT_LEADER ||
+	    sim_fig8_busy(s))
 		return;
 	if (sisy_rand_chance(&s->rand, 1, 2)) {
-		crash_one(s, n);
+		sim_crash_restart(s, n);
 		return;
 	}
 	sim_net_heal_all(s);

@@ -143,7 +143,9 @@ void sim_net_send(sim *s, int from_slot, const sisy_raft_msg *m)
 		if (c == 1)
 			x = copy_msg(s, from_slot, to, &nm->m);
 		sim_event ev = {.type = SIM_EV_DELIVER, .slot = -1, .p = x};
-		sim_schedule(s, s->now + delay(s), &ev);
+		sim_time at = s->now + delay(s);
+		at += sim_fig8_delay(s, from_slot, m);
+		sim_schedule(s, at, &ev);
 	}
 }
 

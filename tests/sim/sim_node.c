@@ -71,6 +71,8 @@ static void make_cfg(sim *s, sim_node *n, sisy_raft_config *cfg)
 	 * all happen under a light load. */
 	cfg->max_inflight_msgs = (uint32_t)sim_rand_range(s, 1, 8);
 	cfg->max_msg_entries = (uint32_t)sim_rand_range(s, 1, 8);
+	if (s->f8.on)
+		cfg->max_msg_entries = 1; /* see sim_fig8.c */
 	cfg->max_msg_bytes = sim_rand_range(s, 64, 1024);
 	cfg->max_apply_bytes = 512;
 	cfg->rand_seed = sisy_rand_next(&s->rand);
@@ -282,6 +284,7 @@ void sim_node_request(sim *s, sim_node *n, uint32_t client, uint32_t seq,
 		     sizeof *n->waiters);
 		n->waiters[n->nwaiters++] =
 		    (sim_waiter){term, index, client, seq};
+		sim_fig8_proposed(s, n, term, index);
 	} else {
 		uint64_t ctx = n->next_ctx++;
 		rc = sisy_raft_read_index(n->r, ctx);

@@ -99,6 +99,9 @@ static void dispatch(sim *s, const sim_event *ev)
 		if ((n = node_of(s, ev, SIM_NODE_UP)))
 			sim_leader_fault(s, n);
 		break;
+	case SIM_EV_FIG8:
+		sim_fig8_event(s, ev);
+		break;
 	}
 }
 
@@ -145,6 +148,7 @@ bool sim_run(const sim_opts *opts, uint64_t seed, sim *s)
 	s->clients_stop_at = UINT64_MAX;
 	sim_net_init(s);
 	s->next_id = (uint64_t)opts->nodes + 1;
+	sim_fig8_init(s);
 	for (int i = 0; i < opts->nodes; i++)
 		sim_node_bootstrap(s, i, (uint64_t)i + 1, opts->nodes);
 	sim_clients_init(s, opts->nodes == 3 ? 3 : 4);
