@@ -16,6 +16,23 @@
  * the Raft paper); and with another, a leader whose commit index has just
  * moved is crashed or isolated 0-3 ms later, before its followers learn
  * of it.
+ *
+ * The Figure 8 profile (sim_fig8.c): one seed in 8 (chosen by a PRNG of its
+ * own, so the other seeds draw the same numbers as without it) runs with
+ * one-entry appends and, between ordinary faults, plays the history of
+ * Figure 8 of the Raft paper on purpose, with partitions, a crash and slow
+ * messages only: a leader L1 is isolated the moment it takes a client write
+ * X; the next leader L2 is isolated the moment it wins (its no-op stays on
+ * it alone); L1 rejoins a group of exactly a quorum, where only it can win,
+ * and re-replicates X while the appends carrying its new term's entries
+ * (the no-op first) are 20-60 ms slow; the moment its commit index reaches
+ * X it is isolated (half the time also crashed) and L2 rejoins a quorum
+ * group without it, where L2's newer last term wins. A correct core waits
+ * for its no-op before counting X, so L2 cannot win there; a core that
+ * counts old-term replicas (commit_old_term) has committed X and L2's
+ * victory breaks leader completeness. While a play runs (at most ~5 s, a
+ * step that misses its 1.5 s deadline abandons it) the ordinary faults,
+ * leader churn and commit hits stand still.
  */
 #include <string.h>
 
