@@ -174,13 +174,18 @@ static void poll(sisy_raft *r, uint64_t from, int granted)
 	}
 }
 
+/* Only a voter restarts the count when its timeout passes (it campaigns).
+ * A learner's count keeps growing (saturating): restarted, it would put
+ * the learner back inside its old leader's lease (raft.c, in_lease) at
+ * every timeout, so it would ignore most (pre-)votes -- and a learner that
+ * missed its own promotion holds a vote the new configuration needs. */
 void raft_tick_election(sisy_raft *r)
 {
-	r->election_elapsed++;
-	if (r->election_elapsed >= r->randomized_timeout) {
+	if (r->election_elapsed < UINT32_MAX)
+		r->election_elapsed++;
+	if (r->election_elapsed >= r->randomized_timeout && raft_is_voter(r)) {
 		r->election_elapsed = 0;
-		if (raft_is_voter(r))
-			raft_campaign(r, 0);
+		raft_campaign(r, 0);
 	}
 }
 
