@@ -274,6 +274,29 @@ typedef struct sim_fig8 {
 	uint64_t plays;
 } sim_fig8;
 
+/* ---- the lost-quorum profile (sim_lostq.c)
+ * ---------------------------------------------------- */
+
+enum {
+	SIM_LQ_IDLE = 0,
+	SIM_LQ_REPLACING, /* a voter's disk lost; waiting for the promotion */
+	SIM_LQ_PROMOTING, /* promotion appended; waiting for a voter's ack */
+	SIM_LQ_AFTER,	  /* leader (and more) lost; ordinary faults wait */
+};
+
+typedef struct sim_lostq {
+	bool on; /* this seed plays the lost-quorum history */
+	int stage;
+	int leader; /* slot of the leader that appended the promotion */
+	uint32_t leader_inc;	     /* its incarnation */
+	uint64_t index;		     /* the promotion's index */
+	uint64_t old[SIM_MAX_SLOTS]; /* voters before the promotion (ids) */
+	int nold;
+	uint64_t gen; /* older events are stale */
+	sim_time next_try;
+	uint64_t plays;
+} sim_lostq;
+
 /* ---- the world
  * ------------------------------------------------------------------- */
 
@@ -314,6 +337,7 @@ typedef struct sim {
 	uint32_t leader_churn_pm; /* chance a new leader is hit soon */
 	uint32_t commit_hit_pm;	  /* chance a commit advance is hit */
 	sim_fig8 f8;
+	sim_lostq lq;
 	/* Counters for the summary. */
 	uint64_t elections, crashes, snapshots_sent, compactions, transfers;
 	uint64_t ops_ok, ops_failed, ops_unknown;
@@ -350,6 +374,7 @@ enum {
 	SIM_EV_STOP_NODE,    /* a: id of a removed node to stop */
 	SIM_EV_LEADER_FAULT, /* crash or isolate a young leader */
 	SIM_EV_FIG8,	     /* a: play generation, b: what */
+	SIM_EV_LOSTQ,	     /* a: play generation, b: what, c: acker slot */
 };
 
 struct sim_event {
@@ -484,6 +509,20 @@ bool sim_fig8_committed(sim *s, sim_node *n, const sisy_raft_status *st);
 /* Extra delay for a message (0 unless the play slows it). */
 sim_time sim_fig8_delay(sim *s, int from_slot, const sisy_raft_msg *m);
 void sim_fig8_event(sim *s, const sim_event *ev);
+
+/* sim_lostq.c */
+/* Before the nodes exist: is this seed a lost-quorum seed? */
+void sim_lostq_init(sim *s);
+bool sim_lostq_busy(const sim *s);
+/* From the fault schedule: starts a play when the cluster is ready for one;
+ * true if a play runs (the ordinary fault stands still). */
+bool sim_lostq_fault(sim *s);
+/* The operator proposed a change of type about id at index on leader l. */
+void sim_lostq_proposed(sim *s, sim_node *l, int type, uint64_t id,
+			uint64_t index);
+/* A message leaves from_slot (before the network sees it). */
+void sim_lostq_sent(sim *s, int from_slot, const sisy_raft_msg *m);
+void sim_lostq_event(sim *s, const sim_event *ev);
 
 /* sim_operator.c */
 /* Queues a membership task; false if the queue is full. */

@@ -61,6 +61,9 @@ void sim_faults_start(sim *s)
 	if (s->f8.on)
 		s->f8.next_try =
 		    s->now + sim_rand_range(s, 100 * SIM_MS, 1500 * SIM_MS);
+	if (s->lq.on)
+		s->lq.next_try =
+		    s->now + sim_rand_range(s, 100 * SIM_MS, 1500 * SIM_MS);
 	schedule(s, SIM_EV_FAULT, sim_rand_range(s, 100 * SIM_MS, 300 * SIM_MS),
 		 0);
 	schedule(s, SIM_EV_OPERATOR, 50 * SIM_MS, 0);
@@ -325,8 +328,8 @@ void sim_fault(sim *s)
 	schedule(s, SIM_EV_FAULT,
 		 sim_rand_range(s, 10 * SIM_MS, s->fault_gap_max), 0);
 	uint64_t r = sisy_rand_below(&s->rand, 1000);
-	if (sim_fig8_busy(s))
-		return; /* a Figure 8 play holds the network */
+	if (sim_fig8_busy(s) || sim_lostq_fault(s))
+		return; /* a profile's play holds the network */
 	if (r < 250)
 		partition(s);
 	else if (r < 380)
@@ -341,7 +344,7 @@ void sim_fault(sim *s)
 
 void sim_new_leader(sim *s, sim_node *n)
 {
-	if (sim_fig8_new_leader(s, n))
+	if (sim_fig8_new_leader(s, n) || sim_lostq_busy(s))
 		return;
 	if (s->phase != SIM_PHASE_FAULTS ||
 	    sisy_rand_below(&s->rand, 1000) >= s->leader_churn_pm)
@@ -365,7 +368,7 @@ void sim_leader_committed(sim *s, sim_node *n)
 	sisy_raft_get_status(n->r, &st);
 	bool moved = st.commit > n->last_commit;
 	n->last_commit = st.commit;
-	if (sim_fig8_committed(s, n, &st))
+	if (sim_fig8_committed(s, n, &st) || sim_lostq_busy(s))
 		return;
 	if (!moved || st.role != SISY_RAFT_LEADER ||
 	    s->phase != SIM_PHASE_FAULTS ||
@@ -381,7 +384,7 @@ void sim_leader_committed(sim *s, sim_node *n)
 void sim_leader_fault(sim *s, sim_node *n)
 {
 	if (s->phase != SIM_PHASE_FAULTS || n->last_role != SISY_RAFT_LEADER ||
-	    sim_fig8_busy(s))
+	    sim_fig8_busy(s) || sim_lostq_busy(s))
 		return;
 	if (sisy_rand_chance(&s->rand, 1, 2)) {
 		sim_crash_restart(s, n);

@@ -102,6 +102,7 @@ void sim_net_send(sim *s, int from_slot, const sisy_raft_msg *m)
 	sim_net *n = &s->net;
 	int to = sim_slot_of(s, m->to);
 	n->sent++;
+	sim_lostq_sent(s, from_slot, m);
 	if (to < 0 || to == from_slot) {
 		/* A node that never existed, or self: nowhere to go. The
 		 * core still learns that a snapshot did not arrive. */

@@ -49,9 +49,11 @@ static void propose_conf(sim *s, sim_node *l, int type, uint64_t id)
 	sisy_raft_conf_change cc = {(uint8_t)type, id, {NULL, 0}};
 	uint64_t term, index;
 	sisy_err rc = sisy_raft_propose_conf(l->r, &cc, &term, &index);
-	if (rc == SISY_OK)
+	if (rc == SISY_OK) {
 		sim_tracef(s, "CONF n%llu proposes %s n%llu at %llu/%llu",
 			   U(l->id), names[type], U(id), U(index), U(term));
+		sim_lostq_proposed(s, l, type, id, index);
+	}
 	sim_node_pump(s, l);
 }
 

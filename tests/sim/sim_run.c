@@ -102,6 +102,9 @@ static void dispatch(sim *s, const sim_event *ev)
 	case SIM_EV_FIG8:
 		sim_fig8_event(s, ev);
 		break;
+	case SIM_EV_LOSTQ:
+		sim_lostq_event(s, ev);
+		break;
 	}
 }
 
@@ -149,6 +152,7 @@ bool sim_run(const sim_opts *opts, uint64_t seed, sim *s)
 	sim_net_init(s);
 	s->next_id = (uint64_t)opts->nodes + 1;
 	sim_fig8_init(s);
+	sim_lostq_init(s);
 	for (int i = 0; i < opts->nodes; i++)
 		sim_node_bootstrap(s, i, (uint64_t)i + 1, opts->nodes);
 	sim_clients_init(s, opts->nodes == 3 ? 3 : 4);
