@@ -33,6 +33,17 @@
  * victory breaks leader completeness. While a play runs (at most ~5 s, a
  * step that misses its 1.5 s deadline abandons it) the ordinary faults,
  * leader churn and commit hits stand still.
+ *
+ * The lost-quorum profile (sim_lostq.c): one seed in 8 of the others (a
+ * PRNG of its own again) plays a membership history instead: with 3 or 5
+ * voters all up, a follower's disk is lost and the operator replaces it;
+ * the moment another old voter acknowledges the promotion of the new node
+ * to the leader, the leader loses its disk (with 5 nodes one more old voter
+ * too; half the time the acker crashes). A quorum of the configuration just
+ * appended is left, none of the one before it: a core that puts a
+ * configuration in force only at commit (config_at_commit) never elects a
+ * leader again. The ordinary faults, leader churn and commit hits stand
+ * still while a play runs.
  */
 #include <string.h>
 
