@@ -496,6 +496,9 @@ void sim_leader_committed(sim *s, sim_node *n);
 
 /* Crashes n; it restarts 20-1500 ms later. */
 void sim_crash_restart(sim *s, sim_node *n);
+/* n's disk is lost for good: the operator removes it and adds a fresh
+ * node. `by` prefixes the trace line ("" for the fault schedule). */
+void sim_lose_disk(sim *s, sim_node *n, const char *by);
 
 /* sim_fig8.c */
 /* Before the nodes exist: is this seed a Figure 8 seed? */

@@ -193,6 +193,17 @@ void sim_heal_link(sim *s, uint64_t gen)
 
 /* ---- crashes ---- */
 
+void sim_lose_disk(sim *s, sim_node *n, const char *by)
+{
+	if (n->state == SIM_NODE_DOWN)
+		s->down_count--;
+	sim_tracef(s, "%sDISK LOST n%llu: remove it, add a new node", by,
+		   U(n->id));
+	sim_node_stop_forever(s, n, "disk lost");
+	sim_operator_push(s, SIM_TASK_REMOVE, n->id, false);
+	sim_operator_push(s, SIM_TASK_ADD, 0, false);
+}
+
 void sim_crash_restart(sim *s, sim_node *n)
 {
 	sim_node_crash(s, n);
@@ -270,14 +281,7 @@ static void membership_fault(sim *s)
 	uint64_t kind = sisy_rand_below(&s->rand, 4);
 	int x = pick_voter(s, &m, kind != 0);
 	if (kind == 0 && x >= 0 && m.n_voters >= MIN_VOTERS) {
-		sim_node *n = &s->nodes[x];
-		if (n->state == SIM_NODE_DOWN)
-			s->down_count--;
-		sim_tracef(s, "DISK LOST n%llu: remove it, add a new node",
-			   U(n->id));
-		sim_node_stop_forever(s, n, "disk lost");
-		sim_operator_push(s, SIM_TASK_REMOVE, n->id, false);
-		sim_operator_push(s, SIM_TASK_ADD, 0, false);
+		sim_lose_disk(s, &s->nodes[x], "");
 	} else if (kind == 1 && x >= 0 && m.n_voters >= MIN_VOTERS) {
 		sim_tracef(s, "REPLACE n%llu: remove it, add a new node",
 			   U(s->nodes[x].id));

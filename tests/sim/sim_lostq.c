@@ -97,19 +97,6 @@ static void finish(sim *s, const char *why)
 	sim_tracef(s, "LOSTQ play ends (%s): network healed", why);
 }
 
-/* A voter's disk is lost: the operator removes it and adds a fresh node
- * (as the fault schedule's DISK LOST does). */
-static void lose_disk(sim *s, sim_node *n)
-{
-	if (n->state == SIM_NODE_DOWN)
-		s->down_count--;
-	sim_tracef(s, "LOSTQ disk lost n%llu: remove it, add a new node",
-		   U(n->id));
-	sim_node_stop_forever(s, n, "disk lost");
-	sim_operator_push(s, SIM_TASK_REMOVE, n->id, false);
-	sim_operator_push(s, SIM_TASK_ADD, 0, false);
-}
-
 bool sim_lostq_fault(sim *s)
 {
 	sim_lostq *q = &s->lq;
@@ -143,7 +130,9 @@ bool sim_lostq_fault(sim *s)
 	s->partition_gen++;
 	sim_tracef(s, "LOSTQ play %llu: leader n%llu, %u voters", U(q->plays),
 		   U(s->nodes[ls].id), m->n_voters);
-	lose_disk(s, &s->nodes[cand[sisy_rand_below(&s->rand, (uint64_t)k)]]);
+	sim_lose_disk(s,
+		      &s->nodes[cand[sisy_rand_below(&s->rand, (uint64_t)k)]],
+		      "LOSTQ ");
 	enter(s, SIM_LQ_REPLACING, REPLACE_DEADLINE);
 	return true;
 }
@@ -212,10 +201,10 @@ static void lose(sim *s, int b)
 		    s->nodes[x].state != SIM_NODE_GONE)
 			cand[k++] = x;
 	}
-	lose_disk(s, a);
+	sim_lose_disk(s, a, "LOSTQ ");
 	for (int more = q->nold / 2 - 1; more > 0 && k > 0; more--) {
 		int j = (int)sisy_rand_below(&s->rand, (uint64_t)k);
-		lose_disk(s, &s->nodes[cand[j]]);
+		sim_lose_disk(s, &s->nodes[cand[j]], "LOSTQ ");
 		cand[j] = cand[--k];
 	}
 	if (sisy_rand_chance(&s->rand, 1, 2) &&

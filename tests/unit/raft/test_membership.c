@@ -170,6 +170,17 @@ static void test_new_leader_changes_only_after_own_commit(void **state)
 	h_free(&h);
 }
 
+/* Voters 1-3 led by 1, and node 4 added as a learner that has caught up. */
+static void start_with_learner(struct harness *h)
+{
+	h_init(h, 3, NULL);
+	h_elect(h, 1);
+	h_add_empty(h, 4);
+	assert_int_equal(propose_conf(h, 1, SISY_RAFT_CONF_ADD_LEARNER, 4),
+			 SISY_OK);
+	h_tick(h, 2);
+}
+
 static void test_learner_replicates_without_voting(void **state)
 {
 	(void)state;
@@ -226,12 +237,7 @@ static void test_cut_off_learner_votes_for_its_new_config(void **state)
 {
 	(void)state;
 	struct harness h;
-	h_init(&h, 3, NULL);
-	h_elect(&h, 1);
-	h_add_empty(&h, 4);
-	assert_int_equal(propose_conf(&h, 1, SISY_RAFT_CONF_ADD_LEARNER, 4),
-			 SISY_OK);
-	h_tick(&h, 2);
+	start_with_learner(&h);
 	assert_int_equal(h_status(&h, 4).leader, 1);
 	h_isolate(&h, 4);
 	assert_int_equal(propose_conf(&h, 1, SISY_RAFT_CONF_ADD_VOTER, 4),
@@ -283,12 +289,7 @@ static void test_promote_learner(void **state)
 {
 	(void)state;
 	struct harness h;
-	h_init(&h, 3, NULL);
-	h_elect(&h, 1);
-	h_add_empty(&h, 4);
-	assert_int_equal(propose_conf(&h, 1, SISY_RAFT_CONF_ADD_LEARNER, 4),
-			 SISY_OK);
-	h_tick(&h, 2);
+	start_with_learner(&h);
 	assert_int_equal(propose_conf(&h, 1, SISY_RAFT_CONF_ADD_VOTER, 4),
 			 SISY_OK);
 	h_tick(&h, 2);
