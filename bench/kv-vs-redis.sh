@@ -19,7 +19,8 @@
 # per pipelined round, default 5 x N), K (keyspace, default 100000),
 # REPEAT (rounds, default 5), ONLY (a regexp over the row names
 # "get-P1 set-P1 get-P16 set-P16 set-fsync", anchored as you write it,
-# e.g. ONLY='^set-P1$', default all).
+# e.g. ONLY='^set-P1$', default all), SISYD_FLAGS (more sisyd flags for
+# both servers, e.g. SISYD_FLAGS='--compaction_nice=0').
 set -euo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +55,8 @@ redis_up() { # redis_up EXTRA_ARGS...
 redis_down() { kill "$RPID"; wait "$RPID" 2>/dev/null || true; RPID=; }
 sisy_up() { # sisy_up NAME [sisyd flags...]
   local name=$1; shift
+  # shellcheck disable=SC2086 # SISYD_FLAGS: words on purpose
+  set -- "$@" ${SISYD_FLAGS:-}
   BUILD_BIN="$BIN" SISYD="$BIN/sisyd" "$HERE/../tests/cluster/devcluster" up 1 "$T/$name" --log-level warn ${1:+-- "$@"} >/dev/null
   set -a; . "$T/$name/env"; set +a
   export HOME="$T/home"; mkdir -p "$HOME"

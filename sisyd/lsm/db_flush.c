@@ -27,7 +27,8 @@ sisy_err db_switch_memtable(sisy_lsm *db)
 		lsm_wal_close(db->imm_wal); /* imm was flushed: obsolete */
 		db->imm_wal = NULL;
 	}
-	lsm_memtable *nm = lsm_memtable_new_sized(db->o.memtable_bytes);
+	lsm_memtable *nm = lsm_memtable_new_runs(db->o.memtable_bytes,
+						 db->o.memtable_run_bytes);
 	if (nm == NULL)
 		return sisy_errf(SISY_E_NOMEM,
 				 "db_flush.c: out of memory for a memtable");

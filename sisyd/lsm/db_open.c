@@ -18,6 +18,7 @@ void sisy_lsm_options_init(sisy_lsm_options *o)
 	o->create_if_missing = true;
 	o->wal = true;
 	o->memtable_bytes = 4u << 20;
+	o->memtable_run_bytes = 4u << 20;
 	o->block_cache_bytes = 64u << 20;
 	o->mmap_bytes = 32u << 20;
 	o->block_size = 4096;
@@ -48,6 +49,7 @@ static sisy_err validate(const sisy_lsm_options *o)
 				 "lsm: option dir must name a directory "
 				 "(at most 3000 bytes)");
 	CHECK_RANGE(memtable_bytes, 64u << 10, (size_t)1 << 30);
+	CHECK_RANGE(memtable_run_bytes, 4u << 10, (size_t)1 << 30);
 	CHECK_RANGE(block_size, 256, 1u << 20);
 	CHECK_RANGE(bloom_bits_per_key, 0, 64);
 	CHECK_RANGE(max_open_files, 20, 1000000);

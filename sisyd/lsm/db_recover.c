@@ -124,7 +124,8 @@ static sisy_err rp_flush(replay *r)
 	lsm_file_meta_unref(fm);
 	if (rc != SISY_OK)
 		return rc;
-	lsm_memtable *m = lsm_memtable_new_sized(db->o.memtable_bytes);
+	lsm_memtable *m = lsm_memtable_new_runs(db->o.memtable_bytes,
+						db->o.memtable_run_bytes);
 	if (m == NULL)
 		return sisy_errf(SISY_E_NOMEM, "db_recover.c: out of memory");
 	lsm_memtable_unref(r->mem);
@@ -326,7 +327,8 @@ sisy_err db_recover(sisy_lsm *db)
 	lsm_version_edit e;
 	lsm_edit_init(&e);
 	replay r = {.db = db,
-		    .mem = lsm_memtable_new_sized(db->o.memtable_bytes),
+		    .mem = lsm_memtable_new_runs(db->o.memtable_bytes,
+						 db->o.memtable_run_bytes),
 		    .edit = &e};
 	if (r.mem == NULL)
 		rc = sisy_errf(SISY_E_NOMEM, "db_recover.c: out of memory");

@@ -88,6 +88,10 @@ typedef struct sisy_lsm_options {
 	bool sync;		   /* default false: the default for writes */
 	bool compression;	   /* default false: zlib per block when on */
 	size_t memtable_bytes;	   /* default 4 MiB */
+	size_t memtable_run_bytes; /* default 4 MiB: a larger memtable is
+				    * made of skiplists ("runs") this big,
+				    * so inserts cost what they cost in a
+				    * 4 MiB one (docs/engine.md) */
 	size_t block_cache_bytes;  /* default 64 MiB; 0 disables the cache */
 	size_t mmap_bytes;	   /* default 32 MiB; see MEMORY */
 	size_t block_size;	   /* default 4 KiB (uncompressed) */

@@ -18,7 +18,20 @@
  * may see stale (missing) bits only for entries written after its sequence
  * number was taken: the engine takes that number under a mutex after the
  * insert finished, so every entry a read may see has its bits visible, and
- * a "no" from the filter is always right for the read asking. */
+ * a "no" from the filter is always right for the read asking.
+ *
+ * Runs: a memtable larger than its run size (lsm_memtable_new_runs) is a
+ * stack of skiplists, each of about run_bytes, every one with its own head
+ * and filter. The writer inserts into the newest only; once that holds
+ * run_bytes it starts another, published to readers with a release store
+ * of nruns. Why: an insert costs what the skiplist it goes into costs --
+ * ~30 compares and their cache misses at 4 MiB, more at 32 -- so a large
+ * memtable made of small runs inserts as cheaply as a small one, while the
+ * engine flushes (and compacts) far less often, and a flush drops every
+ * overwritten version across the runs (docs/engine.md "Memtable runs").
+ * Entries go in sequence order in practice, so a newer run only holds
+ * newer versions; lookups still compare sequence numbers across runs
+ * (each run keeps its largest) and never rely on that. */
 #include "memtable.h"
 
 #include <assert.h>
@@ -46,15 +59,32 @@ typedef struct mt_node {
 	_Atomic(struct mt_node *) next[];
 } mt_node;
 
+/* At most this many runs: a lookup probes every run's filter, so a huge
+ * memtable gets larger runs instead of more. */
+#define MT_MAX_RUNS 16
+
+/* One skiplist of the memtable. Written by the writer before nruns counts
+ * it, then only through atomics. */
+typedef struct mt_run {
+	mt_node *head;
+	_Atomic int max_height;
+	_Atomic uint64_t max_seq; /* largest sequence number in the run */
+	_Atomic uint64_t *bloom;  /* 8 words (64 bytes) per block; or NULL */
+	uint64_t bloom_blocks;
+	size_t start; /* arena bytes allocated when the run began */
+} mt_run;
+
 struct lsm_memtable {
 	_Atomic int refs;
-	_Atomic int max_height;
+	_Atomic int
+	    nruns; /* runs[0..nruns) are readable; the last is written */
 	_Atomic uint64_t entries;
 	uint64_t rnd; /* writer-only PRNG state */
 	lsm_arena *arena;
-	mt_node *head;
-	_Atomic uint64_t *bloom; /* 8 words (64 bytes) per block; or NULL */
-	uint64_t bloom_blocks;
+	size_t bytes;	    /* expected size (0: unknown, no filter) */
+	size_t run_bytes;   /* a new run past this many bytes (0: never) */
+	size_t bloom_bytes; /* entry bytes each run's filter is sized for */
+	mt_run runs[MT_MAX_RUNS];
 };
 
 /* Internal-key order on raw pointers: lsm_ikey_cmp without building
@@ -118,7 +148,28 @@ static mt_node *mt_node_alloc(lsm_memtable *m, int height, size_t klen,
 	return n;
 }
 
-lsm_memtable *lsm_memtable_new_sized(size_t bytes)
+/* Sets up run r (not yet counted in nruns). */
+static sisy_err mt_run_init(lsm_memtable *m, mt_run *r)
+{
+	memset(r, 0, sizeof *r);
+	r->head = mt_node_alloc(m, MT_MAX_HEIGHT, 0, 0);
+	if (r->head == NULL)
+		return SISY_E_NOMEM;
+	if (m->bloom_bytes > 0) {
+		/* one bit per 8 bytes of entries: ~10+ bits per key for
+		 * entries of 80 bytes and more */
+		r->bloom_blocks = m->bloom_bytes / 8 / 512 + 1;
+		r->bloom = calloc(r->bloom_blocks * 8, sizeof(uint64_t));
+		if (r->bloom == NULL)
+			return SISY_E_NOMEM;
+	}
+	atomic_init(&r->max_height, 1);
+	atomic_init(&r->max_seq, 0);
+	r->start = lsm_arena_allocated(m->arena);
+	return SISY_OK;
+}
+
+lsm_memtable *lsm_memtable_new_runs(size_t bytes, size_t run_bytes)
 {
 	lsm_memtable *m = calloc(1, sizeof *m);
 	if (m == NULL)
@@ -126,31 +177,64 @@ lsm_memtable *lsm_memtable_new_sized(size_t bytes)
 	m->arena = lsm_arena_new();
 	if (m->arena == NULL)
 		goto fail;
-	m->head = mt_node_alloc(m, MT_MAX_HEIGHT, 0, 0);
-	if (m->head == NULL)
+	m->bytes = bytes;
+	if (run_bytes > 0 && bytes / run_bytes > MT_MAX_RUNS)
+		run_bytes = (bytes + MT_MAX_RUNS - 1) / MT_MAX_RUNS;
+	m->run_bytes = run_bytes > 0 && run_bytes < bytes ? run_bytes : 0;
+	m->bloom_bytes = m->run_bytes > 0 ? m->run_bytes : bytes;
+	if (mt_run_init(m, &m->runs[0]) != SISY_OK)
 		goto fail;
-	if (bytes > 0) {
-		/* one bit per 8 bytes of entries: ~10+ bits per key for
-		 * entries of 80 bytes and more */
-		m->bloom_blocks = bytes / 8 / 512 + 1;
-		m->bloom = calloc(m->bloom_blocks * 8, sizeof(uint64_t));
-		if (m->bloom == NULL)
-			goto fail;
-	}
 	atomic_init(&m->refs, 1);
-	atomic_init(&m->max_height, 1);
+	atomic_init(&m->nruns, 1);
 	atomic_init(&m->entries, 0);
 	m->rnd = 0x9e3779b97f4a7c15ull ^ (uintptr_t)m;
 	return m;
 fail:
+	free(m->runs[0].bloom);
 	lsm_arena_free(m->arena);
 	free(m);
 	return NULL;
 }
 
+lsm_memtable *lsm_memtable_new_sized(size_t bytes)
+{
+	return lsm_memtable_new_runs(bytes, 0);
+}
+
 lsm_memtable *lsm_memtable_new(void)
 {
 	return lsm_memtable_new_sized(0);
+}
+
+/* The run the writer inserts into: the newest, or a new one once the
+ * newest holds run_bytes -- unless the memtable is nearly full anyway (a
+ * last run of a few entries would only cost lookups a probe). Out of
+ * memory for a new run, the newest takes the entries: slower, not wrong. */
+static mt_run *mt_writer_run(lsm_memtable *m)
+{
+	int n = atomic_load_explicit(&m->nruns, memory_order_relaxed);
+	mt_run *r = &m->runs[n - 1];
+	if (m->run_bytes == 0 || n == MT_MAX_RUNS)
+		return r;
+	size_t used = lsm_arena_allocated(m->arena);
+	if (used - r->start < m->run_bytes ||
+	    used + m->run_bytes / 4 >= m->bytes)
+		return r;
+	mt_run *nr = &m->runs[n];
+	if (mt_run_init(m, nr) != SISY_OK) {
+		free(nr->bloom);
+		nr->bloom = NULL;
+		return r;
+	}
+	atomic_store_explicit(&m->nruns, n + 1, memory_order_release);
+	return nr;
+}
+
+/* Runs readers may search: runs[0..n) are fully set up. */
+static inline int mt_nruns(const lsm_memtable *m)
+{
+	return atomic_load_explicit(&((lsm_memtable *)m)->nruns,
+				    memory_order_acquire);
 }
 
 /* The block and the bit positions of a user key. */
@@ -159,10 +243,10 @@ static inline uint64_t mt_bloom_hash(sisy_slice ukey)
 	return XXH3_64bits_withSeed(ukey.data, ukey.len, MT_BLOOM_SEED);
 }
 
-static void mt_bloom_add(lsm_memtable *m, sisy_slice ukey)
+static void mt_bloom_add(mt_run *r, sisy_slice ukey)
 {
 	uint64_t h = mt_bloom_hash(ukey);
-	_Atomic uint64_t *blk = m->bloom + (h % m->bloom_blocks) * 8;
+	_Atomic uint64_t *blk = r->bloom + (h % r->bloom_blocks) * 8;
 	uint32_t bits = (uint32_t)(h >> 32), delta = (bits >> 17) | 1;
 	for (int i = 0; i < MT_BLOOM_PROBES; i++, bits += delta) {
 		_Atomic uint64_t *w = &blk[(bits >> 6) & 7];
@@ -173,10 +257,10 @@ static void mt_bloom_add(lsm_memtable *m, sisy_slice ukey)
 	}
 }
 
-static bool mt_bloom_may_match(const lsm_memtable *m, sisy_slice ukey)
+/* h = mt_bloom_hash(user key); r has a filter. */
+static bool mt_bloom_may_match(const mt_run *r, uint64_t h)
 {
-	uint64_t h = mt_bloom_hash(ukey);
-	_Atomic uint64_t *blk = m->bloom + (h % m->bloom_blocks) * 8;
+	_Atomic uint64_t *blk = r->bloom + (h % r->bloom_blocks) * 8;
 	uint32_t bits = (uint32_t)(h >> 32), delta = (bits >> 17) | 1;
 	for (int i = 0; i < MT_BLOOM_PROBES; i++, bits += delta) {
 		uint64_t v = atomic_load_explicit(&blk[(bits >> 6) & 7],
@@ -199,8 +283,10 @@ void lsm_memtable_unref(lsm_memtable *m)
 	int old = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
 	assert(old > 0);
 	if (old == 1) {
+		int n = atomic_load_explicit(&m->nruns, memory_order_relaxed);
+		for (int i = 0; i < n; i++)
+			free(m->runs[i].bloom);
 		lsm_arena_free(m->arena);
-		free(m->bloom);
 		free(m);
 	}
 }
@@ -293,17 +379,18 @@ static mt_node *mt_search_from(mt_node *x, int level, const uint8_t *key,
 	}
 }
 
-/* The first node >= key; fills prev[level] with its predecessors if asked. */
-static mt_node *mt_find_ge(lsm_memtable *m, const uint8_t *key, size_t klen,
+/* The first node >= key in run r; fills prev[level] with its predecessors
+ * if asked. */
+static mt_node *mt_find_ge(mt_run *r, const uint8_t *key, size_t klen,
 			   mt_node **prev)
 {
 	int level =
-	    atomic_load_explicit(&m->max_height, memory_order_relaxed) - 1;
-	return mt_search_from(m->head, level, key, klen, prev);
+	    atomic_load_explicit(&r->max_height, memory_order_relaxed) - 1;
+	return mt_search_from(r->head, level, key, klen, prev);
 }
 
 /* A new node holding key@seq (and the value), not yet linked. */
-static sisy_err mt_make(lsm_memtable *m, uint64_t seq, lsm_vtype t,
+static sisy_err mt_make(lsm_memtable *m, mt_run *r, uint64_t seq, lsm_vtype t,
 			sisy_slice key, sisy_slice value, mt_node **out,
 			int *height)
 {
@@ -325,21 +412,25 @@ static sisy_err mt_make(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 	sisy_put_u64(p + key.len, lsm_trailer(seq, t));
 	if (value.len)
 		memcpy(p + klen, value.data, value.len);
-	if (m->bloom != NULL)
-		mt_bloom_add(m, key); /* before the node is published */
+	if (r->bloom != NULL)
+		mt_bloom_add(r, key); /* before the node is published */
+	/* before too: a reader that may see the entry sees the maximum */
+	if (seq > atomic_load_explicit(&r->max_seq, memory_order_relaxed))
+		atomic_store_explicit(&r->max_seq, seq, memory_order_relaxed);
 	*out = n;
 	return SISY_OK;
 }
 
-/* Links n (of the given height) after prev[0..height-1]; the levels above
- * the current maximum start at head. */
-static void mt_link(lsm_memtable *m, mt_node *n, int height, mt_node **prev)
+/* Links n (of the given height) into run r after prev[0..height-1]; the
+ * levels above the current maximum start at head. */
+static void mt_link(lsm_memtable *m, mt_run *r, mt_node *n, int height,
+		    mt_node **prev)
 {
-	int max = atomic_load_explicit(&m->max_height, memory_order_relaxed);
+	int max = atomic_load_explicit(&r->max_height, memory_order_relaxed);
 	if (height > max) {
 		for (int i = max; i < height; i++)
-			prev[i] = m->head;
-		atomic_store_explicit(&m->max_height, height,
+			prev[i] = r->head;
+		atomic_store_explicit(&r->max_height, height,
 				      memory_order_relaxed);
 	}
 	for (int i = 0; i < height; i++) {
@@ -359,14 +450,15 @@ sisy_err lsm_memtable_add(lsm_memtable *m, uint64_t seq, lsm_vtype t,
 {
 	mt_node *n;
 	int height;
-	sisy_err rc = mt_make(m, seq, t, key, value, &n, &height);
+	mt_run *r = mt_writer_run(m);
+	sisy_err rc = mt_make(m, r, seq, t, key, value, &n, &height);
 	if (rc != SISY_OK)
 		return rc;
 	mt_node *prev[MT_MAX_HEIGHT];
-	mt_node *ge = mt_find_ge(m, n->key, n->klen, prev);
+	mt_node *ge = mt_find_ge(r, n->key, n->klen, prev);
 	assert(ge == NULL || mt_cmp(ge->key, ge->klen, n->key, n->klen) != 0);
 	(void)ge;
-	mt_link(m, n, height, prev);
+	mt_link(m, r, n, height, prev);
 	return SISY_OK;
 }
 
@@ -443,15 +535,15 @@ static inline bool mt_step(mt_search *s)
 
 /* Links k after the predecessors its search found, stepping over the
  * group's entries linked since. */
-static void mt_link_found(lsm_memtable *m, mt_node *k, int height, mt_search *s,
-			  int max)
+static void mt_link_found(lsm_memtable *m, mt_run *r, mt_node *k, int height,
+			  mt_search *s, int max)
 {
 	mt_node **prev = s->prev;
-	int cur = atomic_load_explicit(&m->max_height, memory_order_relaxed);
+	int cur = atomic_load_explicit(&r->max_height, memory_order_relaxed);
 	int top = height < cur ? height : cur;
 	assert(max <= cur);
 	for (int l = max; l < top; l++) { /* levels born meanwhile */
-		prev[l] = m->head;
+		prev[l] = r->head;
 		s->succ[l] = NULL;
 	}
 	for (int l = 0; l < top; l++) {
@@ -463,12 +555,12 @@ static void mt_link_found(lsm_memtable *m, mt_node *k, int height, mt_search *s,
 			}
 		}
 		/* checked against the reference order (debug builds) */
-		assert(prev[l] == m->head || mt_cmp(prev[l]->key, prev[l]->klen,
+		assert(prev[l] == r->head || mt_cmp(prev[l]->key, prev[l]->klen,
 						    k->key, k->klen) < 0);
 		assert(nx == NULL ||
 		       mt_cmp(nx->key, nx->klen, k->key, k->klen) > 0);
 	}
-	mt_link(m, k, height, prev);
+	mt_link(m, r, k, height, prev);
 }
 
 sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
@@ -481,20 +573,22 @@ sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
 	for (size_t base = 0; base < n; base += MT_GROUP) {
 		size_t g = n - base < MT_GROUP ? n - base : MT_GROUP;
 		sisy_err rc = SISY_OK;
+		mt_run *r =
+		    mt_writer_run(m); /* the group's searches: one run */
 		for (size_t i = 0; i < g; i++) {
 			const lsm_mem_op *op = &ops[base + i];
-			rc = mt_make(m, op->seq, op->type, op->key, op->value,
-				     &node[i], &height[i]);
+			rc = mt_make(m, r, op->seq, op->type, op->key,
+				     op->value, &node[i], &height[i]);
 			if (rc != SISY_OK) {
 				g = i; /* those made so far still go in */
 				break;
 			}
 		}
 		int max =
-		    atomic_load_explicit(&m->max_height, memory_order_relaxed);
-		mt_node *top = mt_next(m->head, max - 1);
+		    atomic_load_explicit(&r->max_height, memory_order_relaxed);
+		mt_node *top = mt_next(r->head, max - 1);
 		for (size_t i = 0; i < g; i++) {
-			s[i].x = m->head;
+			s[i].x = r->head;
 			s[i].next = top;
 			s[i].last_big = NULL;
 			mt_key_init(&s[i].k, node[i]->key, node[i]->klen);
@@ -509,7 +603,7 @@ sisy_err lsm_memtable_add_batch(lsm_memtable *m, const lsm_mem_op *ops,
 				else
 					active[j] = active[--na];
 		for (size_t i = 0; i < g; i++)
-			mt_link_found(m, node[i], height[i], &s[i], max);
+			mt_link_found(m, r, node[i], height[i], &s[i], max);
 		if (rc != SISY_OK)
 			return rc;
 	}
@@ -520,15 +614,34 @@ lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 				sisy_slice *value)
 {
 	assert(lookup.len >= 8);
-	if (m->bloom != NULL &&
-	    !mt_bloom_may_match(m,
-				sisy_slice_make(lookup.data, lookup.len - 8)))
-		return LSM_MEM_MISS;
-	mt_node *n = mt_find_ge(m, lookup.data, lookup.len, NULL);
-	if (n == NULL)
-		return LSM_MEM_MISS;
 	size_t ulen = lookup.len - 8;
-	if (n->klen - 8 != ulen || memcmp(n->key, lookup.data, ulen) != 0)
+	int nr = mt_nruns(m);
+	uint64_t h = 0;
+	if (m->runs[0].bloom != NULL)
+		h = mt_bloom_hash(sisy_slice_make(lookup.data, ulen));
+	/* newest run first; an older run can only hold a newer version if
+	 * entries went in out of sequence order, which its max_seq tells */
+	mt_node *n = NULL;
+	uint64_t n_seq = 0;
+	for (int i = nr - 1; i >= 0; i--) {
+		mt_run *r = &m->runs[i];
+		if (n != NULL &&
+		    atomic_load_explicit(&r->max_seq, memory_order_relaxed) <=
+			n_seq)
+			continue;
+		if (r->bloom != NULL && !mt_bloom_may_match(r, h))
+			continue;
+		mt_node *x = mt_find_ge(r, lookup.data, lookup.len, NULL);
+		if (x == NULL || x->klen - 8 != ulen ||
+		    memcmp(x->key, lookup.data, ulen) != 0)
+			continue;
+		uint64_t seq = sisy_get_u64(x->key + ulen) >> 8;
+		if (n == NULL || seq > n_seq) {
+			n = x;
+			n_seq = seq;
+		}
+	}
+	if (n == NULL)
 		return LSM_MEM_MISS;
 	if ((sisy_get_u64(n->key + ulen) & 0xff) == LSM_TYPE_DELETE)
 		return LSM_MEM_DELETED;
@@ -538,7 +651,20 @@ lsm_mem_result lsm_memtable_get(lsm_memtable *m, sisy_slice lookup,
 
 bool lsm_memtable_may_contain(const lsm_memtable *m, sisy_slice user_key)
 {
-	return m->bloom == NULL || mt_bloom_may_match(m, user_key);
+	if (m->runs[0].bloom == NULL)
+		return true;
+	uint64_t h = mt_bloom_hash(user_key);
+	int nr = mt_nruns(m);
+	for (int i = 0; i < nr; i++)
+		if (m->runs[i].bloom == NULL ||
+		    mt_bloom_may_match(&m->runs[i], h))
+			return true;
+	return false;
+}
+
+int lsm_memtable_runs(const lsm_memtable *m)
+{
+	return mt_nruns(m);
 }
 
 size_t lsm_memtable_usage(const lsm_memtable *m)
@@ -553,14 +679,20 @@ size_t lsm_memtable_memory(const lsm_memtable *m)
 
 bool lsm_memtable_check_levels(lsm_memtable *m)
 {
-	int max = atomic_load_explicit(&m->max_height, memory_order_relaxed);
-	for (int l = 0; l < max; l++)
-		for (mt_node *x = mt_next(m->head, l), *y; x != NULL; x = y) {
-			y = mt_next(x, l);
-			if (y != NULL &&
-			    mt_cmp(x->key, x->klen, y->key, y->klen) >= 0)
-				return false;
-		}
+	int nr = mt_nruns(m);
+	for (int i = 0; i < nr; i++) {
+		mt_run *r = &m->runs[i];
+		int max =
+		    atomic_load_explicit(&r->max_height, memory_order_relaxed);
+		for (int l = 0; l < max; l++)
+			for (mt_node *x = mt_next(r->head, l), *y; x != NULL;
+			     x = y) {
+				y = mt_next(x, l);
+				if (y != NULL && mt_cmp(x->key, x->klen, y->key,
+							y->klen) >= 0)
+					return false;
+			}
+	}
 	return true;
 }
 
@@ -597,6 +729,7 @@ typedef struct mti_seg {
 typedef struct mt_iter {
 	lsm_iter base;
 	lsm_memtable *m;
+	mt_run *run;
 	mt_node *node;
 	bool skip_shadowed; /* a flush iterator (lsm_memtable_flush_iter_new) */
 	uint64_t smallest;  /* its oldest snapshot */
@@ -659,9 +792,9 @@ static bool mti_valid(lsm_iter *it)
 static void mti_seek_first(lsm_iter *it)
 {
 	mt_iter *i = (mt_iter *)it;
-	i->node = mt_next(i->m->head, 0);
+	i->node = mt_next(i->run->head, 0);
 	i->ahead = true;
-	i->scout = i->m->head; /* head has every level */
+	i->scout = i->run->head; /* head has every level */
 	i->first = i->nseg = 0;
 	i->turn = 0;
 	mti_read_ahead(i);
@@ -670,7 +803,7 @@ static void mti_seek_first(lsm_iter *it)
 static void mti_seek(lsm_iter *it, sisy_slice target)
 {
 	mt_iter *i = (mt_iter *)it;
-	i->node = mt_find_ge(i->m, target.data, target.len, NULL);
+	i->node = mt_find_ge(i->run, target.data, target.len, NULL);
 	i->ahead = false; /* point reads and short scans: not worth it */
 }
 
@@ -734,24 +867,137 @@ static const lsm_iter_ops mt_iter_ops = {
     .destroy = mti_destroy,
 };
 
-lsm_iter *lsm_memtable_iter_new(lsm_memtable *m)
+/* An iterator over one run. */
+static lsm_iter *mt_run_iter_new(lsm_memtable *m, mt_run *r, bool flush,
+				 uint64_t smallest)
 {
 	mt_iter *i = calloc(1, sizeof *i);
 	if (i == NULL)
 		return NULL;
 	i->base.ops = &mt_iter_ops;
 	i->m = m;
+	i->run = r;
+	i->skip_shadowed = flush;
+	i->smallest = smallest;
 	lsm_memtable_ref(m);
 	return &i->base;
+}
+
+/* A flush over several runs: their merge, less every version shadowed by
+ * a newer one of its user key that every snapshot sees. Each run already
+ * leaves out its own shadowed versions; this drops those shadowed by a
+ * version in a newer run. Keys stay in the arena, so the last one shown
+ * can be compared after the merge has moved on. */
+typedef struct mt_dedup_iter {
+	lsm_iter base;
+	lsm_iter *merged;
+	uint64_t smallest;
+} mt_dedup_iter;
+
+static bool mdi_valid(lsm_iter *it)
+{
+	return lsm_iter_valid(((mt_dedup_iter *)it)->merged);
+}
+
+static void mdi_seek_first(lsm_iter *it)
+{
+	lsm_iter_seek_first(((mt_dedup_iter *)it)->merged);
+}
+
+static void mdi_seek(lsm_iter *it, sisy_slice target)
+{
+	lsm_iter_seek(((mt_dedup_iter *)it)->merged, target);
+}
+
+static void mdi_next(lsm_iter *it)
+{
+	mt_dedup_iter *d = (mt_dedup_iter *)it;
+	sisy_slice k = lsm_iter_key(d->merged);
+	lsm_iter_next(d->merged);
+	if (sisy_get_u64(k.data + k.len - 8) >> 8 > d->smallest)
+		return; /* some snapshot may still need what follows */
+	while (lsm_iter_valid(d->merged)) {
+		sisy_slice x = lsm_iter_key(d->merged);
+		if (x.len != k.len ||
+		    lsm_user_cmp(x.data, x.len - 8, k.data, k.len - 8) != 0)
+			break;
+		lsm_iter_next(d->merged);
+	}
+}
+
+static sisy_slice mdi_key(lsm_iter *it)
+{
+	return lsm_iter_key(((mt_dedup_iter *)it)->merged);
+}
+
+static sisy_slice mdi_value(lsm_iter *it)
+{
+	return lsm_iter_value(((mt_dedup_iter *)it)->merged);
+}
+
+static sisy_err mdi_status(lsm_iter *it)
+{
+	return lsm_iter_status(((mt_dedup_iter *)it)->merged);
+}
+
+static void mdi_destroy(lsm_iter *it)
+{
+	lsm_iter_destroy(((mt_dedup_iter *)it)->merged);
+	free(it);
+}
+
+static const lsm_iter_ops mt_dedup_iter_ops = {
+    .valid = mdi_valid,
+    .seek_first = mdi_seek_first,
+    .seek = mdi_seek,
+    .next = mdi_next,
+    .key = mdi_key,
+    .value = mdi_value,
+    .status = mdi_status,
+    .destroy = mdi_destroy,
+};
+
+/* One run: its iterator. Several: their merge (the runs present now; an
+ * entry added later to a new run is newer than any snapshot the caller
+ * holds, since the engine takes sequence numbers after inserting). */
+static lsm_iter *mt_iter_new(lsm_memtable *m, bool flush, uint64_t smallest)
+{
+	int nr = mt_nruns(m);
+	if (nr == 1)
+		return mt_run_iter_new(m, &m->runs[0], flush, smallest);
+	lsm_iter *kids[MT_MAX_RUNS];
+	for (int i = 0; i < nr; i++) {
+		/* newest first: the merge's order for equal keys (never met:
+		 * sequence numbers are distinct) */
+		kids[i] =
+		    mt_run_iter_new(m, &m->runs[nr - 1 - i], flush, smallest);
+		if (kids[i] == NULL) {
+			while (i-- > 0)
+				lsm_iter_destroy(kids[i]);
+			return NULL;
+		}
+	}
+	lsm_iter *merged = lsm_merge_iter_new_ikey(kids, nr, 0);
+	if (merged == NULL || !flush)
+		return merged;
+	mt_dedup_iter *d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		lsm_iter_destroy(merged);
+		return NULL;
+	}
+	d->base.ops = &mt_dedup_iter_ops;
+	d->merged = merged;
+	d->smallest = smallest;
+	return &d->base;
+}
+
+lsm_iter *lsm_memtable_iter_new(lsm_memtable *m)
+{
+	return mt_iter_new(m, false, 0);
 }
 
 lsm_iter *lsm_memtable_flush_iter_new(lsm_memtable *m,
 				      uint64_t smallest_snapshot)
 {
-	lsm_iter *it = lsm_memtable_iter_new(m);
-	if (it != NULL) {
-		((mt_iter *)it)->skip_shadowed = true;
-		((mt_iter *)it)->smallest = smallest_snapshot;
-	}
-	return it;
+	return mt_iter_new(m, true, smallest_snapshot);
 }

@@ -27,6 +27,12 @@ lsm_memtable *lsm_memtable_new(void);
  * over its user keys (about one bit per 8 bytes of entries), so lookups of
  * absent keys skip the skiplist. */
 lsm_memtable *lsm_memtable_new_sized(size_t bytes);
+/* The same, made of runs: skiplists of about run_bytes each, the newest
+ * taking the inserts, so an insert costs what one into a run_bytes
+ * memtable costs (memtable.c). run_bytes 0, or >= bytes: one run. */
+lsm_memtable *lsm_memtable_new_runs(size_t bytes, size_t run_bytes);
+/* Runs so far; any thread. */
+int lsm_memtable_runs(const lsm_memtable *m);
 void lsm_memtable_ref(lsm_memtable *m);
 void lsm_memtable_unref(lsm_memtable *m);
 

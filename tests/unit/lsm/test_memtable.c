@@ -1,6 +1,7 @@
 /* Tests sisyd/lsm/memtable.c: visibility by sequence, deletes, order and
  * seeks against a sorted reference, and lock-free readers running while the
- * single writer inserts. */
+ * single writer inserts; each on a plain memtable, one with a Bloom filter,
+ * and one made of many small runs (skiplists) with a filter each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,16 +32,31 @@ static lsm_mem_result get_at(lsm_memtable *m, const char *key, uint64_t seq,
 	return r;
 }
 
-/* Tests run on a plain memtable and on one with a Bloom filter. */
+/* Tests run on a plain memtable, on one with a Bloom filter, and on one
+ * of 4 KiB runs: up to 16 of them, the last taking whatever comes after. */
+enum { MT_PLAIN = 0, MT_BLOOM = 1, MT_RUNS = 2 };
+
 static lsm_memtable *new_mt(void **state)
 {
-	return *state != NULL ? lsm_memtable_new_sized(256 << 10)
-			      : lsm_memtable_new();
+	switch ((uintptr_t)*state) {
+	case MT_BLOOM:
+		return lsm_memtable_new_sized(256 << 10);
+	case MT_RUNS:
+		return lsm_memtable_new_runs(64 << 10, 4 << 10);
+	default:
+		return lsm_memtable_new();
+	}
 }
 
 static int with_bloom(void **state)
 {
-	*state = (void *)1;
+	*state = (void *)MT_BLOOM;
+	return 0;
+}
+
+static int with_runs(void **state)
+{
+	*state = (void *)MT_RUNS;
 	return 0;
 }
 
@@ -677,6 +693,194 @@ static void test_batch_key_shapes_and_orders(void **state)
 	free(ops);
 }
 
+/* Runs: versions of one key spread over several runs, some inserted out
+ * of sequence order (an older version in a newer run): a lookup still
+ * finds the newest visible one, and a flush keeps exactly the versions a
+ * snapshot may need. */
+static void test_runs_versions_out_of_order(void **state)
+{
+	(void)state;
+	lsm_memtable *m = lsm_memtable_new_runs(64 << 10, 4 << 10);
+	assert_non_null(m);
+	static char big[3000];
+	memset(big, 'x', sizeof big);
+	uint64_t filler = 1000;
+	/* each filler entry (3 KB) pushes the newest run towards 4 KiB */
+	struct {
+		uint64_t seq;
+		lsm_vtype t;
+		const char *v;
+	} vers[] = {{10, LSM_TYPE_VALUE, "ten"},
+		    {5, LSM_TYPE_VALUE, "five"},
+		    {20, LSM_TYPE_DELETE, ""},
+		    {15, LSM_TYPE_VALUE, "fifteen"}};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(lsm_memtable_add(m, vers[i].seq, vers[i].t,
+						  S("k"), S(vers[i].v)),
+				 SISY_OK);
+		for (int j = 0; j < 2; j++) {
+			char fk[24];
+			size_t fl = tu_key(fk, sizeof fk, filler);
+			assert_int_equal(
+			    lsm_memtable_add(m, filler++, LSM_TYPE_VALUE,
+					     sisy_slice_make(fk, fl),
+					     sisy_slice_make(big, sizeof big)),
+			    SISY_OK);
+		}
+	}
+	/* one run per version of k at least */
+	assert_true(lsm_memtable_runs(m) >= 4);
+	assert_true(lsm_memtable_check_levels(m));
+	sisy_slice v;
+	assert_int_equal(get_at(m, "k", 4, &v), LSM_MEM_MISS);
+	for (uint64_t s = 5; s <= 30; s++) {
+		lsm_mem_result r = get_at(m, "k", s, &v);
+		if (s >= 20) {
+			assert_int_equal(r, LSM_MEM_DELETED);
+			continue;
+		}
+		assert_int_equal(r, LSM_MEM_FOUND);
+		const char *want = s >= 15   ? "fifteen"
+				   : s >= 10 ? "ten"
+					     : "five";
+		assert_true(sisy_slice_eq(v, S(want)));
+	}
+	assert_true(lsm_memtable_may_contain(m, S("k")));
+	/* flushes at three oldest snapshots: the versions of k they keep */
+	struct {
+		uint64_t smallest;
+		uint64_t keep[4];
+	} fl[] = {{0, {20, 15, 10, 5}},
+		  {12, {20, 15, 10, 0}},
+		  {16, {20, 15, 0, 0}},
+		  {100, {20, 0, 0, 0}}};
+	for (size_t f = 0; f < 4; f++) {
+		lsm_iter *it = lsm_memtable_flush_iter_new(m, fl[f].smallest);
+		assert_non_null(it);
+		size_t nk = 0, nfill = 0;
+		for (lsm_iter_seek_first(it); lsm_iter_valid(it);
+		     lsm_iter_next(it)) {
+			sisy_slice k = lsm_iter_key(it);
+			if (k.len == 9 && k.data[0] == 'k') {
+				assert_true(nk < 4);
+				assert_int_equal(lsm_ikey_seq(k),
+						 fl[f].keep[nk]);
+				nk++;
+			} else {
+				nfill++;
+			}
+		}
+		assert_int_equal(lsm_iter_status(it), SISY_OK);
+		assert_true(nk == 4 || fl[f].keep[nk] == 0);
+		assert_int_equal(nfill, 8);
+		lsm_iter_destroy(it);
+	}
+	lsm_memtable_unref(m);
+}
+
+/* Random versions with shuffled sequence numbers, in a memtable of one run
+ * and in one of many: both give the same lookups at every sequence number,
+ * and a flush at a random oldest snapshot yields exactly the reference's
+ * versions (every version newer than the snapshot, plus the newest one at
+ * or below it). */
+static void test_runs_vs_reference(void **state)
+{
+	(void)state;
+	sisy_rand r;
+	sisy_rand_seed(&r, tu_seed("memtable runs"));
+	enum { N = 6000, KEYS = 500 };
+	ref_entry *ref = calloc(N, sizeof *ref);
+	uint64_t *seqs = calloc(N, sizeof *seqs);
+	assert_true(ref && seqs);
+	for (int i = 0; i < N; i++)
+		seqs[i] = (uint64_t)i + 1;
+	/* mostly in order, with stretches shuffled */
+	for (int i = 0; i + 1 < N; i++)
+		if (sisy_rand_chance(&r, 1, 4)) {
+			int j = i + 1 + (int)sisy_rand_below(&r, 40);
+			if (j >= N)
+				j = N - 1;
+			uint64_t t = seqs[i];
+			seqs[i] = seqs[j];
+			seqs[j] = t;
+		}
+	lsm_memtable *one = lsm_memtable_new(),
+		     *runs = lsm_memtable_new_runs(128 << 10, 8 << 10);
+	for (int i = 0; i < N; i++) {
+		char key[24];
+		size_t kl = tu_key(key, sizeof key, sisy_rand_below(&r, KEYS));
+		lsm_vtype t = sisy_rand_chance(&r, 1, 6) ? LSM_TYPE_DELETE
+							 : LSM_TYPE_VALUE;
+		uint32_t val = (uint32_t)seqs[i];
+		for (int w = 0; w < 2; w++)
+			assert_int_equal(
+			    lsm_memtable_add(w ? runs : one, seqs[i], t,
+					     sisy_slice_make(key, kl),
+					     sisy_slice_make(&val, sizeof val)),
+			    SISY_OK);
+		memcpy(ref[i].ikey, key, kl);
+		sisy_put_u64(ref[i].ikey + kl, lsm_trailer(seqs[i], t));
+		ref[i].klen = kl + 8;
+		ref[i].val = t == LSM_TYPE_VALUE ? val : 0;
+	}
+	assert_true(lsm_memtable_runs(runs) > 8);
+	assert_int_equal(lsm_memtable_runs(one), 1);
+	assert_true(lsm_memtable_check_levels(runs));
+	qsort(ref, N, sizeof *ref, ref_cmp);
+	/* lookups agree at random sequence numbers */
+	for (int i = 0; i < 4000; i++) {
+		char key[24];
+		size_t kl =
+		    tu_key(key, sizeof key, sisy_rand_below(&r, KEYS + 20));
+		key[kl] = 0;
+		uint64_t seq = sisy_rand_below(&r, N + 10);
+		sisy_slice va = {0}, vb = {0};
+		lsm_mem_result ra = get_at(one, key, seq, &va);
+		lsm_mem_result rb = get_at(runs, key, seq, &vb);
+		assert_int_equal(ra, rb);
+		if (ra == LSM_MEM_FOUND)
+			assert_true(sisy_slice_eq(va, vb));
+	}
+	/* flushes */
+	for (int f = 0; f < 6; f++) {
+		uint64_t smallest = f == 0 ? 0 : sisy_rand_below(&r, N + 10);
+		for (int w = 0; w < 2; w++) {
+			lsm_iter *it = lsm_memtable_flush_iter_new(
+			    w ? runs : one, smallest);
+			assert_non_null(it);
+			lsm_iter_seek_first(it);
+			for (int i = 0; i < N; i++) {
+				/* ref[i] is kept unless an earlier version
+				 * of its key at or below smallest hides it */
+				bool hidden = false;
+				for (int j = i - 1;
+				     j >= 0 && ref[j].klen == ref[i].klen &&
+				     memcmp(ref[j].ikey, ref[i].ikey,
+					    ref[i].klen - 8) == 0;
+				     j--)
+					if (lsm_ikey_seq(sisy_slice_make(
+						ref[j].ikey, ref[j].klen)) <=
+					    smallest)
+						hidden = true;
+				if (hidden)
+					continue;
+				assert_true(lsm_iter_valid(it));
+				assert_true(sisy_slice_eq(
+				    lsm_iter_key(it),
+				    sisy_slice_make(ref[i].ikey, ref[i].klen)));
+				lsm_iter_next(it);
+			}
+			assert_false(lsm_iter_valid(it));
+			assert_int_equal(lsm_iter_status(it), SISY_OK);
+			lsm_iter_destroy(it);
+		}
+	}
+	lsm_memtable_unref(one);
+	lsm_memtable_unref(runs);
+	free(seqs);
+	free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -696,6 +900,15 @@ int main(void)
 	    cmocka_unit_test(test_batch_key_shapes_and_orders),
 	    cmocka_unit_test_setup(test_batch_key_shapes_and_orders,
 				   with_bloom),
+	    cmocka_unit_test_setup(test_versions_and_deletes, with_runs),
+	    cmocka_unit_test_setup(test_order_and_seek_vs_reference, with_runs),
+	    cmocka_unit_test_setup(test_concurrent_readers, with_runs),
+	    cmocka_unit_test_setup(test_batches_vs_single_adds, with_runs),
+	    cmocka_unit_test_setup(test_shared_prefixes_vs_reference,
+				   with_runs),
+	    cmocka_unit_test_setup(test_batch_key_shapes_and_orders, with_runs),
+	    cmocka_unit_test(test_runs_versions_out_of_order),
+	    cmocka_unit_test(test_runs_vs_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@ typedef struct world {
 	sisy_rand r;
 	sisy_lsm *db;
 	bool wal;
+	bool runs; /* memtables of four runs (odd seeds) */
 	model m;
 	uint32_t next_ver;
 	const sisy_lsm_snapshot *snap[MAXSNAP];
@@ -59,13 +60,15 @@ static size_t value_of(char *out, int k, uint32_t ver)
 	return len;
 }
 
-static sisy_lsm *open_db(bool wal)
+static sisy_lsm *open_db(bool wal, bool runs)
 {
 	sisy_lsm_options o;
 	sisy_lsm_options_init(&o);
 	o.dir = dir;
 	o.wal = wal;
 	o.memtable_bytes = 64 << 10;
+	if (runs)
+		o.memtable_run_bytes = 16 << 10;
 	o.target_file_bytes = 64 << 10;
 	o.l1_max_bytes = 192 << 10;
 	o.block_cache_bytes = 256 << 10;
@@ -288,7 +291,7 @@ static void step(world *w)
 		drop_views(w);
 		close_db(w);
 		w->wal = sisy_rand_chance(&w->r, 3, 4);
-		w->db = open_db(w->wal);
+		w->db = open_db(w->wal, w->runs);
 		full_scan(w, NULL, &w->m);
 	} else {
 		w->counts[12]++;
@@ -306,7 +309,8 @@ static void run_seed(uint64_t seed, long ops)
 	world *w = calloc(1, sizeof *w);
 	sisy_rand_seed(&w->r, seed);
 	w->wal = true;
-	w->db = open_db(true);
+	w->runs = seed % 2 == 1;
+	w->db = open_db(true, w->runs);
 	for (long i = 0; i < ops; i++)
 		step(w);
 	full_scan(w, NULL, &w->m);
@@ -317,19 +321,19 @@ static void run_seed(uint64_t seed, long ops)
 	assert_int_equal(sisy_lsm_compact_all(w->db), SISY_OK);
 	full_scan(w, NULL, &w->m);
 	close_db(w);
-	w->db = open_db(true);
+	w->db = open_db(true, w->runs);
 	full_scan(w, NULL, &w->m);
 	for (int k = 0; k < NKEYS; k++)
 		check_get(w, NULL, &w->m, k);
 	close_db(w);
 	fprintf(
 	    stderr,
-	    "  seed %llu: %llu puts %llu deletes %llu batches %llu gets "
+	    "  seed %llu%s: %llu puts %llu deletes %llu batches %llu gets "
 	    "%llu scans %llu reopens; engine: %llu flushes %llu "
 	    "compactions\n",
-	    (unsigned long long)seed, (unsigned long long)w->counts[0],
-	    (unsigned long long)w->counts[1], (unsigned long long)w->counts[2],
-	    (unsigned long long)w->counts[3],
+	    (unsigned long long)seed, w->runs ? " (memtable runs)" : "",
+	    (unsigned long long)w->counts[0], (unsigned long long)w->counts[1],
+	    (unsigned long long)w->counts[2], (unsigned long long)w->counts[3],
 	    (unsigned long long)(w->counts[5] + w->counts[6]),
 	    (unsigned long long)w->counts[11], (unsigned long long)w->flushes,
 	    (unsigned long long)w->compactions);

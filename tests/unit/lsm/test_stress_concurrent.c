@@ -97,6 +97,7 @@ typedef struct stress {
 	char dir[256];
 	sisy_fs_fault *ff; /* NULL: the real file system */
 	bool wal;
+	bool runs; /* memtables of four runs (memtable_run_bytes) */
 	bool crash;
 	bool full_disk; /* the disk fills up for a while (fault layer) */
 	bool eio;	/* writes start failing with EIO (fault layer) */
@@ -764,6 +765,8 @@ static sisy_lsm_options stress_opts(const stress *s, const char *dir)
 	o.fs = fs_of(s);
 	o.wal = s->wal;
 	o.memtable_bytes = MEMTABLE;
+	if (s->runs)
+		o.memtable_run_bytes = MEMTABLE / 4;
 	o.target_file_bytes = 64 << 10;
 	o.l1_max_bytes = 256 << 10;
 	o.l0_compaction_trigger = 2;
@@ -953,11 +956,12 @@ static void stress_done(stress *s)
 	pthread_mutex_destroy(&s->err_mu);
 }
 
-static void stress_run(const char *name, bool wal)
+static void stress_run(const char *name, bool wal, bool runs)
 {
 	stress *s = malloc(sizeof *s);
 	assert_non_null(s);
 	stress_init(s, name, wal, false, false, false);
+	s->runs = runs;
 	char dbdir[300];
 	snprintf(dbdir, sizeof dbdir, "%s/db", s->dir);
 	s->db = open_at(s, dbdir);
@@ -990,13 +994,27 @@ static void stress_run(const char *name, bool wal)
 static void test_stress_wal_off(void **state)
 {
 	(void)state;
-	stress_run("stress_wal_off", false);
+	stress_run("stress_wal_off", false, false);
+}
+
+/* The same with memtables made of runs: readers, scans, snapshots and
+ * flushes meet memtables whose runs come and go under them. */
+static void test_stress_runs_wal_off(void **state)
+{
+	(void)state;
+	stress_run("stress_runs_wal_off", false, true);
+}
+
+static void test_stress_runs_wal_on(void **state)
+{
+	(void)state;
+	stress_run("stress_runs_wal_on", true, true);
 }
 
 static void test_stress_wal_on(void **state)
 {
 	(void)state;
-	stress_run("stress_wal_on", true);
+	stress_run("stress_wal_on", true, false);
 }
 
 /* Resets what the threads share for a new cycle that starts from the
@@ -1165,6 +1183,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stress_wal_off),
 	    cmocka_unit_test(test_stress_wal_on),
+	    cmocka_unit_test(test_stress_runs_wal_off),
+	    cmocka_unit_test(test_stress_runs_wal_on),
 	    cmocka_unit_test(test_stress_crash_wal_off),
 	    cmocka_unit_test(test_stress_crash_wal_on),
 	    cmocka_unit_test(test_stress_disk_full_wal_off),
