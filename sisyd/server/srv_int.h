@@ -43,6 +43,7 @@
 #define SISY_SRV_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -272,7 +273,8 @@ struct sisy_server {
 	const sisy_logger *log;
 	int epfd, lfd, evfd, tfd;
 	uint16_t port;
-	volatile int stop_requested;
+	/* set by sisy_server_stop from any thread or a signal handler */
+	atomic_int stop_requested;
 	sisy_node_identity id;
 	sisy_cluster_key ck; /* the cluster signing key (docs/security.md) */
 	uint8_t fake_salt_key[32];

@@ -86,7 +86,7 @@ typedef struct hist_conf {
 	const char *stop_file;
 	const char *prefix; /* key prefix, so runs do not mix */
 	sisy_client_opts base;
-	volatile int stop;
+	atomic_int stop; /* main thread -> clients */
 } hist_conf;
 
 typedef struct hist_client {
