@@ -107,7 +107,11 @@ static sisy_err rp_flush(replay *r)
 	sisy_lsm *db = r->db;
 	if (lsm_memtable_entries(r->mem) == 0)
 		return SISY_OK;
-	lsm_iter *it = lsm_memtable_iter_new(r->mem);
+	/* No snapshot exists while the database opens: only each key's
+	 * newest version goes to the table, as a flush that every snapshot
+	 * has passed would keep (an overwritten key cost a table entry per
+	 * version, until a compaction dropped them). */
+	lsm_iter *it = lsm_memtable_flush_iter_new(r->mem, LSM_MAX_SEQ);
 	if (it == NULL)
 		return sisy_errf(SISY_E_NOMEM, "db_recover.c: out of memory");
 	lsm_file_meta *fm = NULL;
