@@ -178,6 +178,7 @@ sisy_err node_group_open(sisy_node *n, uint64_t id, node_group **out)
 	    .max_clients = n->o.max_clients,
 	    .token_expire_entries = n->o.token_expire_entries,
 	    .memtable_bytes = n->o.memtable_bytes,
+	    .memtable_run_bytes = n->o.memtable_run_bytes,
 	    .block_cache_bytes = n->o.block_cache_bytes,
 	    .compaction_nice = n->o.compaction_nice,
 	};

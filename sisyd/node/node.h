@@ -93,9 +93,10 @@ typedef struct sisy_node_opts {
 	uint32_t max_clients;		/* default 100000 */
 	uint64_t token_expire_entries;	/* join tokens; default 1000000 */
 	/* Engine. */
-	size_t memtable_bytes;	  /* 0: engine default */
-	size_t block_cache_bytes; /* 0: engine default */
-	int compaction_nice;	  /* engine background threads' nice (0..19) */
+	size_t memtable_bytes;	   /* 0: engine default */
+	size_t memtable_run_bytes; /* 0: engine default (docs/engine.md) */
+	size_t block_cache_bytes;  /* 0: engine default */
+	int compaction_nice;	   /* engine background threads' nice (0..19) */
 	/* UNSAFE, benchmarks and tests only: the Raft log skips its fsyncs
 	 * (sisy_raftlog_opts.unsafe_no_fsync); a machine crash can lose
 	 * acknowledged writes. Default false. */

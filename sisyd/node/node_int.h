@@ -245,7 +245,7 @@ typedef struct node_sm_cfg {
 	uint32_t client_window;
 	uint32_t max_clients;
 	uint64_t token_expire_entries;
-	size_t memtable_bytes, block_cache_bytes;
+	size_t memtable_bytes, memtable_run_bytes, block_cache_bytes;
 	int compaction_nice;
 } node_sm_cfg;
 

@@ -39,6 +39,8 @@ static void eng_opts(const node_sm *sm, const char *path, bool create,
 	lo->create_if_missing = create;
 	if (sm->cfg.memtable_bytes)
 		lo->memtable_bytes = sm->cfg.memtable_bytes;
+	if (sm->cfg.memtable_run_bytes)
+		lo->memtable_run_bytes = sm->cfg.memtable_run_bytes;
 	if (sm->cfg.block_cache_bytes)
 		lo->block_cache_bytes = sm->cfg.block_cache_bytes;
 	lo->bg_nice = sm->cfg.compaction_nice;

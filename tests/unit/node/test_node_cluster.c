@@ -744,11 +744,13 @@ static void apply_jobs(tc *c, int slot, uint64_t *loop, uint64_t *thread)
 /* apply.c: with the apply thread idle, committed entries are applied on
  * the loop; a job the engine could not take without waiting (here: more
  * than a memtable) goes to the thread. Either way every replica holds
- * every write. */
+ * every write. The memtables are made of four runs, so jobs fill and
+ * flush memtables of several runs. */
 static void test_apply_on_loop_or_thread(void **state)
 {
 	tc *c = *state;
 	c->opts.memtable_bytes = 256 << 10;
+	c->opts.memtable_run_bytes = 64 << 10;
 	tc_start(c, 3);
 	int l = tc_leader(c);
 	uint64_t loop0, thread0, loop1, thread1;
