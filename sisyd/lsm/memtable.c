@@ -148,7 +148,8 @@ static mt_node *mt_node_alloc(lsm_memtable *m, int height, size_t klen,
 	return n;
 }
 
-/* Sets up run r (not yet counted in nruns). */
+/* Sets up run r (not yet counted in nruns). On failure r holds nothing
+ * to free (its head, if any, is in the arena). */
 static sisy_err mt_run_init(lsm_memtable *m, mt_run *r)
 {
 	memset(r, 0, sizeof *r);
@@ -190,7 +191,6 @@ lsm_memtable *lsm_memtable_new_runs(size_t bytes, size_t run_bytes)
 	m->rnd = 0x9e3779b97f4a7c15ull ^ (uintptr_t)m;
 	return m;
 fail:
-	free(m->runs[0].bloom);
 	lsm_arena_free(m->arena);
 	free(m);
 	return NULL;
@@ -221,11 +221,8 @@ static mt_run *mt_writer_run(lsm_memtable *m)
 	    used + m->run_bytes / 4 >= m->bytes)
 		return r;
 	mt_run *nr = &m->runs[n];
-	if (mt_run_init(m, nr) != SISY_OK) {
-		free(nr->bloom);
-		nr->bloom = NULL;
+	if (mt_run_init(m, nr) != SISY_OK)
 		return r;
-	}
 	atomic_store_explicit(&m->nruns, n + 1, memory_order_release);
 	return nr;
 }
